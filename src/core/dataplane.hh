@@ -1,0 +1,95 @@
+// Dataplane: everything one sluiced owns — the Net (devices, tables), the
+// workers, the ports, the topology it was built from — and the small service
+// registry through which features (capture, bridge, l3, …) keep their state,
+// timers and shutdown steps without the core knowing them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <typeindex>
+#include <vector>
+
+#include "config/topology.hh"
+#include "core/net.hh"
+#include "core/rcu.hh"
+#include "core/worker.hh"
+
+struct rte_mempool;
+
+namespace sluice {
+
+struct PortInfo {
+  uint16_t dev = 0;          // device index
+  uint16_t port_id = 0;      // ethdev port
+  std::string devargs;       // as configured
+  std::string driver;        // PMD name
+  unsigned rx_queues = 1, tx_queues = 1;
+  unsigned socket = 0;
+  bool link_up = false;
+  uint32_t speed_mbps = 0;
+  bool full_duplex = false;
+  uint64_t link_changes = 0;
+  std::vector<std::pair<unsigned, uint16_t>> pollers;  // (worker id, rx queue)
+};
+
+class Dataplane {
+ public:
+  Dataplane();
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  Rcu rcu;
+  Net net{rcu};
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<PortInfo> ports;
+  std::map<unsigned, rte_mempool*> pools;  // NUMA socket → packet pool
+  config::Topology topo;
+  uint64_t start_tsc = 0;
+
+  rte_mempool* pool_for_socket(unsigned socket) const;
+
+  // Sums of the per-worker counters.
+  DevCounters counters(uint16_t dev) const;
+  std::array<uint64_t, kNumDropReasons> drops(uint16_t dev) const;
+  void clear_stats();
+
+  // Control-thread timers (run from the control loop) and shutdown steps
+  // (run in reverse order of registration before the ports close).
+  void add_timer(uint64_t period_ms, std::function<void(uint64_t now_ms)> fn);
+  void add_shutdown(std::function<void()> fn);
+  void run_timers(uint64_t now_ms);
+  void run_shutdown();
+
+  // A feature's state object, created on first use as T(Dataplane&).
+  template <class T>
+  T& feature() {
+    auto& slot = features_[std::type_index(typeid(T))];
+    if (!slot) {
+      auto p = std::make_shared<T>(*this);
+      slot = p;
+      feature_order_.push_back(p);
+    }
+    return *static_cast<T*>(slot.get());
+  }
+  template <class T>
+  T* find_feature() {
+    auto it = features_.find(std::type_index(typeid(T)));
+    return it == features_.end() ? nullptr : static_cast<T*>(it->second.get());
+  }
+
+ private:
+  struct Timer {
+    uint64_t period_ms, next_ms;
+    std::function<void(uint64_t)> fn;
+  };
+  std::vector<Timer> timers_;
+  std::vector<std::function<void()>> shutdown_;
+  std::map<std::type_index, std::shared_ptr<void>> features_;
+  std::vector<std::shared_ptr<void>> feature_order_;
+};
+
+}  // namespace sluice

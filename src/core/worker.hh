@@ -1,0 +1,87 @@
+// Worker: the per-lcore state of one poll-mode worker. Everything a worker
+// writes per packet lives here (counters, TX buffers, scratch vectors), so
+// workers share no cache lines on the fast path. Counters are summed on read.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "core/drop_reason.hh"
+#include "core/meta.hh"
+#include "core/net.hh"
+
+namespace sluice {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kTxBufSize = 64;
+inline constexpr uint16_t kMaxPorts = 32;  // RTE_MAX_ETHPORTS in Debian's build
+
+// Linux net_device stats names.
+struct DevCounters {
+  uint64_t rx_packets, rx_bytes, rx_dropped, rx_nohandler, rx_otherhost_dropped, multicast;
+  uint64_t tx_packets, tx_bytes, tx_dropped;
+};
+
+// show runtime: per stage calls, packets and TSC cycles (like VPP's).
+enum class Stage : uint8_t { rx, classify, netif_receive, protocol, tx, count_ };
+const char* stage_name(Stage s);
+struct StageStats {
+  uint64_t calls, packets, cycles;
+};
+
+struct TxBuffer {
+  uint16_t n = 0;
+  rte_mbuf* pkts[kTxBufSize];
+};
+
+struct Worker {
+  Worker(Net& net, unsigned id, unsigned lcore = 0);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Net& net;
+  unsigned id;     // 0..n-1, also the RCU thread id and the TX queue index on every port
+  unsigned lcore;  // EAL lcore it runs on
+  uint16_t tx_queue = 0;
+
+  std::unique_ptr<DevCounters[]> ctr;                        // [kMaxDevices]
+  std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> drops;  // [kMaxDevices]
+  std::array<StageStats, static_cast<size_t>(Stage::count_)> runtime{};
+  std::array<TxBuffer, kMaxPorts> txbuf;
+  uint64_t tx_dirty = 0;  // bitmask of ports with buffered packets
+
+  DevCounters& c(uint16_t dev) { return ctr[dev]; }
+
+  // Free with a named reason, counted against dev. Batched: freed on flush_free().
+  void drop(rte_mbuf* m, uint16_t dev, DropReason r) {
+    if (dev < kMaxDevices) drops[dev][static_cast<unsigned>(r)]++;
+    free_later(m);
+  }
+  // Free without a drop (consumed).
+  void free_later(rte_mbuf* m) {
+    if (nfree_ == kFreeBatch) flush_free();
+    free_[nfree_++] = m;
+  }
+  void flush_free() {
+    if (nfree_ != 0) {
+      rte_pktmbuf_free_bulk(free_, nfree_);
+      nfree_ = 0;
+    }
+  }
+
+  // Sends every buffered TX packet (called at the end of each poll round).
+  void flush_tx();
+  void reset_counters();
+
+ private:
+  static constexpr unsigned kFreeBatch = 64;
+  rte_mbuf* free_[kFreeBatch];
+  unsigned nfree_ = 0;
+};
+
+}  // namespace sluice
