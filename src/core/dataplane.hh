@@ -90,6 +90,16 @@ class Dataplane {
   std::vector<std::function<void()>> shutdown_;
   std::map<std::type_index, std::shared_ptr<void>> features_;
   std::vector<std::shared_ptr<void>> feature_order_;
+  // `clear stats` takes a baseline instead of writing the workers' counters.
+  std::unique_ptr<DevCounters[]> base_ctr_;
+  std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> base_drops_;
+  std::array<StageStats, static_cast<size_t>(Stage::count_)> base_runtime_{};
+
+  DevCounters raw_counters(uint16_t dev) const;
+  std::array<uint64_t, kNumDropReasons> raw_drops(uint16_t dev) const;
+
+ public:
+  std::array<StageStats, static_cast<size_t>(Stage::count_)> runtime() const;
 };
 
 }  // namespace sluice

@@ -35,6 +35,7 @@ struct StageStats {
 
 struct TxBuffer {
   uint16_t n = 0;
+  uint16_t dev = 0;  // device index of the port (for counters)
   rte_mbuf* pkts[kTxBufSize];
 };
 
@@ -76,6 +77,8 @@ struct Worker {
 
   // Sends every buffered TX packet (called at the end of each poll round).
   void flush_tx();
+  // Sends one port's buffer; what the NIC refuses is dropped (txq_full, tx_dropped).
+  void flush_port(uint16_t port);
   void reset_counters();
 
  private:

@@ -1,0 +1,121 @@
+#include "core/dataplane.hh"
+
+#include <algorithm>
+
+#include <rte_cycles.h>
+
+namespace sluice {
+
+Dataplane::Dataplane()
+    : start_tsc(rte_rdtsc()),
+      base_ctr_(new DevCounters[kMaxDevices]()),
+      base_drops_(new std::array<uint64_t, kNumDropReasons>[kMaxDevices]()) {}
+
+Dataplane::~Dataplane() {
+  // Features go first (they hold taps and handlers in the Net), newest first.
+  while (!feature_order_.empty()) feature_order_.pop_back();
+  features_.clear();
+}
+
+rte_mempool* Dataplane::pool_for_socket(unsigned socket) const {
+  auto it = pools.find(socket);
+  if (it != pools.end()) return it->second;
+  return pools.empty() ? nullptr : pools.begin()->second;
+}
+
+DevCounters Dataplane::raw_counters(uint16_t dev) const {
+  DevCounters s{};
+  for (auto& w : workers) {
+    const DevCounters& c = w->ctr[dev];
+    s.rx_packets += c.rx_packets;
+    s.rx_bytes += c.rx_bytes;
+    s.rx_dropped += c.rx_dropped;
+    s.rx_nohandler += c.rx_nohandler;
+    s.rx_otherhost_dropped += c.rx_otherhost_dropped;
+    s.multicast += c.multicast;
+    s.tx_packets += c.tx_packets;
+    s.tx_bytes += c.tx_bytes;
+    s.tx_dropped += c.tx_dropped;
+  }
+  return s;
+}
+
+std::array<uint64_t, kNumDropReasons> Dataplane::raw_drops(uint16_t dev) const {
+  std::array<uint64_t, kNumDropReasons> s{};
+  for (auto& w : workers)
+    for (unsigned r = 0; r < kNumDropReasons; r++) s[r] += w->drops[dev][r];
+  return s;
+}
+
+DevCounters Dataplane::counters(uint16_t dev) const {
+  DevCounters s = raw_counters(dev);
+  const DevCounters& b = base_ctr_[dev];
+  s.rx_packets -= b.rx_packets;
+  s.rx_bytes -= b.rx_bytes;
+  s.rx_dropped -= b.rx_dropped;
+  s.rx_nohandler -= b.rx_nohandler;
+  s.rx_otherhost_dropped -= b.rx_otherhost_dropped;
+  s.multicast -= b.multicast;
+  s.tx_packets -= b.tx_packets;
+  s.tx_bytes -= b.tx_bytes;
+  s.tx_dropped -= b.tx_dropped;
+  return s;
+}
+
+std::array<uint64_t, kNumDropReasons> Dataplane::drops(uint16_t dev) const {
+  auto s = raw_drops(dev);
+  for (unsigned r = 0; r < kNumDropReasons; r++) s[r] -= base_drops_[dev][r];
+  return s;
+}
+
+std::array<StageStats, static_cast<size_t>(Stage::count_)> Dataplane::runtime() const {
+  std::array<StageStats, static_cast<size_t>(Stage::count_)> s{};
+  for (auto& w : workers)
+    for (size_t i = 0; i < s.size(); i++) {
+      s[i].calls += w->runtime[i].calls;
+      s[i].packets += w->runtime[i].packets;
+      s[i].cycles += w->runtime[i].cycles;
+    }
+  for (size_t i = 0; i < s.size(); i++) {
+    s[i].calls -= base_runtime_[i].calls;
+    s[i].packets -= base_runtime_[i].packets;
+    s[i].cycles -= base_runtime_[i].cycles;
+  }
+  return s;
+}
+
+// Counters are only ever written by their worker; clearing records a baseline.
+void Dataplane::clear_stats() {
+  for (uint16_t d = 0; d < kMaxDevices; d++) {
+    base_ctr_[d] = raw_counters(d);
+    base_drops_[d] = raw_drops(d);
+  }
+  base_runtime_ = {};
+  base_runtime_ = runtime();
+}
+
+void Dataplane::add_timer(uint64_t period_ms, std::function<void(uint64_t)> fn) {
+  timers_.push_back(Timer{period_ms, 0, std::move(fn)});
+}
+
+void Dataplane::add_shutdown(std::function<void()> fn) { shutdown_.push_back(std::move(fn)); }
+
+void Dataplane::run_timers(uint64_t now_ms) {
+  for (size_t i = 0; i < timers_.size(); i++) {  // a timer may add timers
+    if (now_ms >= timers_[i].next_ms) {
+      timers_[i].next_ms = now_ms + timers_[i].period_ms;
+      auto fn = timers_[i].fn;
+      fn(now_ms);
+    }
+  }
+}
+
+void Dataplane::run_shutdown() {
+  while (!shutdown_.empty()) {
+    auto fn = std::move(shutdown_.back());
+    shutdown_.pop_back();
+    fn();
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,536 @@
+// The receive path: Linux's __netif_receive_skb_core, burst-wise.
+//
+// A burst enters on one port. Each round runs over a vector of packets that
+// are all on the same device: bookkeeping and in-band VLAN untag → taps
+// (namespace, then device; newest first) → ingress actions → VLAN demux →
+// rx_handler. Packets whose round ends on a new device (VLAN sub-device,
+// rx_handler ANOTHER) are regrouped by device and make their next round
+// together; the rest go through the residual-VLAN rule to protocol delivery.
+// The events of each packet happen in the kernel's order; only the loop nest
+// differs (spec: ../shared/spec/linux-rx.md §1–2).
+#include "core/netif.hh"
+
+#include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ether.h>
+
+namespace sluice {
+namespace {
+
+constexpr uint16_t kEthP8021Q = 0x8100;
+constexpr uint16_t kEthP8021AD = 0x88a8;
+constexpr uint16_t kEthP8023 = 0x0001;  // raw 802.3 (Novell)
+constexpr uint16_t kEthP8022 = 0x0004;  // 802.2 LLC
+constexpr uint16_t kEthP8023Min = 0x0600;
+
+inline bool is_vlan_proto(uint16_t p) { return p == kEthP8021Q || p == kEthP8021AD; }
+
+// skb->protocol of a length field (eth_type_trans / vlan_set_encap_proto).
+inline uint16_t length_proto(const uint8_t* payload, uint32_t avail) {
+  if (avail >= 2 && payload[0] == 0xff && payload[1] == 0xff) return kEthP8023;
+  return kEthP8022;
+}
+
+inline const rte_ether_addr& eth_dst(const rte_mbuf* m) {
+  return rte_pktmbuf_mtod(m, const rte_ether_hdr*)->dst_addr;
+}
+
+struct Vec {
+  uint16_t dev;
+  uint16_t n;
+  rte_mbuf* pkts[kBurst];
+};
+
+// Packets whose next round is on another device, grouped by that device.
+struct Regroup {
+  static constexpr unsigned kGroups = 4;
+  Vec g[kGroups];
+  unsigned ng = 0;
+};
+
+void round(Worker& w, Vec& v);
+
+void regroup_push(Worker& w, Regroup& r, rte_mbuf* m) {
+  uint16_t dev = meta(m).dev;
+  for (unsigned i = 0; i < r.ng; i++) {
+    Vec& g = r.g[i];
+    if (g.dev == dev) {
+      if (g.n == kBurst) {  // full: that vector makes its round now
+        round(w, g);
+        g.n = 0;
+        g.dev = dev;
+      }
+      g.pkts[g.n++] = m;
+      return;
+    }
+  }
+  if (r.ng == Regroup::kGroups) {  // too many devices at once: run the oldest group now
+    Vec& g = r.g[0];
+    round(w, g);
+    for (unsigned i = 1; i < r.ng; i++) std::swap(r.g[i - 1], r.g[i]);
+    r.ng--;
+  }
+  Vec& g = r.g[r.ng++];
+  g.dev = dev;
+  g.n = 0;
+  g.pkts[g.n++] = m;
+}
+
+void regroup_run(Worker& w, Regroup& r) {
+  for (unsigned i = 0; i < r.ng; i++)
+    if (r.g[i].n != 0) round(w, r.g[i]);
+  r.ng = 0;
+}
+
+// vlan_do_receive for a packet whose tag names an existing sub-device.
+// Returns false if it was dropped (sub-device down).
+bool vlan_do_receive(Worker& w, rte_mbuf* m, Device& sub) {
+  PktMeta& md = meta(m);
+  if (!sub.admin_up.load(std::memory_order_relaxed)) {
+    // Linux frees it in vlan_do_receive; no core counter moves.
+    w.drop(m, sub.index, DropReason::vlan_dev_down);
+    return false;
+  }
+  md.dev = sub.index;
+  if (md.pkt_type == static_cast<uint8_t>(PktType::otherhost) &&
+      rte_is_same_ether_addr(&eth_dst(m), &sub.mac))
+    md.pkt_type = static_cast<uint8_t>(PktType::host);
+  md.flags &= static_cast<uint8_t>(~kFlagVlan);
+  md.vlan_tci = 0;
+  DevCounters& c = w.c(sub.index);
+  c.rx_packets++;
+  c.rx_bytes += m->pkt_len;
+  if (md.pkt_type == static_cast<uint8_t>(PktType::multicast)) c.multicast++;
+  return true;
+}
+
+// Step 12: protocol delivery of packets on `dev` with the same protocol and
+// the same deliver_exact. Ordered as Linux walks its lists: ptype_base
+// (skipped when exact), orig_dev's bound handlers, then dev's if different.
+void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t proto,
+                   bool exact) {
+  constexpr unsigned kMaxHandlers = 16;
+  const PacketType* hs[kMaxHandlers];
+  unsigned nh = 0;
+  if (!exact) {
+    const PtypeBase* base = w.net.ptype_base();
+    for (const PacketType& pt : base->bucket[proto & 15])
+      if (pt.type == proto && nh < kMaxHandlers) hs[nh++] = &pt;
+  }
+  uint16_t orig = meta(pkts[0]).orig_dev;
+  if (const Device* od = w.net.dev(orig)) {
+    if (const PtypeList* l = od->ptype_specific.load(std::memory_order_acquire))
+      for (const PacketType& pt : l->entries)
+        if (pt.type == proto && nh < kMaxHandlers) hs[nh++] = &pt;
+  }
+  if (dev.index != orig) {
+    if (const PtypeList* l = dev.ptype_specific.load(std::memory_order_acquire))
+      for (const PacketType& pt : l->entries)
+        if (pt.type == proto && nh < kMaxHandlers) hs[nh++] = &pt;
+  }
+
+  if (nh == 0) {
+    DevCounters& c = w.c(dev.index);
+    for (uint16_t i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
+      if (meta(m).flags & kFlagPtPrev) {
+        w.free_later(m);  // the last tap was pt_prev: the frame counts as delivered (C-2)
+        continue;
+      }
+      if (exact)
+        c.rx_nohandler++;
+      else
+        c.rx_dropped++;
+      w.drop(m, dev.index, DropReason::unhandled_proto);
+    }
+    return;
+  }
+  if (nh > 1)
+    for (uint16_t i = 0; i < n; i++) rte_mbuf_refcnt_update(pkts[i], static_cast<int16_t>(nh - 1));
+  for (unsigned h = 0; h < nh; h++) {
+    rte_mbuf* copy[kBurst];  // each handler owns (and may reorder) its own vector
+    std::memcpy(copy, pkts, n * sizeof(rte_mbuf*));
+    hs[h]->fn(w, hs[h]->ctx, copy, n);
+  }
+}
+
+// Steps 11–13 for packets whose round ended on `dev` without a new device.
+void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again) {
+  uint64_t t0 = rte_rdtsc();
+  // Step 11: residual VLAN tag.
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    PktMeta& md = meta(m);
+    bool taken = false;
+    while (md.flags & kFlagVlan) {
+      uint16_t vid = md.vlan_tci & 0xfff;
+      md.flags &= static_cast<uint8_t>(~kFlagVlan);
+      md.vlan_tci = 0;
+      if (vid != 0) {
+        md.pkt_type = static_cast<uint8_t>(PktType::otherhost);
+        break;
+      }
+      // Priority tag. If the inner ethertype is a VLAN too (priority-tagged
+      // QinQ), strip the inner tag and retry VLAN demux.
+      if (!is_vlan_proto(md.protocol)) break;
+      if (!vlan_untag(m)) {
+        w.drop(m, dev.index, DropReason::pkt_too_small);
+        taken = true;
+        break;
+      }
+      md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      uint16_t sub = dev.vlan_dev(md.vlan_proto, md.vlan_tci & 0xfff);
+      if (Device* s = sub != 0xffff ? w.net.dev(sub) : nullptr) {
+        if (vlan_do_receive(w, m, *s)) regroup_push(w, again, m);
+        taken = true;
+        break;
+      }
+    }
+    if (!taken) pkts[k++] = m;
+  }
+  n = k;
+
+  // Step 12: group by (protocol, exact), keeping first-appearance order.
+  uint16_t done = 0;
+  bool used[kBurst] = {};
+  while (done < n) {
+    uint16_t first = 0;
+    while (used[first]) first++;
+    uint16_t proto = meta(pkts[first]).protocol;
+    bool exact = meta(pkts[first]).flags & kFlagExact;
+    rte_mbuf* grp[kBurst];
+    uint16_t g = 0;
+    for (uint16_t i = first; i < n; i++) {
+      if (used[i]) continue;
+      const PktMeta& md = meta(pkts[i]);
+      if (md.protocol == proto && bool(md.flags & kFlagExact) == exact) {
+        used[i] = true;
+        grp[g++] = pkts[i];
+      }
+    }
+    done += g;
+    deliver_group(w, dev, grp, g, proto, exact);
+  }
+  auto& st = w.runtime[static_cast<size_t>(Stage::protocol)];
+  st.calls++;
+  st.packets += n;
+  st.cycles += rte_rdtsc() - t0;
+}
+
+void round(Worker& w, Vec& v) {
+  Device* dev = w.net.dev(v.dev);
+  rte_mbuf** pkts = v.pkts;
+  uint16_t n = 0;
+
+  // Step 1 (bookkeeping) and step 3 (in-band tag → metadata, one per round).
+  for (uint16_t i = 0; i < v.n; i++) {
+    rte_mbuf* m = pkts[i];
+    PktMeta& md = meta(m);
+    if (++md.rounds > kRoundLimit) {
+      w.drop(m, v.dev, DropReason::round_limit);
+      continue;
+    }
+    md.skb_iif = v.dev;
+    md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
+    if (is_vlan_proto(md.protocol) && !(md.flags & kFlagVlan) && !vlan_untag(m)) {
+      w.drop(m, v.dev, DropReason::pkt_too_small);
+      continue;
+    }
+    pkts[n++] = m;
+  }
+  if (n == 0) return;
+
+  // Step 5: taps, namespace-wide then the device's own, newest first.
+  const TapList* gt = w.net.taps();
+  const TapList* dt = dev->taps.load(std::memory_order_acquire);
+  if (gt != nullptr || dt != nullptr) {
+    if (gt)
+      for (const Tap& t : gt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
+    if (dt)
+      for (const Tap& t : dt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
+    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags |= kFlagPtPrev;
+  }
+
+  // Step 6: ingress actions (tc ingress / mirred). They flush pt_prev.
+  if (const ActionList* al = dev->ingress.load(std::memory_order_acquire)) {
+    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
+    for (const Action& a : al->actions) {
+      ActVerdict verdict[kBurst];
+      a.fn(w, *dev, a.ctx, pkts, n, verdict);
+      uint16_t k = 0;
+      for (uint16_t i = 0; i < n; i++) {
+        if (verdict[i] == ActVerdict::ok)
+          pkts[k++] = pkts[i];
+        else if (verdict[i] == ActVerdict::shot)
+          w.drop(pkts[i], dev->index, DropReason::tc_ingress);  // rx_dropped not touched
+        // stolen: the action owns it
+      }
+      n = k;
+      if (n == 0) return;
+    }
+  }
+
+  Regroup again;
+
+  // Step 9: VLAN demux for packets holding a tag.
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    PktMeta& md = meta(m);
+    if (md.flags & kFlagVlan) {
+      md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      uint16_t sub = dev->vlan_dev(md.vlan_proto, md.vlan_tci & 0xfff);
+      if (sub != 0xffff) {
+        if (Device* s = w.net.dev(sub)) {
+          if (vlan_do_receive(w, m, *s)) regroup_push(w, again, m);
+          continue;
+        }
+      }
+    }
+    pkts[k++] = m;
+  }
+  n = k;
+
+  // Step 10: rx_handler.
+  if (n != 0) {
+    if (RxHandlerFn fn = dev->rx_handler.load(std::memory_order_acquire)) {
+      for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      RxResult res[kBurst];
+      fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
+      k = 0;
+      for (uint16_t i = 0; i < n; i++) {
+        switch (res[i]) {
+          case RxResult::consumed:
+            break;
+          case RxResult::another:
+            regroup_push(w, again, pkts[i]);
+            break;
+          case RxResult::exact:
+            meta(pkts[i]).flags |= kFlagExact;
+            pkts[k++] = pkts[i];
+            break;
+          case RxResult::pass:
+            pkts[k++] = pkts[i];
+            break;
+        }
+      }
+      n = k;
+    }
+  }
+
+  // Steps 11–13.
+  if (n != 0) deliver(w, *dev, pkts, n, again);
+
+  // Next rounds.
+  regroup_run(w, again);
+}
+
+}  // namespace
+
+bool vlan_untag(rte_mbuf* m) {
+  if (m->data_len < RTE_ETHER_HDR_LEN + 4) return false;
+  uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
+  PktMeta& md = meta(m);
+  md.vlan_proto = static_cast<uint16_t>(p[12] << 8 | p[13]);
+  md.vlan_tci = static_cast<uint16_t>(p[14] << 8 | p[15]);
+  uint16_t inner = static_cast<uint16_t>(p[16] << 8 | p[17]);
+  std::memmove(p + 4, p, 12);
+  rte_pktmbuf_adj(m, 4);
+  md.flags |= kFlagVlan;
+  md.protocol = inner >= kEthP8023Min
+                    ? inner
+                    : length_proto(p + 4 + RTE_ETHER_HDR_LEN, m->data_len - RTE_ETHER_HDR_LEN);
+  return true;
+}
+
+bool vlan_insert(rte_mbuf* m) {
+  PktMeta& md = meta(m);
+  if (!(md.flags & kFlagVlan)) return true;
+  if (rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m)) return false;  // shared: caller copies
+  uint8_t* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 4));
+  if (p == nullptr) return false;
+  std::memmove(p, p + 4, 12);
+  p[12] = static_cast<uint8_t>(md.vlan_proto >> 8);
+  p[13] = static_cast<uint8_t>(md.vlan_proto);
+  p[14] = static_cast<uint8_t>(md.vlan_tci >> 8);
+  p[15] = static_cast<uint8_t>(md.vlan_tci);
+  md.flags &= static_cast<uint8_t>(~kFlagVlan);
+  md.vlan_tci = 0;
+  return true;
+}
+
+uint16_t eth_type_trans(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  DevCounters& c = w.c(dev.index);
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    if (i + 4 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 4], void*));
+    if (m->data_len < RTE_ETHER_HDR_LEN) {
+      c.rx_dropped++;
+      w.drop(m, dev.index, DropReason::pkt_too_small);
+      continue;
+    }
+    const rte_ether_hdr* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    PktMeta& md = meta(m);
+    std::memset(&md, 0, offsetof(PktMeta, user));
+    md.dev = dev.index;
+    md.orig_dev = dev.index;
+    md.skb_iif = dev.index;
+    PktType t = PktType::host;
+    if (!rte_is_same_ether_addr(&eth->dst_addr, &dev.mac)) {
+      if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+        t = rte_is_broadcast_ether_addr(&eth->dst_addr) ? PktType::broadcast : PktType::multicast;
+      } else {
+        t = PktType::otherhost;
+        if (!dev.promiscuous) {  // what the NIC's unicast filter would have done
+          w.drop(m, dev.index, DropReason::mac_filter);
+          continue;
+        }
+      }
+    }
+    md.pkt_type = static_cast<uint8_t>(t);
+    uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+    if (et >= kEthP8023Min)
+      md.protocol = et;
+    else
+      md.protocol = length_proto(reinterpret_cast<const uint8_t*>(eth + 1),
+                                 m->data_len - RTE_ETHER_HDR_LEN);
+    if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) {  // the PMD already took the tag out
+      md.flags |= kFlagVlan;
+      md.vlan_tci = m->vlan_tci;
+      md.vlan_proto = kEthP8021Q;
+      m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_VLAN);
+    }
+    c.rx_packets++;
+    c.rx_bytes += m->pkt_len;
+    if (t == PktType::multicast) c.multicast++;
+    pkts[k++] = m;
+  }
+  return k;
+}
+
+void netif_receive(Worker& w, rte_mbuf** pkts, uint16_t n) {
+  if (n == 0) return;
+  Vec v;
+  v.dev = meta(pkts[0]).dev;
+  v.n = n;
+  std::memcpy(v.pkts, pkts, n * sizeof(rte_mbuf*));
+  round(w, v);
+  w.flush_free();
+}
+
+void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n) {
+  uint64_t t0 = rte_rdtsc();
+  n = eth_type_trans(w, port, pkts, n);
+  uint64_t t1 = rte_rdtsc();
+  auto& cl = w.runtime[static_cast<size_t>(Stage::classify)];
+  cl.calls++;
+  cl.packets += n;
+  cl.cycles += t1 - t0;
+  if (n == 0) {
+    w.flush_free();
+    return;
+  }
+  auto& pr = w.runtime[static_cast<size_t>(Stage::protocol)];
+  uint64_t proto_before = pr.cycles;
+  netif_receive(w, pkts, n);
+  auto& st = w.runtime[static_cast<size_t>(Stage::netif_receive)];
+  st.calls++;
+  st.packets += n;
+  st.cycles += (rte_rdtsc() - t1) - (pr.cycles - proto_before);  // exclusive of delivery
+}
+
+void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  if (n == 0) return;
+  if (!dev.up()) {
+    DevCounters& c = w.c(dev.index);
+    for (uint16_t i = 0; i < n; i++) {
+      c.tx_dropped++;
+      w.drop(pkts[i], dev.index, DropReason::dev_ready);
+    }
+    return;
+  }
+  // dev_queue_xmit_nit: egress taps see the packet as OUTGOING.
+  const TapList* gt = w.net.taps();
+  const TapList* dt = dev.taps.load(std::memory_order_acquire);
+  if (gt)
+    for (const Tap& t : gt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+  if (dt)
+    for (const Tap& t : dt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+
+  rte_mbuf* local[kBurst];
+  if (const ActionList* al = dev.egress.load(std::memory_order_acquire)) {
+    std::memcpy(local, pkts, n * sizeof(rte_mbuf*));
+    pkts = local;
+    for (const Action& a : al->actions) {
+      ActVerdict verdict[kBurst];
+      a.fn(w, dev, a.ctx, pkts, n, verdict);
+      uint16_t k = 0;
+      for (uint16_t i = 0; i < n; i++) {
+        if (verdict[i] == ActVerdict::ok)
+          pkts[k++] = pkts[i];
+        else if (verdict[i] == ActVerdict::shot)
+          w.drop(pkts[i], dev.index, DropReason::tc_egress);
+      }
+      n = k;
+      if (n == 0) return;
+    }
+  }
+  dev.xmit(w, dev, pkts, n);
+}
+
+void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  TxBuffer& b = w.txbuf[dev.port_id];
+  b.dev = dev.index;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    if ((meta(m).flags & kFlagVlan) && !vlan_insert(m)) {
+      // Shared or no headroom: write the tag into a private copy.
+      rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+      if (c == nullptr) {
+        w.c(dev.index).tx_dropped++;
+        w.drop(m, dev.index, DropReason::nomem);
+        continue;
+      }
+      std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
+      w.free_later(m);
+      m = c;
+      if (!vlan_insert(m)) {
+        w.c(dev.index).tx_dropped++;
+        w.drop(m, dev.index, DropReason::nomem);
+        continue;
+      }
+    }
+    if (b.n == kTxBufSize) w.flush_port(dev.port_id);
+    b.pkts[b.n++] = m;
+  }
+  w.tx_dirty |= uint64_t(1) << dev.port_id;
+}
+
+void vlan_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  Device* lower = w.net.dev(dev.link);
+  DevCounters& c = w.c(dev.index);
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    PktMeta& md = meta(m);
+    // A tag already held (QinQ stacking) goes into the frame first.
+    if ((md.flags & kFlagVlan) && !vlan_insert(m)) {
+      c.tx_dropped++;
+      w.drop(m, dev.index, DropReason::nomem);
+      continue;
+    }
+    md.flags |= kFlagVlan;
+    md.vlan_proto = dev.vlan_proto;
+    md.vlan_tci = dev.vlan_id;
+    c.tx_packets++;
+    c.tx_bytes += m->pkt_len;
+    pkts[k++] = m;
+  }
+  if (k != 0) dev_queue_xmit(w, *lower, pkts, k);
+}
+
+}  // namespace sluice

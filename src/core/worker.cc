@@ -1,0 +1,65 @@
+#include "core/worker.hh"
+
+#include <cstring>
+
+#include <rte_ethdev.h>
+
+namespace sluice {
+
+Worker::Worker(Net& n, unsigned i, unsigned lc)
+    : net(n),
+      id(i),
+      lcore(lc),
+      tx_queue(static_cast<uint16_t>(i)),
+      ctr(new DevCounters[kMaxDevices]()),
+      drops(new std::array<uint64_t, kNumDropReasons>[kMaxDevices]()) {}
+
+Worker::~Worker() {
+  flush_free();
+  // Packets still buffered for TX are freed, not sent: the ports may be gone.
+  for (auto& b : txbuf) {
+    if (b.n != 0) rte_pktmbuf_free_bulk(b.pkts, b.n);
+    b.n = 0;
+  }
+}
+
+void Worker::reset_counters() {
+  std::memset(static_cast<void*>(ctr.get()), 0, sizeof(DevCounters) * kMaxDevices);
+  for (unsigned i = 0; i < kMaxDevices; i++) drops[i].fill(0);
+  for (auto& s : runtime) s = StageStats{};
+}
+
+void Worker::flush_port(uint16_t port) {
+  TxBuffer& b = txbuf[port];
+  if (b.n == 0) return;
+  uint64_t t0 = rte_rdtsc();
+  uint16_t sent = 0;
+  // A short TX ring gets a few more chances before the rest is dropped.
+  for (int tries = 0; tries < 4 && sent < b.n; tries++)
+    sent += rte_eth_tx_burst(port, tx_queue, b.pkts + sent, b.n - sent);
+  DevCounters& c = ctr[b.dev];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < sent; i++) bytes += b.pkts[i]->pkt_len;
+  c.tx_packets += sent;
+  c.tx_bytes += bytes;
+  for (uint16_t i = sent; i < b.n; i++) {
+    c.tx_dropped++;
+    drop(b.pkts[i], b.dev, DropReason::txq_full);
+  }
+  auto& st = runtime[static_cast<size_t>(Stage::tx)];
+  st.calls++;
+  st.packets += b.n;
+  st.cycles += rte_rdtsc() - t0;
+  b.n = 0;
+}
+
+void Worker::flush_tx() {
+  while (tx_dirty != 0) {
+    unsigned port = __builtin_ctzll(tx_dirty);
+    tx_dirty &= tx_dirty - 1;
+    flush_port(static_cast<uint16_t>(port));
+  }
+  flush_free();
+}
+
+}  // namespace sluice
