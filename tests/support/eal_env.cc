@@ -15,12 +15,18 @@ namespace sluice::test {
 namespace {
 rte_mempool* g_pool = nullptr;
 
+// SLUICE_TEST_LCORES: the vdev suite runs a real worker on lcore 1.
+std::string lcores() {
+  const char* e = getenv("SLUICE_TEST_LCORES");
+  return e ? e : "0";
+}
+
 class EalEnv : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string prefix = "sluice-test-" + std::to_string(getpid());
     std::vector<std::string> args = {"sluice-test", "--no-huge", "-m", "512", "--no-pci",
-                                     "--file-prefix=" + prefix, "-l", "0", "--log-level=lib.eal:error",
+                                     "--file-prefix=" + prefix, "-l", lcores(), "--log-level=lib.eal:error",
                                      "--no-shconf"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -1,0 +1,361 @@
+#include "pmd_glue/pmd.hh"
+
+#include <numa.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+
+#include <rte_bus.h>
+#include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <spdlog/spdlog.h>
+
+#include "core/netif.hh"
+
+namespace sluice::pmd {
+
+std::atomic<bool> g_link_event{false};
+
+namespace {
+
+std::atomic<bool> g_stop_workers{false};
+
+struct Poll {
+  uint16_t port;
+  uint16_t queue;
+  Device* dev;
+};
+
+struct WorkerPlan {
+  Dataplane* dp;
+  Worker* w;
+  std::vector<Poll> polls;
+};
+std::vector<WorkerPlan> g_plans;
+
+std::string normalize_pci(const std::string& a) {
+  return std::count(a.begin(), a.end(), ':') == 1 ? "0000:" + a : a;
+}
+
+std::string vdev_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
+
+std::string fmt_mac(const rte_ether_addr& a) {
+  char b[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(b, sizeof b, &a);
+  return b;
+}
+
+int lsc_callback(uint16_t, rte_eth_event_type, void*, void*) {
+  g_link_event.store(true);
+  return 0;
+}
+
+int worker_main(void* arg) {
+  auto* plan = static_cast<WorkerPlan*>(arg);
+  Worker& w = *plan->w;
+  Rcu& rcu = plan->dp->rcu;
+  rcu.register_thread(w.id);
+  rcu.online(w.id);
+  rte_mbuf* pkts[kBurst];
+  auto& rx = w.runtime[static_cast<size_t>(Stage::rx)];
+  while (!g_stop_workers.load(std::memory_order_relaxed)) {
+    for (const Poll& p : plan->polls) {
+      uint64_t t0 = rte_rdtsc();
+      uint16_t n = rte_eth_rx_burst(p.port, p.queue, pkts, kBurst);
+      if (n == 0) continue;
+      rx.calls++;
+      rx.packets += n;
+      rx.cycles += rte_rdtsc() - t0;
+      port_receive(w, *p.dev, pkts, n);
+    }
+    w.flush_tx();
+    rcu.quiescent(w.id);
+  }
+  w.flush_tx();
+  rcu.offline(w.id);
+  return 0;
+}
+
+unsigned pow2_minus1_at_least(uint64_t n) {
+  uint64_t v = 1;
+  while (v - 1 < n) v <<= 1;
+  return static_cast<unsigned>(v - 1);
+}
+
+}  // namespace
+
+std::vector<std::string> eal_args(const config::Topology& topo, const std::string& prog) {
+  std::vector<std::string> a = {prog, "-l", topo.eal.lcores, "--file-prefix=" + topo.eal.file_prefix};
+  if (!topo.eal.hugepages) {
+    a.push_back("--no-huge");
+    a.push_back("-m");
+    a.push_back(std::to_string(topo.eal.memory_mb));
+  } else {
+    a.push_back("--socket-mem=" + std::to_string(topo.eal.memory_mb));
+  }
+  bool any_pci = false;
+  for (auto& p : topo.ports)
+    if (p.is_pci) {
+      any_pci = true;
+      a.push_back("-a");
+      a.push_back(normalize_pci(p.device));
+    }
+  if (!any_pci) a.push_back("--no-pci");
+  if (!topo.control.telemetry) a.push_back("--no-telemetry");
+  for (auto& x : topo.eal.args) a.push_back(x);
+  return a;
+}
+
+void init_eal(const config::Topology& topo, const std::string& prog) {
+  auto args = eal_args(topo, prog);
+  std::string line;
+  for (auto& x : args) line += x + " ";
+  spdlog::info("EAL: {}", line);
+  std::vector<char*> argv;
+  for (auto& x : args) argv.push_back(x.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0)
+    throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+  if (numa_available() >= 0)
+    spdlog::info("NUMA: {} node(s)", numa_num_configured_nodes());
+}
+
+void setup(Dataplane& dp) {
+  const auto& topo = dp.topo;
+  std::vector<unsigned> wl = config::parse_lcores(topo.eal.lcores);
+  if (wl.empty()) throw std::runtime_error("eal.lcores names no worker lcore (the first is the control thread)");
+  for (unsigned lc : wl)
+    if (!rte_lcore_is_enabled(lc)) throw std::runtime_error("lcore " + std::to_string(lc) + " is not enabled");
+
+  // Workers first: their lcores decide the NUMA sockets that need pools.
+  for (unsigned i = 0; i < wl.size(); i++)
+    dp.workers.push_back(std::make_unique<Worker>(dp.net, i, wl[i]));
+
+  // Pools: per socket of the polling lcores; sized for every descriptor,
+  // every cache, TX buffers, and a margin for captures of in-flight packets
+  // and net_pcap infinite_rx preloads.
+  uint64_t need = 0;
+  for (auto& p : topo.ports)
+    need += uint64_t(p.rx_desc) * p.rx_queues + uint64_t(p.tx_desc) * std::max<size_t>(p.tx_queues, wl.size());
+  need += wl.size() * (256 + kBurst + kMaxPorts * kTxBufSize);
+  need = std::max<uint64_t>(need * 2, 32767);
+  std::set<unsigned> sockets;
+  for (auto& w : dp.workers) sockets.insert(rte_lcore_to_socket_id(w->lcore));
+  for (unsigned s : sockets) {
+    std::string name = "sluice_pkt_s" + std::to_string(s);
+    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), pow2_minus1_at_least(need), 256,
+                                              kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(s));
+    if (mp == nullptr)
+      throw std::runtime_error("cannot create mbuf pool on socket " + std::to_string(s) + ": " +
+                               rte_strerror(rte_errno) + " (raise eal.memory_mb)");
+    dp.pools[s] = mp;
+    spdlog::info("mbuf pool {}: {} mbufs on socket {}", name, mp->size, s);
+  }
+
+  for (auto& p : topo.ports) {
+    std::string name;
+    if (p.is_pci) {
+      name = normalize_pci(p.device);
+    } else {
+      name = vdev_name(p.device);
+      uint16_t existing;
+      if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
+        int rc = rte_dev_probe(p.device.c_str());
+        if (rc < 0)
+          throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device + "': " + rte_strerror(-rc));
+      }
+    }
+    uint16_t pid;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0)
+      throw std::runtime_error("port '" + p.name + "': no ethdev named '" + name +
+                               "' (is the PCI device bound to vfio-pci?)");
+    rte_eth_dev_info info;
+    if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': dev_info: " + rte_strerror(-rc));
+
+    unsigned nrx = p.rx_queues;
+    unsigned ntx = std::max<unsigned>(p.tx_queues, static_cast<unsigned>(wl.size()));
+    if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
+      throw std::runtime_error("port '" + p.name + "': " + info.driver_name + " supports " +
+                               std::to_string(info.max_rx_queues) + " rx / " +
+                               std::to_string(info.max_tx_queues) + " tx queues, asked " +
+                               std::to_string(nrx) + " / " + std::to_string(ntx));
+    rte_eth_conf conf{};
+    if (nrx > 1) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_hf =
+          (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    if (info.dev_flags != nullptr && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC)) conf.intr_conf.lsc = 1;
+    if (int rc = rte_eth_dev_configure(pid, nrx, ntx, &conf); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': configure: " + rte_strerror(-rc));
+    uint16_t nb_rxd = p.rx_desc, nb_txd = p.tx_desc;
+    rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
+
+    // The pool of the socket of the first worker that polls this port.
+    std::vector<unsigned> pollers;  // worker ids
+    for (unsigned i = 0; i < wl.size(); i++)
+      if (p.workers.empty() || std::find(p.workers.begin(), p.workers.end(), wl[i]) != p.workers.end())
+        pollers.push_back(i);
+    if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
+    unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
+    rte_mempool* mp = dp.pool_for_socket(sock);
+    for (unsigned q = 0; q < nrx; q++)
+      if (int rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, rte_eth_dev_socket_id(pid) < 0 ? sock : rte_eth_dev_socket_id(pid), nullptr, mp); rc != 0)
+        throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
+    for (unsigned q = 0; q < ntx; q++)
+      if (int rc = rte_eth_tx_queue_setup(pid, q, nb_txd, SOCKET_ID_ANY, nullptr); rc != 0)
+        throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
+
+    if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0)
+      spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu, rte_strerror(-rc));
+    rte_ether_addr mac;
+    if (p.mac) {
+      rte_ether_unformat_addr(p.mac->c_str(), &mac);
+      if (int rc = rte_eth_dev_default_mac_addr_set(pid, &mac); rc != 0)
+        spdlog::warn("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac, rte_strerror(-rc));
+    } else {
+      rte_eth_macaddr_get(pid, &mac);
+    }
+    int prc = p.promiscuous ? rte_eth_promiscuous_enable(pid) : rte_eth_promiscuous_disable(pid);
+    if (prc != 0 && prc != -ENOTSUP)
+      spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off", rte_strerror(-prc));
+    rte_eth_allmulticast_enable(pid);
+    if (conf.intr_conf.lsc) rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, nullptr);
+    if (int rc = rte_eth_dev_start(pid); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
+
+    auto d = std::make_unique<Device>();
+    d->name = p.name;
+    d->kind = DevKind::port;
+    d->port_id = pid;
+    d->mac = mac;
+    uint16_t mtu = 0;
+    d->mtu = rte_eth_dev_get_mtu(pid, &mtu) == 0 && mtu != 0 ? mtu : static_cast<uint16_t>(p.mtu);
+    d->promiscuous = p.promiscuous;
+    d->xmit = port_xmit;
+    d->oper_up = false;  // until the first link poll
+    Device* dev = dp.net.add_device(std::move(d));
+    if (dev == nullptr) throw std::runtime_error("port '" + p.name + "': duplicate device name");
+
+    PortInfo pi;
+    pi.dev = dev->index;
+    pi.port_id = pid;
+    pi.devargs = p.device;
+    pi.driver = info.driver_name;
+    pi.rx_queues = nrx;
+    pi.tx_queues = ntx;
+    pi.socket = sock;
+    for (unsigned q = 0; q < nrx; q++) pi.pollers.emplace_back(pollers[q % pollers.size()], q);
+    dp.ports.push_back(pi);
+    spdlog::info("port {}: {} ({}) ethdev {} mac {} rxq {} txq {} mtu {}", p.name, p.device,
+                 info.driver_name, pid, fmt_mac(mac), nrx, ntx, dev->mtu);
+  }
+
+  // VLAN sub-devices; a link may be a sub-device defined later in the file.
+  std::vector<const config::Vlan*> todo;
+  for (auto& v : topo.vlans) todo.push_back(&v);
+  while (!todo.empty()) {
+    size_t before = todo.size();
+    for (auto it = todo.begin(); it != todo.end();) {
+      Device* lower = dp.net.find((*it)->link);
+      if (lower == nullptr) {
+        ++it;
+        continue;
+      }
+      std::string err;
+      uint16_t proto = (*it)->protocol == "802.1ad" ? 0x88a8 : 0x8100;
+      if (dp.net.add_vlan(*lower, (*it)->name, static_cast<uint16_t>((*it)->id), proto, &err) == nullptr)
+        throw std::runtime_error("vlan '" + (*it)->name + "': " + err);
+      spdlog::info("vlan {}: on {} id {}", (*it)->name, (*it)->link, (*it)->id);
+      it = todo.erase(it);
+    }
+    if (todo.size() == before) throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link + "'");
+  }
+
+  // Worker poll lists.
+  g_plans.clear();
+  g_plans.resize(dp.workers.size());
+  for (unsigned i = 0; i < dp.workers.size(); i++) {
+    g_plans[i].dp = &dp;
+    g_plans[i].w = dp.workers[i].get();
+  }
+  for (auto& pi : dp.ports)
+    for (auto& [wid, q] : pi.pollers) g_plans[wid].polls.push_back(Poll{pi.port_id, q, dp.net.dev(pi.dev)});
+  poll_links(dp);
+}
+
+void poll_links(Dataplane& dp) {
+  g_link_event.store(false);
+  for (auto& pi : dp.ports) {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(pi.port_id, &link) != 0) continue;
+    bool up = link.link_status == RTE_ETH_LINK_UP;
+    Device* d = dp.net.dev(pi.dev);
+    bool changed = up != d->oper_up.load() || link.link_speed != pi.speed_mbps;
+    pi.link_up = up;
+    pi.speed_mbps = link.link_speed;
+    pi.full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+    if (up != d->oper_up.load()) {
+      d->oper_up.store(up);
+      pi.link_changes++;
+    }
+    if (changed) {
+      char s[RTE_ETH_LINK_MAX_STR_LEN];
+      rte_eth_link_to_str(s, sizeof s, &link);
+      spdlog::info("link {}: {}", d->name, s);
+    }
+  }
+}
+
+void start_workers(Dataplane& dp) {
+  g_stop_workers.store(false);
+  for (auto& plan : g_plans)
+    if (int rc = rte_eal_remote_launch(worker_main, &plan, plan.w->lcore); rc != 0)
+      throw std::runtime_error("cannot launch worker on lcore " + std::to_string(plan.w->lcore));
+  (void)dp;
+}
+
+void stop_workers(Dataplane& dp) {
+  g_stop_workers.store(true);
+  for (auto& w : dp.workers) rte_eal_wait_lcore(w->lcore);
+}
+
+uint64_t close_ports(Dataplane& dp) {
+  for (auto& pi : dp.ports) {
+    rte_eth_dev_info info{};
+    rte_eth_dev_info_get(pi.port_id, &info);
+    if (int rc = rte_eth_dev_stop(pi.port_id); rc != 0)
+      spdlog::warn("port {}: stop: {}", dp.net.dev(pi.dev)->name, rte_strerror(-rc));
+    rte_eth_dev_close(pi.port_id);
+    if (info.device != nullptr) rte_dev_remove(info.device);  // detach, so it can be probed again
+  }
+  // Workers' leftovers (nothing should remain after flush_tx).
+  for (auto& w : dp.workers) w->flush_free();
+  uint64_t missing = 0;
+  for (auto& [sock, mp] : dp.pools) {
+    unsigned avail = rte_mempool_avail_count(mp);
+    if (avail == mp->size) {
+      spdlog::info("mbuf pool {}: all {} mbufs back", mp->name, mp->size);
+    } else {
+      spdlog::warn("mbuf pool {}: {} of {} mbufs back ({} missing)", mp->name, avail, mp->size, mp->size - avail);
+      missing += mp->size - avail;
+    }
+  }
+  if (missing == 0) {
+    for (auto& [sock, mp] : dp.pools) rte_mempool_free(mp);
+    dp.pools.clear();
+  }
+  return missing;
+}
+
+}  // namespace sluice::pmd

@@ -1,0 +1,41 @@
+// PMD glue: EAL start-up from the `eal:` section, mbuf pools per NUMA socket,
+// ports (PCI devices on vfio-pci or vdevs) probed, configured and started,
+// link state polled, and the worker lcore loop.
+//
+// Config keys: eal.*, ports[].{device, rx_queues, tx_queues, mtu, mac,
+//   promiscuous, workers, rx_desc, tx_desc}, vlans[].
+// Logs: link changes ("link eth0: up 10 Gbps full-duplex").
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "config/topology.hh"
+#include "core/dataplane.hh"
+
+namespace sluice::pmd {
+
+// The argv given to rte_eal_init for a topology (exposed for tests and logs).
+std::vector<std::string> eal_args(const config::Topology& topo, const std::string& prog);
+
+// rte_eal_init; throws std::runtime_error with EAL's reason.
+void init_eal(const config::Topology& topo, const std::string& prog);
+
+// Pools, workers, ports and VLAN sub-devices of dp.topo. Throws std::runtime_error.
+void setup(Dataplane& dp);
+
+// Control thread: read link state of every port, log and apply changes.
+void poll_links(Dataplane& dp);
+// Set by the LSC callback: poll now.
+extern std::atomic<bool> g_link_event;
+
+// Workers: launch on their lcores, stop (and wait).
+void start_workers(Dataplane& dp);
+void stop_workers(Dataplane& dp);
+
+// Stop and close every port; then report whether every pool is full again.
+// Returns the number of mbufs missing (0 = all returned).
+uint64_t close_ports(Dataplane& dp);
+
+}  // namespace sluice::pmd
