@@ -1,6 +1,7 @@
 // Synthetic frames and recording handlers for tests of the receive path.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -62,6 +63,7 @@ struct Seen {
   Direction dir;
   bool vlan;
   uint16_t vid;
+  std::vector<uint8_t> head;  // first bytes of the frame, copied
 };
 
 struct Recorder {
@@ -85,7 +87,10 @@ inline void record(Probe* p, rte_mbuf* m, Direction dir) {
   const PktMeta& md = meta(m);
   p->rec->seen.push_back(Seen{p->who, m, md.dev, md.orig_dev, md.protocol,
                               static_cast<PktType>(md.pkt_type), md.rounds, dir,
-                              bool(md.flags & kFlagVlan), uint16_t(md.vlan_tci & 0xfff)});
+                              bool(md.flags & kFlagVlan), uint16_t(md.vlan_tci & 0xfff),
+                              std::vector<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*),
+                                                   rte_pktmbuf_mtod(m, uint8_t*) +
+                                                       std::min<uint32_t>(m->data_len, 32))});
 }
 
 inline void probe_proto(Worker&, void* ctx, rte_mbuf** pkts, uint16_t n) {
