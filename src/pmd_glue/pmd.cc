@@ -216,13 +216,16 @@ void setup(Dataplane& dp) {
       if (int rc = rte_eth_tx_queue_setup(pid, q, nb_txd, SOCKET_ID_ANY, nullptr); rc != 0)
         throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
 
-    if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0)
+    uint16_t cur_mtu = 0;
+    if (rte_eth_dev_get_mtu(pid, &cur_mtu) == 0 && cur_mtu == p.mtu) {
+      // already right
+    } else if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0)
       spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu, rte_strerror(-rc));
     rte_ether_addr mac;
     if (p.mac) {
       rte_ether_unformat_addr(p.mac->c_str(), &mac);
       if (int rc = rte_eth_dev_default_mac_addr_set(pid, &mac); rc != 0)
-        spdlog::warn("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac, rte_strerror(-rc));
+        spdlog::info("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac, rte_strerror(-rc));
     } else {
       rte_eth_macaddr_get(pid, &mac);
     }
