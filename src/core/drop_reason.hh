@@ -15,6 +15,7 @@ namespace sluice {
   X(round_limit, "more receive rounds than the round limit (a device loop)")       \
   X(vlan_dev_down, "VLAN sub-device is administratively down")                     \
   X(dev_ready, "device is down on transmit")                                       \
+  X(link_down, "received on an administratively down port")                      \
   X(txq_full, "the NIC TX queue did not take it")                                  \
   X(nomem, "no mbuf for a copy")                                                   \
   X(pkt_too_small, "frame shorter than an Ethernet header")                        \

@@ -423,6 +423,11 @@ void netif_receive(Worker& w, rte_mbuf** pkts, uint16_t n) {
 }
 
 void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n) {
+  if (!port.admin_up.load(std::memory_order_relaxed)) {
+    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], port.index, DropReason::link_down);
+    w.flush_free();
+    return;
+  }
   uint64_t t0 = rte_rdtsc();
   n = eth_type_trans(w, port, pkts, n);
   uint64_t t1 = rte_rdtsc();

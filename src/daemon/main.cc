@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 #include <rte_eal.h>
+#include <rte_log.h>
 #include <rte_telemetry.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -68,6 +69,13 @@ void daemonize() {
   close(fds[0]);
   setsid();
   g_ready_fd = fds[1];
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
 }
 
 void notify_ready() {
@@ -178,8 +186,18 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (!foreground) daemonize();
+  if (!foreground) {
+    if (topo.logging.file.empty()) topo.logging.file = "/var/log/sluiced.log";
+    std::cout << "sluiced: starting in the background, logging to " << topo.logging.file << std::endl;
+    daemonize();
+  }
   setup_logging(topo.logging, log_level);
+  if (!topo.logging.file.empty()) {
+    if (FILE* f = fopen(topo.logging.file.c_str(), "a")) {
+      setvbuf(f, nullptr, _IOLBF, 0);
+      rte_openlog_stream(f);  // EAL and PMD messages go to the same file
+    }
+  }
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);

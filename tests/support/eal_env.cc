@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,11 @@ class EalEnv : public ::testing::Environment {
                                      RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     ASSERT_NE(g_pool, nullptr);
   }
-  void TearDown() override { rte_eal_cleanup(); }
+  void TearDown() override {
+    rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/sluice-test-" + std::to_string(getpid()), ec);
+  }
 };
 
 const auto* env = ::testing::AddGlobalTestEnvironment(new EalEnv);

@@ -1,0 +1,76 @@
+// The control socket: a unix stream socket served from the daemon's control
+// thread with poll(2) — no threads of its own, never blocking that thread on
+// a client.
+//
+// Protocol (one JSON document per line, both ways, several per connection):
+//   request  {"argv": ["show", "port", "stats", "all"], "json": true}   ("id": echoed back)
+//   reply    {"status": 0, "text": "...", "json": <value or null>}
+// status 0 ok, 1 command error (text is the message). A malformed request
+// gets status 1 and the connection stays usable; "json" is null unless the
+// request asked for it. Replies are queued and written as the client reads
+// them; a client that stops reading for write_timeout_ms is dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+class CommandRegistry;
+class Dataplane;
+
+class ControlServer {
+ public:
+  // Creates the parent directory, replaces a stale socket (refuses when
+  // another daemon still answers on it, or the path is not a socket), binds,
+  // chmod 0660, listens. Throws std::runtime_error.
+  ControlServer(Dataplane& dp, std::string path);
+  ControlServer(Dataplane& dp, std::string path, const CommandRegistry& registry);
+  ~ControlServer();  // closes every client, unlinks the socket
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // The listening socket (readable when a client connects).
+  int fd() const { return listen_fd_; }
+  const std::string& path() const { return path_; }
+
+  // Waits up to timeout_ms (0: not at all, <0: forever) for activity, then
+  // accepts, reads, runs complete requests and writes what the clients take.
+  void poll(int timeout_ms);
+
+  size_t clients() const { return clients_.size(); }
+  void set_write_timeout_ms(uint64_t ms) { write_timeout_ms_ = ms; }
+
+  static constexpr size_t kMaxClients = 64;
+  static constexpr size_t kMaxRequest = 1 << 20;  // bytes in one request line
+
+ private:
+  struct Client {
+    int fd = -1;
+    std::string in;         // bytes received, not yet a complete line
+    std::string out;        // reply bytes not yet written
+    size_t out_off = 0;
+    uint64_t out_since_ms = 0;  // when `out` last made progress
+    bool closing = false;   // close once `out` is written
+  };
+
+  void accept_clients();
+  // false: the client is gone (EOF, error) and must be closed.
+  bool read_client(Client& c);
+  bool write_client(Client& c);
+  void handle_lines(Client& c);
+  std::string handle_request(const std::string& line);
+  void close_client(Client& c);
+
+  Dataplane& dp_;
+  const CommandRegistry& registry_;
+  std::string path_;
+  int listen_fd_ = -1;
+  uint64_t sock_dev_ = 0, sock_ino_ = 0;  // the socket we created (unlinked only if still ours)
+  std::vector<Client> clients_;
+  uint64_t write_timeout_ms_ = 5000;
+};
+
+}  // namespace sluice

@@ -1,0 +1,176 @@
+"""A small lab for end-to-end tests: network namespaces joined to sluiced by
+veth pairs (the root side is opened by net_af_packet), sluiced started in the
+foreground, sluicectl --json, scapy senders inside the namespaces, tshark.
+
+Everything a Lab creates is removed by close(), also when a test fails.
+Run with /usr/bin/python3 (it has scapy), as root.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILD = os.environ.get("SLUICE_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+SLUICED = os.path.join(BUILD, "sluiced")
+SLUICECTL = os.path.join(BUILD, "sluicectl")
+PY = "/usr/bin/python3"
+
+
+def sh(cmd, check=True, capture=True, timeout=60):
+    r = subprocess.run(cmd, shell=True, text=True, capture_output=capture, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s%s" % (r.returncode, cmd, r.stdout, r.stderr))
+    return r
+
+
+class Lab:
+    def __init__(self, name):
+        self.tag = "%s%d" % (name[:4], os.getpid() % 10000)  # short: interface names are <= 15
+        self.tmp = tempfile.mkdtemp(prefix="sluice-e2e-%s-" % name)
+        self.netns = []
+        self.links = []
+        self.proc = None
+        self.sock = os.path.join(self.tmp, "sluice.sock")
+        self.log = os.path.join(self.tmp, "sluiced.log")
+
+    # ---- topology -------------------------------------------------------
+    def host(self, short, addr=None, mac=None):
+        """A namespace with one veth 'eth0' (optionally addressed); returns
+        (namespace, root-side interface name)."""
+        ns = "sl-%s-%s" % (self.tag, short)
+        root_if = "s%s%s" % (self.tag, short)[:15]
+        root_if = root_if[:15]
+        sh("ip netns add %s" % ns)
+        self.netns.append(ns)
+        sh("ip link add %s type veth peer name eth0 netns %s" % (root_if, ns))
+        self.links.append(root_if)
+        # Quiet hosts: no IPv6 autoconf chatter, so counts are exact.
+        for c in ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"):
+            sh("ip netns exec %s sysctl -qw %s" % (ns, c))
+        sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1" % root_if)
+        if mac:
+            sh("ip -n %s link set eth0 address %s" % (ns, mac))
+        sh("ip -n %s link set lo up" % ns)
+        sh("ip -n %s link set eth0 up" % ns)
+        sh("ip link set %s up" % root_if)
+        if addr:
+            sh("ip -n %s addr add %s dev eth0" % (ns, addr))
+        return ns, root_if
+
+    def ns_exec(self, ns, cmd, **kw):
+        return sh("ip netns exec %s %s" % (ns, cmd), **kw)
+
+    def scapy(self, ns, code, timeout=60):
+        """Runs scapy code inside a namespace."""
+        path = os.path.join(self.tmp, "send_%d.py" % int(time.time() * 1e6))
+        with open(path, "w") as f:
+            f.write("from scapy.all import *\nconf.verb = 0\n" + code + "\n")
+        return self.ns_exec(ns, "%s %s" % (PY, path), timeout=timeout)
+
+    # ---- sluiced ----------------------------------------------------------
+    def config(self, body, lcores="0-1"):
+        text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: 256\n"
+                "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: false\n"
+                "logging:\n  level: info\n" % (lcores, "sl-" + self.tag, self.sock)) + body
+        path = os.path.join(self.tmp, "topology.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start(self, config_path, wait=20):
+        logf = open(self.log, "w")
+        self.proc = subprocess.Popen([SLUICED, "-c", config_path, "--foreground"],
+                                     stdout=logf, stderr=subprocess.STDOUT)
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sluiced exited with %d:\n%s" % (self.proc.returncode, self.read_log()))
+            if os.path.exists(self.sock):
+                r = subprocess.run([SLUICECTL, "-s", self.sock, "version"], capture_output=True, text=True)
+                if r.returncode == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("sluiced did not come up:\n" + self.read_log())
+
+    def stop(self, timeout=20):
+        """SIGTERM; returns the exit status."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def read_log(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def ctl(self, *args, check=True):
+        """sluicectl ARGS --json → parsed JSON."""
+        r = subprocess.run([SLUICECTL, "-s", self.sock, "--json"] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("sluicectl %s → %d: %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def ctl_raw(self, *args):
+        return subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
+                              text=True, timeout=30)
+
+    def wait_until(self, cond, timeout=10, what="condition"):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = cond()
+            if last:
+                return last
+            time.sleep(0.1)
+        raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+    # ---- teardown --------------------------------------------------------
+    def close(self):
+        if self.proc is not None:
+            self.stop()
+        for l in self.links:
+            sh("ip link del %s" % l, check=False)
+        for ns in self.netns:
+            sh("ip netns del %s" % ns, check=False)
+        sh("rm -rf /var/run/dpdk/sl-%s" % self.tag, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Runner:
+    """Runs test functions, prints one line each and the closing count."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def run(self, fn, *args):
+        name = fn.__name__
+        t0 = time.time()
+        try:
+            fn(*args)
+            self.passed += 1
+            print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        except Exception:
+            self.failed += 1
+            print("FAIL %s (%.1fs)" % (name, time.time() - t0), flush=True)
+            traceback.print_exc()
+            sys.stdout.flush()
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.exit(1 if self.failed or not self.passed else 0)
