@@ -265,9 +265,9 @@ class Loader {
   std::set<std::string> parse_keys(const YAML::Node& map, const std::string& where,
                                    std::span<const KeyDef<T>> keys, T& obj) {
     std::map<std::string, Mark> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
-      const YAML::Node& v = it->second;
+    for (const auto& kv : map) {  // a pair of Node handles, by value
+      const YAML::Node& k = kv.first;
+      const YAML::Node& v = kv.second;
       std::string prefix = where.empty() ? "" : where + ": ";
       if (!k.IsScalar()) fail(k, prefix + "keys must be plain names, got " + describe(k));
       const std::string& name = k.Scalar();
@@ -724,8 +724,8 @@ void load_document(Loader& l, const YAML::Node& doc) {
     l.fail(doc, "the file must be a map of sections (eal, ports, vlans, control, logging), got " +
                     describe(doc));
   std::map<std::string, Mark> seen;
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    const YAML::Node& k = it->first;
+  for (const auto& kv : doc) {  // a pair of Node handles, by value
+    const YAML::Node& k = kv.first;
     if (!k.IsScalar()) l.fail(k, "section names must be plain names, got " + describe(k));
     const std::string& name = k.Scalar();
     if (auto s = seen.find(name); s != seen.end())
@@ -734,7 +734,7 @@ void load_document(Loader& l, const YAML::Node& doc) {
     auto def = std::find_if(std::begin(kSections), std::end(kSections),
                             [&](auto& d) { return d.name == name; });
     if (def != std::end(kSections)) {
-      def->parse(l, Field{k, it->second, name, ""});
+      def->parse(l, Field{k, kv.second, name, ""});
       continue;
     }
     if (std::find(std::begin(kNotYet), std::end(kNotYet), name) != std::end(kNotYet))
