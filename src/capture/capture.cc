@@ -26,7 +26,11 @@ namespace {
 
 constexpr uint64_t kNsPerSec = 1000000000ull;
 constexpr uint64_t kTimerMs = 50;
+// Idle writer: short naps right after traffic (a 4096-entry ring fills in
+// well under a millisecond at line rate), longer ones when the link is quiet.
+constexpr auto kWriterNap = std::chrono::microseconds(50);
 constexpr auto kWriterIdle = std::chrono::milliseconds(1);
+constexpr unsigned kWriterNaps = 200;  // short naps before the long ones (~10 ms)
 constexpr auto kFlushEvery = std::chrono::milliseconds(200);
 
 // Copy metadata: the copy's PktMeta keeps the packet's (VLAN tag, flags,
@@ -70,7 +74,7 @@ struct CaptureManager::Capture {
   Dataplane& dp;
   const uint32_t id;
   const CaptureOptions opt;
-  uint32_t snaplen = 0;  // effective
+  uint32_t snaplen = 0;   // effective
   uint16_t dev = kNoDev;  // kNoDev: "any"
   uint32_t tap_id = 0;
   rte_mempool* pool = nullptr;
@@ -87,7 +91,7 @@ struct CaptureManager::Capture {
   std::atomic<bool> done{false};      // count reached or write error: the timer finishes it
   std::atomic<uint64_t> written{0};
   std::vector<int32_t> ifid = std::vector<int32_t>(kMaxDevices, -1);  // device → interface id
-  std::vector<uint64_t> if_written;                                    // per interface id
+  std::vector<uint64_t> if_written;                                   // per interface id
   std::string error;  // written by the writer, read after join
   uint64_t base_tsc = 0, base_ns = 0, hz = 1;
   uint64_t start_ns = 0;
@@ -151,9 +155,11 @@ struct CaptureManager::Capture {
   void writer_main() {
     rte_mbuf* burst[kBurst];
     bool dirty = false;
+    unsigned naps = kWriterNaps;
     auto last_flush = std::chrono::steady_clock::now();
     for (;;) {
-      unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(burst), kBurst, nullptr);
+      unsigned n =
+          rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(burst), kBurst, nullptr);
       if (n == 0) {
         // stop_req is set after the tap is gone, so once it is seen an empty
         // ring stays empty.
@@ -163,9 +169,15 @@ struct CaptureManager::Capture {
           dirty = false;
           last_flush = std::chrono::steady_clock::now();
         }
-        std::this_thread::sleep_for(kWriterIdle);
+        if (naps < kWriterNaps) {
+          naps++;
+          std::this_thread::sleep_for(kWriterNap);
+        } else {
+          std::this_thread::sleep_for(kWriterIdle);
+        }
         continue;
       }
+      naps = 0;
       for (unsigned i = 0; i < n; i++) write(burst[i]);
       rte_pktmbuf_free_bulk(burst, n);
       dirty = true;
@@ -212,7 +224,9 @@ CaptureManager::CaptureManager(Dataplane& dp) : dp_(dp) {
   dp_.add_shutdown([this] { stop_all(); });
 }
 
-CaptureManager::~CaptureManager() { stop_all(); }
+CaptureManager::~CaptureManager() {
+  stop_all();
+}
 
 uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
   auto fail = [error](std::string msg) {
@@ -312,8 +326,8 @@ void CaptureManager::finish(Capture& c) {
   c.running = false;
   Totals t = c.totals();
   spdlog::info("capture {} finished: {} written, {} accepted, {} nombuf, {} ringfull{}{}", c.id,
-               c.written.load(), t.accepted, t.nombuf, t.ringfull,
-               c.error.empty() ? "" : "; ", c.error);
+               c.written.load(), t.accepted, t.nombuf, t.ringfull, c.error.empty() ? "" : "; ",
+               c.error);
 }
 
 bool CaptureManager::stop(uint32_t id) {
@@ -365,8 +379,8 @@ std::vector<CaptureInfo> CaptureManager::list() const {
   return v;
 }
 
-void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts,
-                         uint16_t n, Direction dir) {
+void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts, uint16_t n,
+                         Direction dir) {
   auto* c = static_cast<Capture*>(ctx);
   if ((static_cast<uint8_t>(c->opt.dir) & static_cast<uint8_t>(dir)) == 0) return;
   if (!c->accepting.load(std::memory_order_relaxed)) return;
@@ -374,13 +388,15 @@ void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* cons
   const uint64_t count = c->opt.count;
   const uint64_t tsc = rte_rdtsc();
   while (n != 0) {
+    uint16_t b = n < kBurst ? n : kBurst;
     // With a count, this worker stops copying once it has queued enough on
     // its own (the writer still writes exactly `count`).
-    if (count != 0 && s.accepted.load(std::memory_order_relaxed) -
-                              s.ringfull.load(std::memory_order_relaxed) >=
-                          count)
-      return;
-    uint16_t b = n < kBurst ? n : kBurst;
+    if (count != 0) {
+      uint64_t queued =
+          s.accepted.load(std::memory_order_relaxed) - s.ringfull.load(std::memory_order_relaxed);
+      if (queued >= count) return;
+      if (count - queued < b) b = static_cast<uint16_t>(count - queued);
+    }
     rte_mbuf* copies[kBurst];
     uint16_t k = 0;
     uint64_t nombuf = 0;

@@ -56,11 +56,11 @@ struct CaptureOptions {
   std::string dev;  // a device name or "any"
   Direction dir = Direction::both;
   std::string path;
-  uint64_t count = 0;                          // stop after this many packets are written (0: never)
-  uint32_t snaplen = kCaptureSnaplenDefault;   // effective: min(snaplen, kCaptureSnaplenMax)
-  unsigned ring_size = kCaptureRingSize;       // ring entries (exact)
-  unsigned pool_size = 0;                      // copies in the pool; 0: ring_size + 511
-  std::string filter;                          // must be empty for now
+  uint64_t count = 0;                         // stop after this many packets are written (0: never)
+  uint32_t snaplen = kCaptureSnaplenDefault;  // effective: min(snaplen, kCaptureSnaplenMax)
+  unsigned ring_size = kCaptureRingSize;      // ring entries (exact)
+  unsigned pool_size = 0;                     // copies in the pool; 0: ring_size + 511
+  std::string filter;                         // must be empty for now
 };
 
 struct CaptureInfo {

@@ -110,18 +110,11 @@ CmdResult show_captures(Dataplane& dp, const std::vector<std::string>& args) {
   CaptureManager* mgr = dp.find_feature<CaptureManager>();
   std::vector<CaptureInfo> caps = mgr ? mgr->list() : std::vector<CaptureInfo>{};
   for (const CaptureInfo& c : caps) {
-    nlohmann::json j = {{"id", c.id},
-                        {"dev", c.dev},
-                        {"direction", direction_name(c.dir)},
-                        {"file", c.file},
-                        {"accepted", c.accepted},
-                        {"filtered", c.filtered},
-                        {"nombuf", c.nombuf},
-                        {"ringfull", c.ringfull},
-                        {"written", c.written},
-                        {"count", c.count},
-                        {"snaplen", c.snaplen},
-                        {"running", c.running}};
+    nlohmann::json j = {
+        {"id", c.id},         {"dev", c.dev},           {"direction", direction_name(c.dir)},
+        {"file", c.file},     {"accepted", c.accepted}, {"filtered", c.filtered},
+        {"nombuf", c.nombuf}, {"ringfull", c.ringfull}, {"written", c.written},
+        {"count", c.count},   {"snaplen", c.snaplen},   {"running", c.running}};
     j["error"] = c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error);
     r.json.push_back(std::move(j));
     std::string state = c.running ? "running" : "finished";
@@ -134,12 +127,14 @@ CmdResult show_captures(Dataplane& dp, const std::vector<std::string>& args) {
   return r;
 }
 
-const CommandRegistrar reg_start({{"capture", "start"}, kStartUsage,
+const CommandRegistrar reg_start({{"capture", "start"},
+                                  kStartUsage,
                                   "write a device's packets to a pcapng file (like tcpdump -w)",
                                   capture_start});
-const CommandRegistrar reg_stop({{"capture", "stop"}, "capture stop [ID]",
-                                 "stop one capture, or all of them", capture_stop});
-const CommandRegistrar reg_show({{"show", "captures"}, "show captures",
+const CommandRegistrar reg_stop(
+    {{"capture", "stop"}, "capture stop [ID]", "stop one capture, or all of them", capture_stop});
+const CommandRegistrar reg_show({{"show", "captures"},
+                                 "show captures",
                                  "running and finished captures with their counters",
                                  show_captures});
 

@@ -43,7 +43,9 @@ constexpr uint32_t kEpbOutbound = 2;
 
 constexpr size_t kFileBuffer = 1 << 20;
 
-inline uint32_t pad4(uint32_t n) { return (4 - (n & 3)) & 3; }
+inline uint32_t pad4(uint32_t n) {
+  return (4 - (n & 3)) & 3;
+}
 
 // Assembles one small block (SHB, IDB, ISB) in a reused byte vector.
 class Block {
@@ -135,7 +137,9 @@ uint64_t realtime_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-PcapngWriter::~PcapngWriter() { close(); }
+PcapngWriter::~PcapngWriter() {
+  close();
+}
 
 bool PcapngWriter::open(const std::string& path, std::string* error, const std::string& comment) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -173,8 +177,8 @@ bool PcapngWriter::start(FILE* f, std::string* error, const std::string& comment
 
   Block b(blk_, kBlockShb);
   b.u32(kByteOrderMagic);
-  b.u16(1);  // major version
-  b.u16(0);  // minor version
+  b.u16(1);             // major version
+  b.u16(0);             // minor version
   b.u64(~uint64_t(0));  // section length: not specified
   b.opt_str(kOptComment, comment);
   b.opt_str(kShbHardware, cpu_model());
@@ -221,13 +225,9 @@ void PcapngWriter::epb(uint32_t ifid, uint64_t ts_ns, const Piece* pieces, unsig
   uint32_t flags = epb_direction(dir);
   uint32_t opt_len = flags != 0 ? 8 + 4 : 0;  // epb_flags + opt_endofopt
   uint32_t total = 28 + caplen + pad4(caplen) + opt_len + 4;
-  uint32_t hdr[7] = {kBlockEpb,
-                     total,
-                     ifid,
-                     static_cast<uint32_t>(ts_ns >> 32),
-                     static_cast<uint32_t>(ts_ns),
-                     caplen,
-                     origlen};
+  uint32_t hdr[7] = {
+      kBlockEpb, total,  ifid, static_cast<uint32_t>(ts_ns >> 32), static_cast<uint32_t>(ts_ns),
+      caplen,    origlen};
   put(hdr, sizeof(hdr));
   uint32_t left = caplen;
   for (unsigned i = 0; i < npieces && left != 0; i++) {

@@ -52,8 +52,8 @@ struct PcapngInterface {
 
 // Interface Statistics Block contents. Absent counters are not written.
 struct PcapngStats {
-  uint64_t start_ns = 0;  // isb_starttime (0: not written)
-  uint64_t end_ns = 0;    // isb_endtime (0: not written)
+  uint64_t start_ns = 0;             // isb_starttime (0: not written)
+  uint64_t end_ns = 0;               // isb_endtime (0: not written)
   std::optional<uint64_t> ifrecv;    // isb_ifrecv
   std::optional<uint64_t> ifdrop;    // isb_ifdrop
   std::optional<uint64_t> usrdeliv;  // isb_usrdeliv
@@ -110,8 +110,8 @@ class PcapngWriter {
   };
   bool start(FILE* f, std::string* error, const std::string& comment);
   void put(const void* p, size_t n);
-  void epb(uint32_t ifid, uint64_t ts_ns, const Piece* pieces, unsigned npieces,
-           uint32_t caplen, uint32_t origlen, Direction dir);
+  void epb(uint32_t ifid, uint64_t ts_ns, const Piece* pieces, unsigned npieces, uint32_t caplen,
+           uint32_t origlen, Direction dir);
 
   FILE* f_ = nullptr;
   std::vector<uint32_t> snaplen_;  // per interface id

@@ -206,8 +206,10 @@ int print_reply(const Reply& r, bool want_json) {
     write_text(stderr, r.text.empty() ? "command failed" : r.text);
     return kExitCommandError;
   }
-  if (want_json && !r.value.is_null()) {
-    write_text(stdout, r.value.dump(2, ' ', false, json::error_handler_t::replace));
+  if (want_json) {
+    // One JSON document or nothing (a command without a machine form): stdout stays parseable.
+    if (!r.value.is_null())
+      write_text(stdout, r.value.dump(2, ' ', false, json::error_handler_t::replace));
   } else {
     write_text(stdout, r.text);
   }

@@ -20,18 +20,27 @@ bool starts_with(const std::vector<std::string>& v, const std::vector<std::strin
   return prefix.size() <= v.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
 }
 
-// "usage  help" lines, the usages padded to one column, sorted by usage.
+// "usage  help" lines, sorted by usage, the help texts in one column; a usage
+// longer than kUsageColumn gets its help on the next line.
+constexpr size_t kUsageColumn = 40;
+
 CmdResult help_for(std::vector<const CommandSpec*> specs) {
   std::sort(specs.begin(), specs.end(),
             [](const CommandSpec* a, const CommandSpec* b) { return a->usage < b->usage; });
   size_t width = 0;
-  for (auto* s : specs) width = std::max(width, s->usage.size());
+  for (auto* s : specs)
+    if (s->usage.size() <= kUsageColumn) width = std::max(width, s->usage.size());
   CmdResult r;
   r.json = nlohmann::json::array();
   for (auto* s : specs) {
     std::string line = s->usage;
     if (!s->help.empty()) {
-      line.append(width - s->usage.size() + 2, ' ');
+      if (s->usage.size() > width) {
+        line += '\n';
+        line.append(width + 2, ' ');
+      } else {
+        line.append(width - s->usage.size() + 2, ' ');
+      }
       line += s->help;
     }
     r.text += line;
@@ -40,6 +49,9 @@ CmdResult help_for(std::vector<const CommandSpec*> specs) {
   }
   return r;
 }
+
+const CommandSpec kHelpSpec{{"help"}, "help [COMMAND...]",
+                            "usage of the commands that start with COMMAND", nullptr};
 
 }  // namespace
 
@@ -80,9 +92,8 @@ CmdResult CommandRegistry::run(Dataplane& dp, const std::vector<std::string>& ar
       std::vector<const CommandSpec*> found;
       if (argv.size() == 1) {
         for (auto& s : specs_) found.push_back(&s);
-        CmdResult r = help_for(std::move(found));
-        r.text += "help [COMMAND...]  usage of the commands that start with COMMAND\n";
-        return r;
+        found.push_back(&kHelpSpec);
+        return help_for(std::move(found));
       }
       // "help show port": every command whose words start with "show port" …
       const std::vector<std::string> rest(argv.begin() + 1, argv.end());
@@ -92,6 +103,7 @@ CmdResult CommandRegistry::run(Dataplane& dp, const std::vector<std::string>& ar
       if (found.empty()) {
         if (const CommandSpec* s = match(rest, nullptr)) found.push_back(s);
       }
+      if (found.empty() && rest[0] == "help") found.push_back(&kHelpSpec);
       if (found.empty())
         return CmdResult::error("no command matches '" + join(rest) + "'; try 'help'");
       return help_for(std::move(found));

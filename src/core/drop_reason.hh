@@ -20,7 +20,16 @@ namespace sluice {
   X(nomem, "no mbuf for a copy")                                                   \
   X(pkt_too_small, "frame shorter than an Ethernet header")                        \
   X(tc_ingress, "an ingress action dropped it")                                    \
-  X(tc_egress, "an egress action dropped it")
+  X(tc_egress, "an egress action dropped it")                                     \
+  X(mac_invalid_source, "bridge: source MAC is multicast or all-zero")             \
+  X(bridge_ingress_stp_state, "bridge: port not LEARNING/FORWARDING (STP state)")  \
+  X(bridge_learning_state, "bridge: port in LEARNING state (learned, not forwarded)") \
+  X(bridge_pause, "bridge: 802.3x pause (01:80:C2:00:00:01) is never bridged")      \
+  X(bridge_vlan_filter, "bridge: VLAN filtering refused the VID (port or bridge)")  \
+  X(bridge_no_pvid, "bridge: untagged frame on a port without a PVID")             \
+  X(no_tx_target, "bridge: no port may send it (own port without hairpin, none left)") \
+  X(netfilter_drop, "a bridge hook (netfilter-style) dropped it")                  \
+  X(pkt_too_big, "bigger than the egress device's MTU")
 
 enum class DropReason : uint16_t {
 #define SLUICE_DR_ENUM(name, text) name,

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/topology.hh"
+#include "control/metrics.hh"
 #include "control/server.hh"
 #include "core/dataplane.hh"
 #include "pmd_glue/pmd.hh"
@@ -132,6 +133,11 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");
     sluice::ControlServer server(dp, topo.control.socket);
+    std::unique_ptr<sluice::MetricsServer> metrics;
+    if (!topo.control.metrics.empty()) {
+      metrics = std::make_unique<sluice::MetricsServer>(dp, topo.control.metrics);
+      spdlog::info("metrics: http://{}/metrics", topo.control.metrics);
+    }
     dp.add_timer(100, [&dp](uint64_t) { sluice::pmd::poll_links(dp); });
     sluice::pmd::start_workers(dp);
     spdlog::info("sluiced {} running: {} port(s), {} device(s), {} worker(s); control socket {}",
@@ -140,6 +146,7 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     notify_ready();
     while (!g_quit.load()) {
       server.poll(20);
+      if (metrics) metrics->poll();
       if (sluice::pmd::g_link_event.load()) sluice::pmd::poll_links(dp);
       dp.run_timers(now_ms());
     }

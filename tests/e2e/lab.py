@@ -73,10 +73,11 @@ class Lab:
         return self.ns_exec(ns, "%s %s" % (PY, path), timeout=timeout)
 
     # ---- sluiced ----------------------------------------------------------
-    def config(self, body, lcores="0-1"):
+    def config(self, body, lcores="0-1", metrics=""):
         text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: 256\n"
                 "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: false\n"
-                "logging:\n  level: info\n" % (lcores, "sl-" + self.tag, self.sock)) + body
+                "  metrics: \"%s\"\nlogging:\n  level: info\n"
+                % (lcores, "sl-" + self.tag, self.sock, metrics)) + body
         path = os.path.join(self.tmp, "topology.yaml")
         with open(path, "w") as f:
             f.write(text)

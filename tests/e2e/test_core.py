@@ -15,6 +15,9 @@ P2_MAC = "02:00:00:00:01:02"
 H1_MAC = "02:00:00:00:0a:01"
 
 
+METRICS = "127.0.0.1:%d" % (19000 + os.getpid() % 1000)
+
+
 def two_hosts(lab):
     h1, if1 = lab.host("a", mac=H1_MAC)
     h2, if2 = lab.host("b")
@@ -23,7 +26,7 @@ def two_hosts(lab):
   - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
 vlans:
   - {name: p1.100, link: p1, id: 100}
-""" % (if1, P1_MAC, if2, P2_MAC))
+""" % (if1, P1_MAC, if2, P2_MAC), metrics=METRICS)
     lab.start(cfg)
     return h1, h2
 
@@ -67,6 +70,10 @@ def test_receive_counts_and_drops():
         ports = lab.ctl("show", "ports")
         assert ports["p1"]["driver"] == "net_af_packet", ports["p1"]
         assert ports["p1"]["link_up"] is True, ports["p1"]
+        import urllib.request
+        body = urllib.request.urlopen("http://%s/metrics" % METRICS, timeout=5).read().decode()
+        assert 'sluice_rx_dropped_total{dev="p1"} 25' in body, body[:2000]
+        assert 'sluice_drops_total{dev="p1.100",reason="unhandled_proto"} 5' in body, body[:2000]
         # clear stats zeroes what show prints
         lab.ctl("clear", "stats")
         st = lab.ctl("show", "port", "stats", "all")

@@ -182,10 +182,11 @@ TEST(Pcapng, TwoInterfacesVlanFromMetadataDirectionAndTime) {
   rte_pktmbuf_free(tagged);
   rte_pktmbuf_free(plain);
 
-  auto rows = tshark(path,
-                     "-e frame.interface_name -e vlan.id -e eth.dst -e frame.time_epoch "
-                     "-e frame.packet_flags_direction -e frame.len -e frame.cap_len -e vlan.priority "
-                     "-e vlan.etype -e eth.type");
+  auto rows =
+      tshark(path,
+             "-e frame.interface_name -e vlan.id -e eth.dst -e frame.time_epoch "
+             "-e frame.packet_flags_direction -e frame.len -e frame.cap_len -e vlan.priority "
+             "-e vlan.etype -e eth.type");
   ASSERT_EQ(rows.size(), 2u);
   ASSERT_GE(rows[0].size(), 10u);
   ASSERT_GE(rows[1].size(), 10u);
@@ -285,25 +286,26 @@ TEST(Pcapng, SnaplenAndMultiSegmentTaggedMbuf) {
   rte_pktmbuf_free(s1);
   rte_pktmbuf_free(whole);
 
-  auto rows = tshark(path,
-                     "-e frame.interface_name -e frame.len -e frame.cap_len -e vlan.id "
-                     "-e eth.dst -e eth.src -e vlan.etype -e frame.packet_flags_direction");
+  auto rows =
+      tshark(path,
+             "-e frame.interface_name -e frame.len -e frame.cap_len -e ieee8021ad.id -e vlan.id "
+             "-e eth.dst -e eth.src -e vlan.etype -e frame.packet_flags_direction");
   ASSERT_EQ(rows.size(), 3u);
-  for (auto& r : rows) ASSERT_GE(r.size(), 7u);
+  for (auto& r : rows) ASSERT_GE(r.size(), 8u);
   EXPECT_EQ(rows[0][0], "eth1");
   EXPECT_EQ(rows[0][1], "204");
   EXPECT_EQ(rows[0][2], "40");
   EXPECT_EQ(rows[0][3], "42");  // 802.1ad tag
   EXPECT_EQ(rows[1][0], "eth2");
   EXPECT_EQ(rows[1][1], "64");
-  EXPECT_EQ(rows[1][3], "7");
-  EXPECT_EQ(rows[1][4], "02:00:00:00:00:01");
-  EXPECT_EQ(rows[1][5], "02:00:00:00:00:aa");
-  EXPECT_EQ(rows[1][6], "0x88b5");
+  EXPECT_EQ(rows[1][4], "7");
+  EXPECT_EQ(rows[1][5], "02:00:00:00:00:01");
+  EXPECT_EQ(rows[1][6], "02:00:00:00:00:aa");
+  EXPECT_EQ(rows[1][7], "0x88b5");
   EXPECT_EQ(rows[2][1], "60");
-  EXPECT_EQ(rows[2][3], "");
+  EXPECT_EQ(rows[2][4], "");
   // No epb_flags at all for an unknown direction.
-  EXPECT_TRUE(rows[2].size() < 8 || rows[2][7].empty() || std::stoul(rows[2][7], nullptr, 0) == 0);
+  EXPECT_TRUE(rows[2].size() < 9 || rows[2][8].empty() || std::stoul(rows[2][8], nullptr, 0) == 0);
 
   // Byte-exact: the tag sits after the MAC addresses, the rest follows.
   auto blocks = read_blocks(path, opt_offset);
