@@ -138,14 +138,16 @@ struct CaptureManager::Capture {
     uint32_t i = static_cast<uint32_t>(ifid[md.dev]);
     file.write_mbuf(i, tsc_to_ns(md.user[kUserTsc]), m, static_cast<Direction>(md.user[kUserDir]),
                     static_cast<uint32_t>(md.user[kUserOrigLen]));
-    if_written[i]++;
-    uint64_t n = written.load(std::memory_order_relaxed) + 1;
-    written.store(n, std::memory_order_relaxed);
-    if (file.failed()) {
+    if (file.failed()) {  // disk full, I/O error: stop here, the timer finishes the capture
       error = "write to " + opt.path + " failed: " + file.error();
       accepting.store(false, std::memory_order_relaxed);
       done.store(true, std::memory_order_release);
-    } else if (opt.count != 0 && n >= opt.count) {
+      return;
+    }
+    if_written[i]++;
+    uint64_t n = written.load(std::memory_order_relaxed) + 1;
+    written.store(n, std::memory_order_relaxed);
+    if (opt.count != 0 && n >= opt.count) {
       accepting.store(false, std::memory_order_relaxed);
       file.flush();
       done.store(true, std::memory_order_release);

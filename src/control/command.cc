@@ -50,8 +50,8 @@ CmdResult help_for(std::vector<const CommandSpec*> specs) {
   return r;
 }
 
-const CommandSpec kHelpSpec{{"help"}, "help [COMMAND...]",
-                            "usage of the commands that start with COMMAND", nullptr};
+const CommandSpec kHelpSpec{
+    {"help"}, "help [COMMAND...]", "usage of the commands that start with COMMAND", nullptr};
 
 }  // namespace
 
@@ -111,7 +111,8 @@ CmdResult CommandRegistry::run(Dataplane& dp, const std::vector<std::string>& ar
 
     size_t consumed = 0;
     const CommandSpec* spec = match(argv, &consumed);
-    if (spec == nullptr) return CmdResult::error("unknown command '" + join(argv) + "'; try 'help'");
+    if (spec == nullptr)
+      return CmdResult::error("unknown command '" + join(argv) + "'; try 'help'");
     std::vector<std::string> args(argv.begin() + static_cast<std::ptrdiff_t>(consumed), argv.end());
     if (!spec->fn) return CmdResult::error("'" + join(spec->words) + "' has no handler");
     return spec->fn(dp, args);

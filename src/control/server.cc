@@ -79,7 +79,8 @@ ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegis
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
-    if (ec) throw std::runtime_error("control socket directory " + parent.string() + ": " + ec.message());
+    if (ec)
+      throw std::runtime_error("control socket directory " + parent.string() + ": " + ec.message());
   }
 
   struct stat st;
@@ -96,10 +97,12 @@ ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegis
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw sys_error("control socket", errno);
   // Nobody can connect before listen(), so the mode is right before the first client.
-  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+  bool bound = false;
+  if (!(bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) ||
       ::chmod(path_.c_str(), 0660) != 0 || ::stat(path_.c_str(), &st) != 0 ||
       ::listen(listen_fd_, 16) != 0) {
     int err = errno;
+    if (bound) ::unlink(path_.c_str());
     ::close(listen_fd_);
     listen_fd_ = -1;
     throw sys_error("control socket " + path_, err);
@@ -137,8 +140,7 @@ void ControlServer::poll(int timeout_ms) {
     const short ev = fds[i + 1].revents;
     bool ok = true;
     if (ev & POLLOUT) ok = write_client(c);
-    if (ok && (ev & (POLLIN | POLLHUP | POLLERR)) && c.out_off >= c.out.size())
-      ok = read_client(c);
+    if (ok && (ev & (POLLIN | POLLHUP | POLLERR)) && c.out_off >= c.out.size()) ok = read_client(c);
     if (ok && (ev & POLLERR)) ok = false;
     if (ok) {
       handle_lines(c);
@@ -213,8 +215,8 @@ void ControlServer::handle_lines(Client& c) {
   c.in.erase(0, start);
   if (c.in.size() > kMaxRequest && c.in.find('\n') == std::string::npos) {
     if (c.out_off == c.out.size()) c.out_since_ms = now_ms();
-    c.out += reply_line(1, "request longer than " + std::to_string(kMaxRequest) + " bytes",
-                        nullptr, nullptr);
+    c.out += reply_line(1, "request longer than " + std::to_string(kMaxRequest) + " bytes", nullptr,
+                        nullptr);
     c.in.clear();
     c.closing = true;
   }

@@ -49,11 +49,11 @@ class ControlServer {
  private:
   struct Client {
     int fd = -1;
-    std::string in;         // bytes received, not yet a complete line
-    std::string out;        // reply bytes not yet written
+    std::string in;   // bytes received, not yet a complete line
+    std::string out;  // reply bytes not yet written
     size_t out_off = 0;
     uint64_t out_since_ms = 0;  // when `out` last made progress
-    bool closing = false;   // close once `out` is written
+    bool closing = false;       // close once `out` is written
   };
 
   void accept_clients();

@@ -32,7 +32,9 @@ namespace {
 
 using nlohmann::json;
 
-CmdResult usage_error(const char* usage) { return CmdResult::error(std::string("usage: ") + usage); }
+CmdResult usage_error(const char* usage) {
+  return CmdResult::error(std::string("usage: ") + usage);
+}
 
 CmdResult no_such_device(const std::string& name) {
   return CmdResult::error("no such device '" + name + "'");
@@ -54,7 +56,9 @@ std::string state_text(const Device& d) {
   return d.oper_up.load(std::memory_order_relaxed) ? "up" : "no-carrier";
 }
 
-std::string num(uint64_t v) { return std::to_string(v); }
+std::string num(uint64_t v) {
+  return std::to_string(v);
+}
 
 std::string fixed2(double v) {
   char buf[32];
@@ -157,7 +161,9 @@ CmdResult show_port_xstats(Dataplane& dp, const std::vector<std::string>& args) 
 
 // ---- show devices ----------------------------------------------------------------------------
 
-const char* vlan_proto_name(uint16_t proto) { return proto == 0x88a8 ? "802.1ad" : "802.1Q"; }
+const char* vlan_proto_name(uint16_t proto) {
+  return proto == 0x88a8 ? "802.1ad" : "802.1Q";
+}
 
 CmdResult show_devices(Dataplane& dp, const std::vector<std::string>& args) {
   if (!args.empty()) return usage_error("show devices");
@@ -351,7 +357,7 @@ CmdResult clear_stats(Dataplane& dp, const std::vector<std::string>& args) {
   dp.clear_stats();
   for (const PortInfo& p : dp.ports) {
     if (!rte_eth_dev_is_valid_port(p.port_id)) continue;
-    rte_eth_stats_reset(p.port_id);   // not every PMD supports both: best effort
+    rte_eth_stats_reset(p.port_id);  // not every PMD supports both: best effort
     rte_eth_xstats_reset(p.port_id);
   }
   return {};
@@ -368,8 +374,8 @@ CmdResult set_link(Dataplane& dp, const std::vector<std::string>& args) {
     // The NIC first, then the dataplane uses it.
     int rc = ethdev ? rte_eth_dev_set_link_up(d->port_id) : 0;
     if (rc < 0 && rc != -ENOTSUP)
-      return CmdResult::error("set link " + d->name + " up: rte_eth_dev_set_link_up: " +
-                              rte_strerror(-rc));
+      return CmdResult::error("set link " + d->name +
+                              " up: rte_eth_dev_set_link_up: " + rte_strerror(-rc));
     d->admin_up.store(true, std::memory_order_release);
   } else {
     // The dataplane stops using it first, then the NIC; down stays down even if the NIC refuses.
@@ -385,7 +391,7 @@ CmdResult set_link(Dataplane& dp, const std::vector<std::string>& args) {
 CmdResult version(Dataplane&, const std::vector<std::string>& args) {
   if (!args.empty()) return usage_error("version");
   CmdResult r;
-  r.json = {{"version", SLUICE_VERSION}, {"dpdk", rte_version()}};
+  r.json = {{"version", SLUICE_VERSION}, {"dpdk", rte_version()}, {"tsc_hz", rte_get_tsc_hz()}};
   r.text = std::string("sluice ") + SLUICE_VERSION + "\n" + rte_version() + "\n";
   return r;
 }

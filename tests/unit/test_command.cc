@@ -56,7 +56,9 @@ class Registry : public ::testing::Test {
 
   void SetUp() override {
     reg.add({{"show", "port"}, "show port DEV", "one port", reply_with("show port", &args)});
-    reg.add({{"show", "port", "stats"}, "show port stats [DEV]", "counters",
+    reg.add({{"show", "port", "stats"},
+             "show port stats [DEV]",
+             "counters",
              reply_with("show port stats", &args)});
     reg.add({{"show", "ports"}, "show ports", "all ports", reply_with("show ports", &args)});
     reg.add({{"clear", "stats"}, "clear stats", "zero counters", reply_with("clear stats", &args)});
@@ -85,7 +87,7 @@ TEST_F(Registry, WordsCompareExactly) {
   size_t consumed = 99;
   EXPECT_EQ(reg.match({"show"}, &consumed), nullptr);
   EXPECT_EQ(consumed, 0u);
-  EXPECT_EQ(reg.match({"show", "por"}, &consumed), nullptr);   // no abbreviations
+  EXPECT_EQ(reg.match({"show", "por"}, &consumed), nullptr);  // no abbreviations
   EXPECT_EQ(reg.match({"show", "portx"}, &consumed), nullptr);
   EXPECT_EQ(reg.match({"Show", "ports"}, &consumed), nullptr);  // case matters
   EXPECT_EQ(reg.match({}, &consumed), nullptr);
@@ -177,9 +179,10 @@ TEST_F(Registry, ExceptionsBecomeErrors) {
   reg.add({{"boom"}, "boom", "", [](Dataplane&, const std::vector<std::string>&) -> CmdResult {
              throw std::runtime_error("kaput");
            }});
-  reg.add({{"boom", "int"}, "boom int", "", [](Dataplane&, const std::vector<std::string>&) -> CmdResult {
-             throw 42;
-           }});
+  reg.add({{"boom", "int"},
+           "boom int",
+           "",
+           [](Dataplane&, const std::vector<std::string>&) -> CmdResult { throw 42; }});
   CmdResult r = reg.run(dp, {"boom", "now"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.text.find("kaput"), std::string::npos) << r.text;
@@ -197,16 +200,15 @@ TEST_F(Registry, SameWordsReplace) {
 TEST(GlobalRegistry, HoldsTheCoreCommands) {
   auto& reg = CommandRegistry::instance();
   EXPECT_EQ(&reg, &CommandRegistry::instance());
-  for (std::vector<std::string> words :
-       {std::vector<std::string>{"show", "ports"},
-        {"show", "port", "stats"},
-        {"show", "port", "xstats"},
-        {"show", "devices"},
-        {"show", "drops"},
-        {"show", "runtime"},
-        {"clear", "stats"},
-        {"set", "link"},
-        {"version"}}) {
+  for (std::vector<std::string> words : {std::vector<std::string>{"show", "ports"},
+                                         {"show", "port", "stats"},
+                                         {"show", "port", "xstats"},
+                                         {"show", "devices"},
+                                         {"show", "drops"},
+                                         {"show", "runtime"},
+                                         {"clear", "stats"},
+                                         {"set", "link"},
+                                         {"version"}}) {
     size_t consumed = 0;
     const CommandSpec* s = reg.match(words, &consumed);
     ASSERT_NE(s, nullptr) << words[0] << " " << (words.size() > 1 ? words[1] : "");
@@ -215,7 +217,8 @@ TEST(GlobalRegistry, HoldsTheCoreCommands) {
   }
 }
 
-// ---- a client of the control socket --------------------------------------------------------------
+// ---- a client of the control socket
+// --------------------------------------------------------------
 
 class TempDir {
  public:
@@ -376,7 +379,10 @@ TEST_F(Server, ReplacesAStaleSocketButNotALiveOne) {
 
 TEST_F(Server, RefusesAPathThatIsNotASocket) {
   std::string file = tmp.path() + "/plain";
-  { std::FILE* f = std::fopen(file.c_str(), "w"); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    std::fclose(f);
+  }
   EXPECT_THROW(ControlServer(dp, file), std::runtime_error);
   EXPECT_TRUE(std::filesystem::exists(file));
   EXPECT_THROW(ControlServer(dp, tmp.path() + "/" + std::string(120, 'x')), std::runtime_error);
@@ -411,8 +417,9 @@ TEST_F(Server, MalformedRequestsGetAnErrorAndTheConnectionStays) {
   std::vector<json> replies;
   serve_while(server, [&] {
     Client c(path);
-    for (const char* bad : {"this is not json", "[1, 2]", R"({"json": true})", R"({"argv": "version"})",
-                            R"({"argv": ["version", 7]})", R"({"argv": ["version"], "json": "yes"})"}) {
+    for (const char* bad :
+         {"this is not json", "[1, 2]", R"({"json": true})", R"({"argv": "version"})",
+          R"({"argv": ["version", 7]})", R"({"argv": ["version"], "json": "yes"})"}) {
       c.send_raw(std::string(bad) + "\n");
       replies.push_back(c.read_reply());
     }
@@ -437,7 +444,8 @@ TEST_F(Server, PipelinedRequestsAnswerInOrderAndEchoTheId) {
     Client c(path);
     std::string burst;
     for (int i = 0; i < 5; i++)
-      burst += json{{"argv", {i % 2 ? "nope" : "version"}}, {"json", true}, {"id", i}}.dump() + "\n";
+      burst +=
+          json{{"argv", {i % 2 ? "nope" : "version"}}, {"json", true}, {"id", i}}.dump() + "\n";
     c.send_raw(burst);
     for (int i = 0; i < 5; i++) replies.push_back(c.read_reply());
   });
@@ -515,7 +523,8 @@ TEST_F(Server, DropsAClientThatDoesNotReadWithoutBlocking) {
   // The longest poll ran the command (building 4 MB); every other one must be short.
   std::sort(polls.begin(), polls.end());
   ASSERT_GE(polls.size(), 3u);
-  EXPECT_LT(polls[polls.size() - 2], std::chrono::milliseconds(300)) << "poll() blocked on the client";
+  EXPECT_LT(polls[polls.size() - 2], std::chrono::milliseconds(300))
+      << "poll() blocked on the client";
   EXPECT_LT(clock::now() - start, std::chrono::seconds(5));
 }
 
@@ -571,9 +580,9 @@ TEST_F(Server, ShowPortStatsSumsTheWorkers) {
   const json& j = all["json"];
   EXPECT_EQ(j.size(), 4u) << "every device, not only ports";
   for (auto& [name, c] : j.items()) {
-    for (const char* k : {"rx_packets", "rx_bytes", "rx_dropped", "rx_nohandler",
-                          "rx_otherhost_dropped", "tx_packets", "tx_bytes", "tx_dropped",
-                          "multicast"}) {
+    for (const char* k :
+         {"rx_packets", "rx_bytes", "rx_dropped", "rx_nohandler", "rx_otherhost_dropped",
+          "tx_packets", "tx_bytes", "tx_dropped", "multicast"}) {
       ASSERT_TRUE(c.contains(k)) << name << " lacks " << k;
       EXPECT_TRUE(c[k].is_number_integer()) << name << "." << k;
     }
@@ -709,7 +718,8 @@ TEST_F(Server, XstatsNeedAPort) {
   EXPECT_EQ(missing["status"], 1);
 }
 
-// ---- format helpers ------------------------------------------------------------------------------
+// ---- format helpers
+// ------------------------------------------------------------------------------
 
 TEST(Format, Mac) {
   rte_ether_addr m{{0x02, 0x00, 0xab, 0xCD, 0x0f, 0xff}};

@@ -332,5 +332,13 @@ TEST(Pcapng, OpenFailureReportsPath) {
   EXPECT_FALSE(w.is_open());
 }
 
+TEST(Pcapng, WriteErrorIsReported) {
+  PcapngWriter w;
+  std::string err;
+  EXPECT_FALSE(w.open("/dev/full", &err));  // the SHB is flushed at open
+  EXPECT_NE(err.find("No space"), std::string::npos) << err;
+  EXPECT_FALSE(w.is_open());
+}
+
 }  // namespace
 }  // namespace sluice

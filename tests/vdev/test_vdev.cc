@@ -20,6 +20,7 @@
 #include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "pmd_glue/pmd.hh"
+#include "alloc_counter.hh"
 #include "support/frames.hh"
 
 using namespace sluice;
@@ -112,10 +113,13 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
   pmd::setup(dp);
   Fwd f{dp.net.find("p0"), dp.net.find("p0.100"), dp.net.find("p1"), dp.net.find("p1.200")};
   dp.net.add_ptype(0x0800, nullptr, fwd_ipv4, &f, "test-fwd");
+  test::g_worker_allocs = 0;
   pmd::start_workers(dp);
   Device* p0 = f.p0;
   ASSERT_TRUE(wait_for([&] { return dp.counters(p0->index).rx_packets == 40; }));
   pmd::stop_workers(dp);
+  // The packet path (rx, classify, rounds, delivery, xmit, tx) allocates nothing.
+  EXPECT_EQ(test::g_worker_allocs.load(), 0u);
 
   auto c0 = dp.counters(p0->index);
   EXPECT_EQ(c0.rx_packets, 40u);

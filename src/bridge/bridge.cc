@@ -1,0 +1,440 @@
+// The bridge feature's control side: building bridges from the topology
+// (br_add_bridge / br_add_if), the worker rings, draining learn requests into
+// the FDB (the only rte_hash writer is the control thread), ageing
+// (br_fdb_cleanup), and the inject path that lets the control thread send
+// frames (BPDUs) without touching a worker's TX queue.
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+
+#include <rte_ethdev.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <spdlog/spdlog.h>
+
+#include "bridge/bridge.hh"
+#include "core/dataplane.hh"
+#include "core/format.hh"
+#include "core/netif.hh"
+
+namespace sluice::bridge {
+
+namespace {
+std::atomic<unsigned> g_ring_serial{0};
+
+rte_ring* make_ring(const char* what, unsigned worker, unsigned count, unsigned esize) {
+  std::string name = std::string("br") + what + std::to_string(g_ring_serial.fetch_add(1)) + "_" +
+                     std::to_string(worker);
+  rte_ring* r = esize == 0
+                    ? rte_ring_create(name.c_str(), count, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ)
+                    : rte_ring_create_elem(name.c_str(), esize, count, SOCKET_ID_ANY,
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (r == nullptr) throw std::runtime_error("bridge: cannot create ring " + name);
+  return r;
+}
+
+void free_ring_mbufs(rte_ring* r) {
+  if (r == nullptr) return;
+  void* m;
+  while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+// The inject path runs on the worker from an RX callback of one of its queues.
+struct InjectCb {
+  BridgeSys* sys;
+  Worker* w;
+  uint16_t port, queue;
+  const rte_eth_rxtx_callback* handle;
+};
+
+uint16_t inject_rx_cb(uint16_t, uint16_t, rte_mbuf**, uint16_t nb_pkts, uint16_t, void* user) {
+  auto* c = static_cast<InjectCb*>(user);
+  c->sys->poll_inject(*c->w);
+  return nb_pkts;
+}
+
+std::vector<std::unique_ptr<InjectCb>> g_inject_cbs;
+
+}  // namespace
+
+const char* port_state_name(PortState s) {
+  switch (s) {
+    case PortState::disabled: return "disabled";
+    case PortState::listening: return "listening";
+    case PortState::learning: return "learning";
+    case PortState::forwarding: return "forwarding";
+    case PortState::blocking: return "blocking";
+  }
+  return "?";
+}
+
+bool parse_port_state(const std::string& s, PortState* out) {
+  for (auto st : {PortState::disabled, PortState::listening, PortState::learning,
+                  PortState::forwarding, PortState::blocking})
+    if (s == port_state_name(st)) {
+      *out = st;
+      return true;
+    }
+  return false;
+}
+
+uint64_t Bridge::hold_ms() const {
+  return stp.topology_change ? stp.forward_delay_ms : ageing_ms;
+}
+
+BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(d.rcu) {}
+
+BridgeSys::~BridgeSys() {
+  for (auto& ws : workers) {
+    free_ring_mbufs(ws->inject);
+    free_ring_mbufs(ws->to_ctl);
+    rte_ring_free(ws->learn);
+    rte_ring_free(ws->inject);
+    rte_ring_free(ws->to_ctl);
+  }
+  // Ports stop calling into us before the bridges go.
+  for (auto& br : bridges)
+    for (auto& p : br->ports)
+      if (p->dev->rx_handler_ctx.load() == p.get()) dp.net.clear_rx_handler(*p->dev);
+}
+
+Bridge* BridgeSys::find(const std::string& name) const {
+  for (auto& b : bridges)
+    if (b->dev->name == name) return b.get();
+  return nullptr;
+}
+
+void BridgeSys::init_workers() {
+  while (workers.size() < dp.workers.size()) {
+    unsigned id = static_cast<unsigned>(workers.size());
+    auto ws = std::make_unique<WorkerState>();
+    ws->learn = make_ring("l", id, 4096, sizeof(LearnEvent));
+    ws->to_ctl = make_ring("c", id, 512, 0);
+    ws->inject = make_ring("i", id, 512, 0);
+    workers.push_back(std::move(ws));
+  }
+}
+
+bool BridgeSys::inject(rte_mbuf* m) {
+  if (workers.empty()) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  unsigned id = inject_workers.empty() ? inject_rr_++ % workers.size()
+                                       : inject_workers[inject_rr_++ % inject_workers.size()];
+  WorkerState& ws = *workers[id];
+  if (rte_ring_sp_enqueue(ws.inject, m) != 0) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  return true;
+}
+
+void BridgeSys::poll_inject(Worker& w) {
+  WorkerState& ws = *workers[w.id];
+  if (rte_ring_empty(ws.inject)) return;
+  rte_mbuf* pkts[kBurst];
+  unsigned n = rte_ring_sc_dequeue_burst(ws.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  for (unsigned i = 0; i < n; i++) {
+    Device* d = w.net.dev(meta(pkts[i]).dev);
+    if (d == nullptr) {
+      w.free_later(pkts[i]);
+      continue;
+    }
+    dev_queue_xmit(w, *d, &pkts[i], 1);
+  }
+}
+
+void BridgeSys::drain_learn(uint64_t now) {
+  LearnEvent ev[64];
+  for (auto& ws : workers) {
+    for (;;) {
+      unsigned n = rte_ring_sc_dequeue_burst_elem(ws->learn, ev, sizeof(LearnEvent), 64, nullptr);
+      for (unsigned i = 0; i < n; i++) {
+        if (ev[i].bridge >= bridges.size()) continue;
+        Bridge& br = *bridges[ev[i].bridge];
+        switch (br.fdb->add(ev[i].mac, ev[i].vid, ev[i].port, 0, now)) {
+          case Fdb::Result::added: br.learned++; break;
+          case Fdb::Result::full: br.fdb_full++; break;
+          default: break;
+        }
+      }
+      if (n < 64) break;
+    }
+  }
+}
+
+void BridgeSys::drain_to_ctl(uint64_t now) {
+  for (auto& ws : workers) {
+    void* objs[32];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(ws->to_ctl, objs, 32, nullptr)) != 0) {
+      for (unsigned i = 0; i < n; i++) {
+        auto* m = static_cast<rte_mbuf*>(objs[i]);
+        uint16_t dev = meta(m).dev;
+        for (auto& br : bridges) {
+          BridgePort* p = br->port_of(dev);
+          if (p == nullptr) continue;
+          if (rte_pktmbuf_is_contiguous(m) && m->data_len > RTE_ETHER_HDR_LEN + 3)
+            stp_rcv(*br, *p, rte_pktmbuf_mtod_offset(m, const uint8_t*, RTE_ETHER_HDR_LEN + 3),
+                    m->data_len - RTE_ETHER_HDR_LEN - 3, now);
+          break;
+        }
+        rte_pktmbuf_free(m);
+      }
+    }
+  }
+}
+
+uint64_t BridgeSys::gc(Bridge& br, uint64_t now) {
+  const uint64_t hold = br.hold_ms();
+  unsigned n = br.fdb->del_if([&](const FdbEntry& e) {
+    return e.is_dynamic() && e.updated_ms.load(std::memory_order_relaxed) + hold <= now;
+  });
+  br.aged += n;
+  br.next_gc_ms = now + std::clamp<uint64_t>(hold / 4, 100, 1000);
+  return n;
+}
+
+void BridgeSys::run(uint64_t now) {
+  now_ms.store(now, std::memory_order_relaxed);
+  drain_learn(now);
+  drain_to_ctl(now);
+  for (auto& br : bridges) {
+    if (br->stp_enabled) stp_timers(*br, now);
+    if (now >= br->next_gc_ms) gc(*br, now);
+  }
+}
+
+std::string BridgeSys::fdb_add(Bridge& br, const rte_ether_addr& mac, BridgePort& p, uint16_t vid,
+                               bool is_static) {
+  if (rte_is_multicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac))
+    return "MAC " + mac_to_string(mac) + " is not a unicast address";
+  if (vid > 4094) return "vlan must be 0..4094";
+  switch (br.fdb->add(mac, vid, p.dev->index, is_static ? kFdbStatic : 0,
+                      now_ms.load(std::memory_order_relaxed))) {
+    case Fdb::Result::added: return "";
+    case Fdb::Result::updated: return "";
+    case Fdb::Result::unchanged: return "";
+    case Fdb::Result::full: return "FDB of " + br.dev->name + " is full";
+    case Fdb::Result::is_local: return mac_to_string(mac) + " is a local address of the bridge";
+    case Fdb::Result::error: break;
+  }
+  return "cannot add the entry";
+}
+
+BrCounters BridgeSys::counters(const Bridge& br) const {
+  BrCounters s{};
+  for (auto& ws : workers) {
+    if (br.idx >= ws->ctr.size()) continue;
+    const BrCounters& c = ws->ctr[br.idx];
+    s.learn_events += c.learn_events;
+    s.learn_ring_full += c.learn_ring_full;
+    s.moves += c.moves;
+    s.own_src += c.own_src;
+    s.flooded += c.flooded;
+    s.forwarded += c.forwarded;
+    s.local += c.local;
+    s.link_local_pass += c.link_local_pass;
+    s.bpdu_rx += c.bpdu_rx;
+    s.hairpin += c.hairpin;
+  }
+  return s;
+}
+
+// ---- setup -----------------------------------------------------------------------------------
+
+namespace {
+
+VlanSet default_vlans(unsigned pvid) {
+  VlanSet v;
+  if (pvid != 0) {
+    v.member.set(pvid);
+    v.untagged.set(pvid);
+    v.pvid = static_cast<uint16_t>(pvid);
+  }
+  return v;
+}
+
+void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
+  auto fail = [&](const std::string& msg) {
+    throw std::runtime_error("bridge '" + cfg.name + "': " + msg);
+  };
+  if (cfg.ports.size() > kMaxBridgePorts) fail("more than 1023 ports");
+  std::vector<Device*> devs;
+  for (auto& name : cfg.ports) {
+    Device* d = dp.net.find(name);
+    if (d == nullptr) fail("no device '" + name + "'");
+    // br_add_if refusals.
+    if (d->kind == DevKind::bridge) fail("'" + name + "' is a bridge (ELOOP)");
+    if (d->master.load() != kNoDev) fail("'" + name + "' already has a master (EBUSY)");
+    if (d->rx_handler.load() != nullptr) fail("'" + name + "' already has an rx_handler (EBUSY)");
+    if (rte_is_zero_ether_addr(&d->mac) || rte_is_multicast_ether_addr(&d->mac))
+      fail("'" + name + "' has no valid MAC");
+    devs.push_back(d);
+  }
+
+  auto br = std::make_unique<Bridge>();
+  br->idx = static_cast<uint16_t>(sys.bridges.size());
+  br->sys = &sys;
+  br->stp_enabled = cfg.stp;
+  br->vlan_filtering = cfg.vlan_filtering;
+  br->group_fwd_mask = static_cast<uint16_t>(cfg.group_fwd_mask);
+  br->ageing_ms = uint64_t(cfg.ageing_s) * 1000;
+  br->by_dev.assign(kMaxDevices, nullptr);
+  if (cfg.vlan_filtering) br->vlans = default_vlans(cfg.default_pvid);
+
+  auto d = std::make_unique<Device>();
+  d->name = cfg.name;
+  d->kind = DevKind::bridge;
+  if (cfg.mac) {
+    rte_ether_unformat_addr(cfg.mac->c_str(), &d->mac);
+  } else {  // br_stp_recalculate_bridge_id: the lowest port address
+    bool first = true;
+    for (Device* pd : devs)
+      if (first || memcmp(pd->mac.addr_bytes, d->mac.addr_bytes, 6) < 0) {
+        d->mac = pd->mac;
+        first = false;
+      }
+  }
+  d->mtu = 1500;
+  if (!devs.empty()) {
+    d->mtu = devs[0]->mtu;
+    for (Device* pd : devs) d->mtu = std::min(d->mtu, pd->mtu);
+  }
+  d->promiscuous = false;
+  d->xmit = br_dev_xmit;
+  d->xmit_ctx = br.get();
+  Device* bdev = dp.net.add_device(std::move(d));
+  if (bdev == nullptr) fail("a device with that name exists");
+  br->dev = bdev;
+  br->fdb = std::make_unique<Fdb>(cfg.name, std::max(1u, cfg.max_fdb_entries), dp.rcu.qsbr());
+  br->stp.priority = static_cast<uint16_t>(cfg.priority);
+  br->stp.bridge_hello_ms = cfg.hello_s * 1000;
+  br->stp.bridge_max_age_ms = cfg.max_age_s * 1000;
+  br->stp.bridge_forward_delay_ms = cfg.forward_delay_s * 1000;
+
+  for (size_t i = 0; i < devs.size(); i++) {
+    auto p = std::make_unique<BridgePort>();
+    p->br = br.get();
+    p->dev = devs[i];
+    p->port_no = static_cast<uint16_t>(i + 1);
+    const config::BridgePortSettings* ps = nullptr;
+    for (auto& s : cfg.port_settings)
+      if (s.port == devs[i]->name) ps = &s;
+    uint32_t flags = kPortLearning | kPortFlood | kPortMcastFlood | kPortBcastFlood;
+    if (cfg.vlan_filtering) p->vlans = default_vlans(cfg.default_pvid);
+    if (ps != nullptr) {
+      auto flag = [&](bool on, uint32_t f) { flags = on ? flags | f : flags & ~f; };
+      flag(ps->learning, kPortLearning);
+      flag(ps->flood, kPortFlood);
+      flag(ps->mcast_flood, kPortMcastFlood);
+      flag(ps->bcast_flood, kPortBcastFlood);
+      flag(ps->hairpin, kPortHairpin);
+      p->group_fwd_mask = static_cast<uint16_t>(ps->group_fwd_mask);
+      p->priority = static_cast<uint8_t>(ps->priority);
+      if (ps->path_cost != 0) {
+        p->stp.path_cost = ps->path_cost;
+        p->cost_from_speed = false;
+      }
+      if (cfg.vlan_filtering && (ps->pvid || !ps->vlans.empty())) {
+        VlanSet v;
+        for (unsigned vid : ps->vlans) v.member.set(vid);
+        for (unsigned vid : ps->untagged) v.untagged.set(vid);
+        if (ps->pvid && *ps->pvid != 0) {
+          v.pvid = static_cast<uint16_t>(*ps->pvid);
+          v.member.set(*ps->pvid);
+        }
+        p->vlans = v;
+      }
+      if (ps->state) {
+        PortState st;
+        if (!parse_port_state(*ps->state, &st)) fail("bad state '" + *ps->state + "'");
+        p->state.store(static_cast<uint8_t>(st));
+      }
+    }
+    p->flags.store(flags);
+    br->by_dev[devs[i]->index] = p.get();
+    br->ports.push_back(std::move(p));
+  }
+  for (auto it = br->ports.rbegin(); it != br->ports.rend(); ++it) {
+    (*it)->position = static_cast<uint16_t>(br->flood_order.size());
+    br->flood_order.push_back(it->get());
+  }
+
+  // Local entries: the bridge's MAC and every port's (permanent, never forwarded to).
+  br->fdb->add(bdev->mac, 0, bdev->index, kFdbLocal, 0);
+  for (auto& p : br->ports) br->fdb->add(p->dev->mac, 0, p->dev->index, kFdbLocal, 0);
+  for (auto& s : cfg.fdb_static) {
+    rte_ether_addr mac;
+    rte_ether_unformat_addr(s.mac.c_str(), &mac);
+    BridgePort* p = nullptr;
+    for (auto& q : br->ports)
+      if (q->dev->name == s.port) p = q.get();
+    if (p == nullptr) fail("fdb_static: '" + s.port + "' is not a port of the bridge");
+    std::string err = sys.fdb_add(*br, mac, *p, static_cast<uint16_t>(s.vlan), true);
+    if (!err.empty()) fail("fdb_static: " + err);
+  }
+
+  Bridge* b = br.get();
+  sys.bridges.push_back(std::move(br));
+  if (b->stp_enabled) sys.stp_init(*b);
+  for (auto& p : b->ports) {
+    p->dev->master.store(bdev->index);
+    if (!dp.net.set_rx_handler(*p->dev, br_handle_frame, p.get(), "bridge"))
+      fail("cannot register the rx_handler on '" + p->dev->name + "'");
+    if (b->stp_enabled) dp.net.add_ptype(0x0004, p->dev, br_stp_rcv, p.get(), "br_stp_rcv");
+  }
+  spdlog::info("bridge {}: mac {} ports {} stp {} vlan_filtering {} ageing {} s", cfg.name,
+               mac_to_string(bdev->mac), cfg.ports.size(), cfg.stp ? "on" : "off",
+               cfg.vlan_filtering ? "on" : "off", cfg.ageing_s);
+}
+
+}  // namespace
+
+void setup(Dataplane& dp) {
+  if (dp.topo.bridges.empty()) return;
+  BridgeSys& sys = dp.feature<BridgeSys>();
+  sys.init_workers();
+  for (auto& cfg : dp.topo.bridges) build_bridge(dp, sys, cfg);
+  size_t max_ports = 0;
+  for (auto& b : sys.bridges) max_ports = std::max(max_ports, b->ports.size());
+  for (auto& ws : sys.workers) {
+    ws->egress.resize(max_ports);
+    for (auto& e : ws->egress) e.n = 0;
+    ws->touched.reserve(max_ports);
+    ws->ctr.assign(sys.bridges.size(), BrCounters{});
+  }
+  BridgeSys* s = &sys;
+  dp.add_timer(10, [s](uint64_t now) { s->run(now); });
+
+  // The inject path: one RX callback per worker, on the first queue it polls.
+  for (auto& w : dp.workers) {
+    for (auto& pi : dp.ports) {
+      auto it = std::find_if(pi.pollers.begin(), pi.pollers.end(),
+                             [&](auto& pq) { return pq.first == w->id; });
+      if (it == pi.pollers.end() || !rte_eth_dev_is_valid_port(pi.port_id)) continue;
+      auto cb = std::make_unique<InjectCb>(InjectCb{s, w.get(), pi.port_id, it->second, nullptr});
+      cb->handle = rte_eth_add_rx_callback(pi.port_id, it->second, inject_rx_cb, cb.get());
+      if (cb->handle == nullptr) {
+        spdlog::warn("bridge: no RX callback on port {} queue {}: BPDUs cannot be sent by worker {}",
+                     pi.port_id, it->second, w->id);
+        continue;
+      }
+      g_inject_cbs.push_back(std::move(cb));
+      s->inject_workers.push_back(w->id);
+      break;
+    }
+  }
+  dp.add_shutdown([s]() {
+    for (auto& cb : g_inject_cbs)
+      if (cb->handle != nullptr) rte_eth_remove_rx_callback(cb->port, cb->queue, cb->handle);
+    g_inject_cbs.clear();
+    for (auto& ws : s->workers) {
+      free_ring_mbufs(ws->inject);
+      free_ring_mbufs(ws->to_ctl);
+    }
+  });
+}
+
+}  // namespace sluice::bridge
