@@ -71,13 +71,21 @@ def cpu_times() -> dict[int, list[int]]:
     return out
 
 
-def thread_ticks(pid: int, comm: str) -> int | None:
-    """utime+stime (ticks) of the thread of pid whose name is comm."""
+def worker_thread_names(lcore: int) -> list[str]:
+    """What EAL 22.11 calls the thread of a worker lcore (name varies by release)."""
+    return [f"rte-worker-{lcore}", f"lcore-worker-{lcore}", f"dpdk-worker{lcore}"]
+
+
+def thread_ticks(pid: int, comm: str | list[str]) -> int | None:
+    """utime+stime (ticks) of the thread of pid whose name is comm (or one of
+    them; a name ending in '*' is a prefix)."""
+    names = [comm] if isinstance(comm, str) else comm
     for task in glob.glob(f"/proc/{pid}/task/*"):
         try:
             with open(f"{task}/comm") as f:
-                if f.read().strip() != comm:
-                    continue
+                c = f.read().strip()
+            if not any(c == n or (n.endswith("*") and c.startswith(n[:-1])) for n in names):
+                continue
             with open(f"{task}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             return int(fields[11]) + int(fields[12])
@@ -90,7 +98,7 @@ class CpuWatch:
     """Samples, over a measurement, how much of `cpu` the worker thread got,
     how much went to other work on that CPU, and the hypervisor's steal."""
 
-    def __init__(self, pid: int, comm: str, cpu: int):
+    def __init__(self, pid: int, comm: str | list[str], cpu: int):
         self.pid, self.comm, self.cpu = pid, comm, cpu
 
     def start(self):
@@ -189,3 +197,22 @@ class bench_lock:
 
     def __exit__(self, *exc):
         self.f.close()
+
+
+def wait_idle(max_wait: float, idle: float = 0.9, sample: float = 2.0) -> dict:
+    """Waits (up to max_wait s) for a sample of `sample` s in which every CPU
+    is at least `idle` idle: other people's compilers off the cores before a
+    measurement. Returns {"waited_s", "idle": per-CPU idle share of the last sample}."""
+    t0 = time.monotonic()
+    while True:
+        a = cpu_times()
+        time.sleep(sample)
+        b = cpu_times()
+        shares = {}
+        for cpu, x in b.items():
+            d = [q - p for p, q in zip(a.get(cpu, x), x)]
+            tot = sum(d) or 1
+            shares[cpu] = round(d[3] / tot, 3)
+        waited = time.monotonic() - t0
+        if all(s >= idle for s in shares.values()) or waited >= max_wait:
+            return {"waited_s": round(waited, 1), "idle": shares, "quiet": all(s >= idle for s in shares.values())}

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from .common import CpuWatch, cleanup_prefix, stop_process
+from .common import CpuWatch, cleanup_prefix, stop_process, worker_thread_names
 
 TESTPMD = shutil.which("dpdk-testpmd") or "/usr/bin/dpdk-testpmd"
 
@@ -55,7 +55,9 @@ def run(eal_lcores: str, vdevs: list[str], fwd_cores: int, prefix: str, warmup: 
         raise RuntimeError(f"{TESTPMD} not found (Debian package dpdk)")
     lc = ["--lcores", eal_lcores] if "@" in eal_lcores else ["-l", eal_lcores]
     mem = ["--socket-mem", str(memory_mb)] if hugepages else ["--no-huge", "-m", str(memory_mb)]
-    args = ([TESTPMD] + lc + ["--no-pci", f"--file-prefix={prefix}"] + mem
+    # testpmd's stdout is a pipe here: line-buffer it, or nothing arrives until exit.
+    stdbuf = [shutil.which("stdbuf") or "/usr/bin/stdbuf", "-oL", "-eL"]
+    args = (stdbuf + [TESTPMD] + lc + ["--no-pci", f"--file-prefix={prefix}"] + mem
             + [f"--vdev={v}" for v in vdevs]
             + ["--", "-i", "--forward-mode=io", "--rxd=1024", "--txd=1024", "--burst=32",
                f"--total-num-mbufs={mbufs}", f"--nb-cores={fwd_cores}"])
@@ -76,7 +78,7 @@ def run(eal_lcores: str, vdevs: list[str], fwd_cores: int, prefix: str, warmup: 
         rd.wait_for(r"io packet forwarding", i, 30)
         time.sleep(warmup)
         n0 = len(rd.lines)
-        watch = CpuWatch(p.pid, f"lcore-worker-{worker_cpu}", worker_cpu)
+        watch = CpuWatch(p.pid, worker_thread_names(1), worker_cpu)
         send("clear port stats all")
         i, t0 = rd.wait_for(r"NIC statistics for port \d+ cleared", n0, 30)
         watch.start()
@@ -120,4 +122,4 @@ def run(eal_lcores: str, vdevs: list[str], fwd_cores: int, prefix: str, warmup: 
         if m and port is not None:
             per_port[port]["tx_packets"] = int(m.group(1))
     dt = t1 - t0
-    return {"per_port": per_port, "seconds": dt, "cpu": cpu, "args": args[1:]}
+    return {"per_port": per_port, "seconds": dt, "cpu": cpu, "args": args[len(stdbuf) + 1:]}

@@ -13,7 +13,9 @@ A spec (every key optional):
       "dport":   {"base": 9, "count": 1},
     }
 
-Frame i uses element (i % count) of each range. Every frame is
+Frame i uses element (i % count) of each range; a range may also have a
+"step" (default 1): element k is base + k * step (e.g. dst_ip step 256 puts
+every destination in its own /24). Every frame is
 Ether / IPv4 / UDP, padded to its size:
 
   * "64":   every frame is 64 bytes on the wire = 60 bytes in the file
@@ -100,7 +102,7 @@ def _frames(spec: dict, mode: str) -> Iterable[bytes]:
     sizes = wire_sizes(mode)
 
     def pick(r, i):
-        return i % max(1, int(r["count"]))
+        return (i % max(1, int(r["count"]))) * int(r.get("step", 1))
 
     for i in range(int(spec["frames"])):
         hdr = (Ether(src=mac_add(spec["src_mac"]["base"], pick(spec["src_mac"], i)),

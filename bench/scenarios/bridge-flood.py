@@ -17,6 +17,7 @@ TRAFFIC = {
 }
 
 RATE = ("ingress", "rx_packets")
+REPORT = ["show bridge br0"]
 
 
 def topology(ctx):

@@ -20,6 +20,7 @@ TRAFFIC = {
 }
 
 RATE = ("p1", "tx_packets")
+REPORT = ["show bridge br0"]
 
 
 def topology(ctx):

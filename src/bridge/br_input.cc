@@ -151,22 +151,31 @@ bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rt
   return true;
 }
 
+inline uint64_t src_key(const rte_ether_addr& a, uint16_t vid) {
+  uint64_t key = 0;
+  std::memcpy(&key, a.addr_bytes, 6);
+  return key | uint64_t(vid) << 48;
+}
+inline uint16_t src_slot(uint64_t key, uint16_t bridge) {
+  return static_cast<uint16_t>(((key ^ bridge) * 0x9e3779b97f4a7c15ULL) >> 52);  // 4096 slots
+}
+
 // A learn request for the control thread, at most one per (MAC, VID, port)
 // per 100 ms and worker.
 void request_learn(WorkerState& ws, BrCounters& bc, const Bridge& br, uint16_t port,
                    const rte_ether_addr& src, uint16_t vid, uint64_t now) {
-  uint64_t key = 0;
-  std::memcpy(&key, src.addr_bytes, 6);
-  key |= uint64_t(vid) << 48;
-  uint64_t h = (key ^ br.idx) * 0x9e3779b97f4a7c15ULL;
+  const uint64_t key = src_key(src, vid);
+  const uint64_t h = (key ^ br.idx) * 0x9e3779b97f4a7c15ULL;
   WorkerState::Recent& r = ws.recent[h >> 56];
-  if (r.key == key && r.bridge == br.idx && r.port == port && now - r.ms < 100) return;
+  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
+  if (r.key == key && r.bridge == br.idx && r.port == port && r.gen == gen && now - r.ms < 100)
+    return;
   LearnEvent ev{src, vid, port, br.idx};
   if (rte_ring_sp_enqueue_elem(ws.learn, &ev, sizeof ev) != 0) {
     bc.learn_ring_full++;
     return;
   }
-  r = WorkerState::Recent{key, now, port, br.idx};
+  r = WorkerState::Recent{key, now, port, br.idx, gen};
   bc.learn_events++;
 }
 
@@ -187,6 +196,7 @@ inline void fdb_update(WorkerState& ws, BrCounters& bc, const Bridge& br, const 
   if (e->port.load(std::memory_order_relaxed) != p.dev->index) {
     e->port.store(p.dev->index, std::memory_order_relaxed);
     e->updated_ms.store(now, std::memory_order_relaxed);
+    br.fdb->gen.fetch_add(1, std::memory_order_relaxed);  // other workers re-verify their sources
     bc.moves++;
     return;
   }
@@ -207,10 +217,12 @@ inline bool should_learn(const Bridge& br, const BridgePort& p, const rte_mbuf* 
 }
 
 // __br_handle_local_finish(): learning for link-local frames that go up the port's stack.
-void learn_link_local(WorkerState& ws, BrCounters& bc, Bridge& br, const BridgePort& p,
-                      rte_mbuf* m, uint64_t now) {
+void learn_link_local(WorkerState& ws, BrCounters& bc, Bridge& br, const BridgePort& p, rte_mbuf* m,
+                      uint64_t now) {
   PortState st = p.get_state();
-  if (!p.has(kPortLearning) || (st != PortState::learning && st != PortState::forwarding)) return;
+  if (!p.has(kPortLearning) || br.ageing_ms == 0 ||
+      (st != PortState::learning && st != PortState::forwarding))
+    return;
   uint16_t vid;
   if (!should_learn(br, p, m, &vid)) return;
   const rte_ether_addr& src = eth(m)->src_addr;
@@ -219,13 +231,17 @@ void learn_link_local(WorkerState& ws, BrCounters& bc, Bridge& br, const BridgeP
 
 // br_handle_frame_finish() for a burst of frames that passed pre_routing.
 // Survivors for local delivery are appended to local[].
-void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
-                            BridgePort& p, PortState state, rte_mbuf** pkts, uint16_t n,
-                            rte_mbuf** local, uint16_t* nlocal, uint64_t now) {
+void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
+                            PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
+                            uint16_t* nlocal, uint64_t now) {
   const uint16_t in = p.dev->index;
+  const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
+  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
   FdbKey keys[2 * kBurst];
+  uint8_t skey[kBurst];  // index of the source key, 0xff = none (no learning, or verified lately)
   uint8_t dkey[kBurst];  // index of the destination key, 0xff = none
   uint16_t vids[kBurst];
+  uint16_t slot[kBurst];
   unsigned nk = 0;
   uint16_t k = 0;
 
@@ -261,7 +277,19 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
       }
     }
     const rte_ether_hdr* h = eth(m);
-    keys[nk++] = FdbKey::of(h->src_addr, vid);
+    skey[k] = 0xff;
+    if (learning) {
+      // A source this worker saw on this port less than a second ago, with
+      // no FDB deletion or move since, needs neither a refresh nor a move.
+      const uint64_t key = src_key(h->src_addr, vid);
+      slot[k] = src_slot(key, br.idx);
+      const WorkerState::SrcSeen& c = ws.src_seen[slot[k]];
+      if (!(c.key == key && c.bridge == br.idx && c.port == in && c.gen == gen &&
+            now - c.ms < 1000)) {
+        skey[k] = static_cast<uint8_t>(nk);
+        keys[nk++] = FdbKey::of(h->src_addr, vid);
+      }
+    }
     if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
       dkey[k] = static_cast<uint8_t>(nk);
       keys[nk++] = FdbKey::of(h->dst_addr, vid);
@@ -277,16 +305,19 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   br.fdb->lookup_bulk(keys, nk, ents);
 
   DevCounters& brc = w.c(br.dev->index);
-  const bool learning = p.has(kPortLearning);
-  unsigned ki = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const rte_ether_hdr* h = eth(m);
     const uint16_t vid = vids[i];
-    FdbEntry* src_e = ents[ki++];
-    if (dkey[i] != 0xff) ki++;
     // Learning happens before the LEARNING-state drop.
-    if (learning) fdb_update(ws, bc, br, p, h->src_addr, vid, src_e, now);
+    if (skey[i] != 0xff) {
+      FdbEntry* e = ents[skey[i]];
+      fdb_update(ws, bc, br, p, h->src_addr, vid, e, now);
+      if (e != nullptr && e->is_dynamic() && e->port.load(std::memory_order_relaxed) == in)
+        ws.src_seen[slot[i]] =
+            WorkerState::SrcSeen{src_key(h->src_addr, vid),
+                                 e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
+    }
 
     PktClass cls = PktClass::unicast;
     bool local_rcv = false;  // the bridge device is not promiscuous
@@ -487,8 +518,8 @@ void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     }
     const rte_ether_hdr* h = eth(m);
     if (rte_is_multicast_ether_addr(&h->dst_addr)) {
-      PktClass cls = rte_is_broadcast_ether_addr(&h->dst_addr) ? PktClass::broadcast
-                                                               : PktClass::multicast;
+      PktClass cls =
+          rte_is_broadcast_ether_addr(&h->dst_addr) ? PktClass::broadcast : PktClass::multicast;
       br_flood(w, ws, br, nullptr, m, cls, false, true, vid, bc);
       continue;
     }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -25,10 +26,10 @@ std::atomic<unsigned> g_ring_serial{0};
 rte_ring* make_ring(const char* what, unsigned worker, unsigned count, unsigned esize) {
   std::string name = std::string("br") + what + std::to_string(g_ring_serial.fetch_add(1)) + "_" +
                      std::to_string(worker);
-  rte_ring* r = esize == 0
-                    ? rte_ring_create(name.c_str(), count, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ)
-                    : rte_ring_create_elem(name.c_str(), esize, count, SOCKET_ID_ANY,
-                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* r = esize == 0 ? rte_ring_create(name.c_str(), count, SOCKET_ID_ANY,
+                                             RING_F_SP_ENQ | RING_F_SC_DEQ)
+                           : rte_ring_create_elem(name.c_str(), esize, count, SOCKET_ID_ANY,
+                                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (r == nullptr) throw std::runtime_error("bridge: cannot create ring " + name);
   return r;
 }
@@ -39,31 +40,20 @@ void free_ring_mbufs(rte_ring* r) {
   while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
 }
 
-// The inject path runs on the worker from an RX callback of one of its queues.
-struct InjectCb {
-  BridgeSys* sys;
-  Worker* w;
-  uint16_t port, queue;
-  const rte_eth_rxtx_callback* handle;
-};
-
-uint16_t inject_rx_cb(uint16_t, uint16_t, rte_mbuf**, uint16_t nb_pkts, uint16_t, void* user) {
-  auto* c = static_cast<InjectCb*>(user);
-  c->sys->poll_inject(*c->w);
-  return nb_pkts;
-}
-
-std::vector<std::unique_ptr<InjectCb>> g_inject_cbs;
-
 }  // namespace
 
 const char* port_state_name(PortState s) {
   switch (s) {
-    case PortState::disabled: return "disabled";
-    case PortState::listening: return "listening";
-    case PortState::learning: return "learning";
-    case PortState::forwarding: return "forwarding";
-    case PortState::blocking: return "blocking";
+    case PortState::disabled:
+      return "disabled";
+    case PortState::listening:
+      return "listening";
+    case PortState::learning:
+      return "learning";
+    case PortState::forwarding:
+      return "forwarding";
+    case PortState::blocking:
+      return "blocking";
   }
   return "?";
 }
@@ -86,10 +76,8 @@ BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(d.rcu) {}
 
 BridgeSys::~BridgeSys() {
   for (auto& ws : workers) {
-    free_ring_mbufs(ws->inject);
     free_ring_mbufs(ws->to_ctl);
     rte_ring_free(ws->learn);
-    rte_ring_free(ws->inject);
     rte_ring_free(ws->to_ctl);
   }
   // Ports stop calling into us before the bridges go.
@@ -110,39 +98,24 @@ void BridgeSys::init_workers() {
     auto ws = std::make_unique<WorkerState>();
     ws->learn = make_ring("l", id, 4096, sizeof(LearnEvent));
     ws->to_ctl = make_ring("c", id, 512, 0);
-    ws->inject = make_ring("i", id, 512, 0);
     workers.push_back(std::move(ws));
   }
 }
 
 bool BridgeSys::inject(rte_mbuf* m) {
-  if (workers.empty()) {
-    rte_pktmbuf_free(m);
-    return false;
+  // Worker::inject (core): a worker sends it with dev_queue_xmit(meta.dev)
+  // on its own TX queues; the control thread never touches one.
+  const size_t nw = dp.workers.size();
+  for (size_t tries = 0; tries < nw; tries++) {
+    Worker& w = *dp.workers[inject_rr_++ % nw];
+    if (w.inject != nullptr && rte_ring_sp_enqueue(w.inject, m) == 0) return true;
   }
-  unsigned id = inject_workers.empty() ? inject_rr_++ % workers.size()
-                                       : inject_workers[inject_rr_++ % inject_workers.size()];
-  WorkerState& ws = *workers[id];
-  if (rte_ring_sp_enqueue(ws.inject, m) != 0) {
-    rte_pktmbuf_free(m);
-    return false;
-  }
-  return true;
+  rte_pktmbuf_free(m);
+  return false;
 }
 
 void BridgeSys::poll_inject(Worker& w) {
-  WorkerState& ws = *workers[w.id];
-  if (rte_ring_empty(ws.inject)) return;
-  rte_mbuf* pkts[kBurst];
-  unsigned n = rte_ring_sc_dequeue_burst(ws.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr);
-  for (unsigned i = 0; i < n; i++) {
-    Device* d = w.net.dev(meta(pkts[i]).dev);
-    if (d == nullptr) {
-      w.free_later(pkts[i]);
-      continue;
-    }
-    dev_queue_xmit(w, *d, &pkts[i], 1);
-  }
+  inject_xmit(w);
 }
 
 void BridgeSys::drain_learn(uint64_t now) {
@@ -154,9 +127,14 @@ void BridgeSys::drain_learn(uint64_t now) {
         if (ev[i].bridge >= bridges.size()) continue;
         Bridge& br = *bridges[ev[i].bridge];
         switch (br.fdb->add(ev[i].mac, ev[i].vid, ev[i].port, 0, now)) {
-          case Fdb::Result::added: br.learned++; break;
-          case Fdb::Result::full: br.fdb_full++; break;
-          default: break;
+          case Fdb::Result::added:
+            br.learned++;
+            break;
+          case Fdb::Result::full:
+            br.fdb_full++;
+            break;
+          default:
+            break;
         }
       }
       if (n < 64) break;
@@ -196,12 +174,35 @@ uint64_t BridgeSys::gc(Bridge& br, uint64_t now) {
   return n;
 }
 
+// br_port_carrier_check with STP off: no carrier → DISABLED (and its learned
+// entries go, br_fdb_delete_by_port); carrier back → FORWARDING at once.
+void BridgeSys::carrier_check(Bridge& br) {
+  for (auto& p : br.ports) {
+    const bool up = p->dev->up();
+    const PortState st = p->get_state();
+    if (!up && st != PortState::disabled) {
+      p->state.store(static_cast<uint8_t>(PortState::disabled), std::memory_order_relaxed);
+      const uint16_t dev = p->dev->index;
+      br.fdb->del_if([&](const FdbEntry& e) { return e.is_dynamic() && e.port.load() == dev; });
+      spdlog::info("bridge {}: port {}({}) entered disabled state", br.dev->name, p->port_no,
+                   p->dev->name);
+    } else if (up && st == PortState::disabled && p->admin_state != PortState::disabled) {
+      p->state.store(static_cast<uint8_t>(p->admin_state), std::memory_order_relaxed);
+      spdlog::info("bridge {}: port {}({}) entered {} state", br.dev->name, p->port_no,
+                   p->dev->name, port_state_name(p->admin_state));
+    }
+  }
+}
+
 void BridgeSys::run(uint64_t now) {
   now_ms.store(now, std::memory_order_relaxed);
   drain_learn(now);
   drain_to_ctl(now);
   for (auto& br : bridges) {
-    if (br->stp_enabled) stp_timers(*br, now);
+    if (br->stp_enabled)
+      stp_timers(*br, now);  // carrier changes included
+    else
+      carrier_check(*br);
     if (now >= br->next_gc_ms) gc(*br, now);
   }
 }
@@ -213,12 +214,18 @@ std::string BridgeSys::fdb_add(Bridge& br, const rte_ether_addr& mac, BridgePort
   if (vid > 4094) return "vlan must be 0..4094";
   switch (br.fdb->add(mac, vid, p.dev->index, is_static ? kFdbStatic : 0,
                       now_ms.load(std::memory_order_relaxed))) {
-    case Fdb::Result::added: return "";
-    case Fdb::Result::updated: return "";
-    case Fdb::Result::unchanged: return "";
-    case Fdb::Result::full: return "FDB of " + br.dev->name + " is full";
-    case Fdb::Result::is_local: return mac_to_string(mac) + " is a local address of the bridge";
-    case Fdb::Result::error: break;
+    case Fdb::Result::added:
+      return "";
+    case Fdb::Result::updated:
+      return "";
+    case Fdb::Result::unchanged:
+      return "";
+    case Fdb::Result::full:
+      return "FDB of " + br.dev->name + " is full";
+    case Fdb::Result::is_local:
+      return mac_to_string(mac) + " is a local address of the bridge";
+    case Fdb::Result::error:
+      break;
   }
   return "cannot add the entry";
 }
@@ -254,6 +261,22 @@ VlanSet default_vlans(unsigned pvid) {
     v.pvid = static_cast<uint16_t>(pvid);
   }
   return v;
+}
+
+// br_manage_promisc: a bridge port receives every frame, so the port (and,
+// for a VLAN sub-device, the port beneath it) goes promiscuous.
+void make_promiscuous(Dataplane& dp, Device& d) {
+  for (Device* cur = &d; cur != nullptr;
+       cur = cur->kind == DevKind::vlan ? dp.net.dev(cur->link) : nullptr) {
+    if (cur->promiscuous) continue;
+    cur->promiscuous = true;  // before the workers start: a plain field
+    if (cur->kind == DevKind::port && rte_eth_dev_is_valid_port(cur->port_id)) {
+      int rc = rte_eth_promiscuous_enable(cur->port_id);
+      if (rc != 0 && rc != -ENOTSUP)
+        spdlog::warn("bridge: port {}: promiscuous on: {}", cur->name, rte_strerror(-rc));
+    }
+    spdlog::info("bridge: {} entered promiscuous mode", cur->name);
+  }
 }
 
 void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
@@ -351,6 +374,7 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
         PortState st;
         if (!parse_port_state(*ps->state, &st)) fail("bad state '" + *ps->state + "'");
         p->state.store(static_cast<uint8_t>(st));
+        p->admin_state = st;
       }
     }
     p->flags.store(flags);
@@ -381,6 +405,7 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
   if (b->stp_enabled) sys.stp_init(*b);
   for (auto& p : b->ports) {
     p->dev->master.store(bdev->index);
+    make_promiscuous(dp, *p->dev);
     if (!dp.net.set_rx_handler(*p->dev, br_handle_frame, p.get(), "bridge"))
       fail("cannot register the rx_handler on '" + p->dev->name + "'");
     if (b->stp_enabled) dp.net.add_ptype(0x0004, p->dev, br_stp_rcv, p.get(), "br_stp_rcv");
@@ -396,6 +421,7 @@ void setup(Dataplane& dp) {
   if (dp.topo.bridges.empty()) return;
   BridgeSys& sys = dp.feature<BridgeSys>();
   sys.init_workers();
+  if (sys.pool == nullptr && !dp.pools.empty()) sys.pool = dp.pools.begin()->second;
   for (auto& cfg : dp.topo.bridges) build_bridge(dp, sys, cfg);
   size_t max_ports = 0;
   for (auto& b : sys.bridges) max_ports = std::max(max_ports, b->ports.size());
@@ -404,36 +430,14 @@ void setup(Dataplane& dp) {
     for (auto& e : ws->egress) e.n = 0;
     ws->touched.reserve(max_ports);
     ws->ctr.assign(sys.bridges.size(), BrCounters{});
+    ws->src_seen.assign(4096, WorkerState::SrcSeen{});
   }
   BridgeSys* s = &sys;
   dp.add_timer(10, [s](uint64_t now) { s->run(now); });
 
-  // The inject path: one RX callback per worker, on the first queue it polls.
-  for (auto& w : dp.workers) {
-    for (auto& pi : dp.ports) {
-      auto it = std::find_if(pi.pollers.begin(), pi.pollers.end(),
-                             [&](auto& pq) { return pq.first == w->id; });
-      if (it == pi.pollers.end() || !rte_eth_dev_is_valid_port(pi.port_id)) continue;
-      auto cb = std::make_unique<InjectCb>(InjectCb{s, w.get(), pi.port_id, it->second, nullptr});
-      cb->handle = rte_eth_add_rx_callback(pi.port_id, it->second, inject_rx_cb, cb.get());
-      if (cb->handle == nullptr) {
-        spdlog::warn("bridge: no RX callback on port {} queue {}: BPDUs cannot be sent by worker {}",
-                     pi.port_id, it->second, w->id);
-        continue;
-      }
-      g_inject_cbs.push_back(std::move(cb));
-      s->inject_workers.push_back(w->id);
-      break;
-    }
-  }
+  for (auto& w : dp.workers) w->enable_inject();  // BPDUs leave through the workers
   dp.add_shutdown([s]() {
-    for (auto& cb : g_inject_cbs)
-      if (cb->handle != nullptr) rte_eth_remove_rx_callback(cb->port, cb->queue, cb->handle);
-    g_inject_cbs.clear();
-    for (auto& ws : s->workers) {
-      free_ring_mbufs(ws->inject);
-      free_ring_mbufs(ws->to_ctl);
-    }
+    for (auto& ws : s->workers) free_ring_mbufs(ws->to_ctl);
   });
 }
 

@@ -61,8 +61,13 @@ inline constexpr unsigned kMaxBridgePorts = 1023;  // BR_MAX_PORTS - 1 (port 0 r
 inline constexpr unsigned kMaxWorkers = 64;
 
 // include/uapi/linux/if_bridge.h BR_STATE_*.
-enum class PortState : uint8_t { disabled = 0, listening = 1, learning = 2, forwarding = 3,
-                                 blocking = 4 };
+enum class PortState : uint8_t {
+  disabled = 0,
+  listening = 1,
+  learning = 2,
+  forwarding = 3,
+  blocking = 4
+};
 const char* port_state_name(PortState s);
 bool parse_port_state(const std::string& s, PortState* out);
 
@@ -121,6 +126,10 @@ struct BridgePort {
   uint16_t port_no = 0;   // 1..1023, in order of addition
   uint16_t position = 0;  // index in Bridge::flood_order (newest first)
   std::atomic<uint8_t> state{static_cast<uint8_t>(PortState::forwarding)};
+  // With STP off: the state while the port has carrier (config `state`,
+  // default forwarding); without carrier a port is DISABLED, as Linux's
+  // br_port_carrier_check does.
+  PortState admin_state = PortState::forwarding;
   std::atomic<uint32_t> flags{kPortLearning | kPortFlood | kPortMcastFlood | kPortBcastFlood};
   uint16_t group_fwd_mask = 0;
   uint8_t priority = 0x20;
@@ -128,7 +137,9 @@ struct BridgePort {
   VlanSet vlans;
   StpPort stp;
 
-  PortState get_state() const { return static_cast<PortState>(state.load(std::memory_order_relaxed)); }
+  PortState get_state() const {
+    return static_cast<PortState>(state.load(std::memory_order_relaxed));
+  }
   bool has(uint32_t f) const { return flags.load(std::memory_order_relaxed) & f; }
 };
 
@@ -151,7 +162,7 @@ struct Bridge {
   uint64_t ageing_ms = 300000;
   std::vector<std::unique_ptr<BridgePort>> ports;  // by port_no - 1
   std::vector<BridgePort*> flood_order;            // newest first (br->port_list order)
-  VlanSet vlans;                                    // the bridge device's own
+  VlanSet vlans;                                   // the bridge device's own
   std::unique_ptr<Fdb> fdb;
   std::vector<BridgePort*> by_dev;  // [device index] → port of this bridge (or nullptr)
 
@@ -171,7 +182,7 @@ struct Bridge {
     bool topology_change = false, topology_change_detected = false;
     StpTimer hello, tcn, topology_change_timer;
     uint64_t tc_count = 0;
-    uint64_t last_tc_ms = 0;
+    bool started = false;  // timers run from the first control tick
   } stp;
 
   BridgePort* port_of(uint16_t dev_index) const {
@@ -193,21 +204,31 @@ static_assert(sizeof(LearnEvent) % 4 == 0);
 struct alignas(64) WorkerState {
   rte_ring* learn = nullptr;   // worker → control: LearnEvent
   rte_ring* to_ctl = nullptr;  // worker → control: BPDU mbufs (STP)
-  rte_ring* inject = nullptr;  // control → worker: mbufs to dev_queue_xmit(meta.dev)
   struct Recent {
     uint64_t key;
     uint64_t ms;
     uint16_t port, bridge;
+    uint32_t gen;  // Fdb::gen when sent: a deletion since allows a new request at once
   };
-  Recent recent[256]{};  // learn requests sent lately (no repeats within 100 ms)
+  Recent recent[256]{};         // learn requests sent lately (no repeats within 100 ms)
   std::vector<BrCounters> ctr;  // [bridge]
+  // Sources verified in the FDB lately (direct-mapped, 4096 slots): a frame
+  // from a source seen on the same port < 1 s ago, with no FDB deletion or
+  // move since (Fdb::gen), skips the source lookup altogether.
+  struct SrcSeen {
+    uint64_t key;  // MAC | VID << 48
+    uint64_t ms;   // the entry's updated_ms when verified
+    uint32_t gen;
+    uint16_t port, bridge;
+  };
+  std::vector<SrcSeen> src_seen;
   // Per-burst egress staging of one bridge: copies by port position.
   struct Egress {
     uint16_t n;
     rte_mbuf* pkts[kBurst];
   };
-  std::vector<Egress> egress;      // [max ports of any bridge]
-  std::vector<uint16_t> touched;   // positions with n != 0
+  std::vector<Egress> egress;     // [max ports of any bridge]
+  std::vector<uint16_t> touched;  // positions with n != 0
 };
 
 // The bridge feature: dp.feature<BridgeSys>().
@@ -223,16 +244,16 @@ class BridgeSys {
 
   // The bridge clock: set by the control thread (and by tests), read by workers.
   std::atomic<uint64_t> now_ms{0};
-  std::vector<unsigned> inject_workers;  // workers that drain an inject ring (empty: all)
+  rte_mempool* pool = nullptr;  // for frames the control thread sends (BPDUs)
 
   Bridge* find(const std::string& name) const;
 
   // Control thread: drain learn requests and BPDUs, STP timers, ageing.
   void run(uint64_t now_ms);
-  // Control thread: queue a frame for dev_queue_xmit(meta(m).dev) on a worker.
+  // Control thread: queue a frame for dev_queue_xmit(meta(m).dev) on a
+  // worker (through Worker::inject, drained once per poll loop). Owns m.
   bool inject(rte_mbuf* m);
-  // Worker: send what the control thread queued (the daemon calls it from an
-  // RX callback on one of the worker's queues; tests call it directly).
+  // Worker: what inject_xmit() does in the poll loop (tests call it).
   void poll_inject(Worker& w);
 
   // FDB editing (control thread): the CLI and the config's fdb_static.
@@ -251,18 +272,18 @@ class BridgeSys {
   void init_workers();
 
  private:
+  void carrier_check(Bridge& br);
   void drain_learn(uint64_t now);
   void drain_to_ctl(uint64_t now);
   unsigned inject_rr_ = 0;
 };
 
 // Builds the bridges of dp.topo (after ports and VLANs exist); registers
-// timers, the shutdown step and the inject RX callbacks. Throws on errors.
+// timers, the shutdown step, and the workers' inject rings. Throws on errors.
 void setup(Dataplane& dp);
 
 // The rx_handler and xmit (br_input.cc).
-void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
-                     RxResult* res);
+void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res);
 void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 // The LLC handler bound to each port when STP is on: BPDUs to the control thread.
 void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);

@@ -25,7 +25,9 @@ namespace {
 
 using nlohmann::json;
 
-CmdResult usage(const char* u) { return CmdResult::error(std::string("usage: ") + u); }
+CmdResult usage(const char* u) {
+  return CmdResult::error(std::string("usage: ") + u);
+}
 
 std::string bridge_id_str(uint64_t id) {
   char b[32];
@@ -45,7 +47,10 @@ json vid_list(const std::bitset<4096>& s) {
 std::string vid_text(const std::bitset<4096>& s) {
   std::string r;
   for (unsigned v = 1; v < 4095; v++)
-    if (s.test(v)) r += (r.empty() ? "" : ",") + std::to_string(v);
+    if (s.test(v)) {
+      if (!r.empty()) r += ',';
+      r += std::to_string(v);
+    }
   return r.empty() ? "-" : r;
 }
 
@@ -57,7 +62,7 @@ Bridge* find_bridge(Dataplane& dp, const std::string& name, CmdResult* err) {
 }
 
 const char* stp_role(const Bridge& br, const BridgePort& p) {
-  if (!br.stp_enabled) return "disabled";
+  if (!br.stp_enabled) return "none";  // STP off: no roles
   if (p.get_state() == PortState::disabled) return "disabled";
   if (br.stp.root_port == p.port_no) return "root";
   if (p.stp.designated_bridge == br.stp.bridge_id && p.stp.designated_port == p.stp.port_id)
@@ -78,7 +83,9 @@ json bridge_json(BridgeSys& sys, Bridge& br, std::string* text) {
   for (auto& p : br.ports) {
     std::string flags;
     auto fl = [&](uint32_t f, const char* n) {
-      if (p->has(f)) flags += (flags.empty() ? "" : ",") + std::string(n);
+      if (!p->has(f)) return;
+      if (!flags.empty()) flags += ',';
+      flags += n;
     };
     fl(kPortLearning, "learning");
     fl(kPortFlood, "flood");
@@ -121,13 +128,20 @@ json bridge_json(BridgeSys& sys, Bridge& br, std::string* text) {
   }
   BrCounters c = sys.counters(br);
   json counters = {
-      {"learned", br.learned},         {"learn_events", c.learn_events},
-      {"learn_ring_full", c.learn_ring_full}, {"moves", c.moves},
-      {"own_src", c.own_src},          {"fdb_full", br.fdb_full},
-      {"aged", br.aged},               {"flooded", c.flooded},
-      {"forwarded", c.forwarded},      {"local", c.local},
-      {"hairpin", c.hairpin},          {"link_local_pass", c.link_local_pass},
-      {"bpdu_rx", c.bpdu_rx},          {"bpdu_tx", br.bpdu_tx},
+      {"learned", br.learned},
+      {"learn_events", c.learn_events},
+      {"learn_ring_full", c.learn_ring_full},
+      {"moves", c.moves},
+      {"own_src", c.own_src},
+      {"fdb_full", br.fdb_full},
+      {"aged", br.aged},
+      {"flooded", c.flooded},
+      {"forwarded", c.forwarded},
+      {"local", c.local},
+      {"hairpin", c.hairpin},
+      {"link_local_pass", c.link_local_pass},
+      {"bpdu_rx", c.bpdu_rx},
+      {"bpdu_tx", br.bpdu_tx},
   };
   const auto& s = br.stp;
   json stp = {
@@ -163,8 +177,8 @@ json bridge_json(BridgeSys& sys, Bridge& br, std::string* text) {
     o += br.dev->name + "  mac " + mac_to_string(br.dev->mac) + "  stp " +
          (br.stp_enabled ? "on" : "off") + "  vlan_filtering " +
          (br.vlan_filtering ? "on" : "off") + "  ageing " + std::to_string(br.ageing_ms / 1000) +
-         " s  fdb " + std::to_string(br.fdb->size()) + "/" +
-         std::to_string(br.fdb->max_entries()) + "\n";
+         " s  fdb " + std::to_string(br.fdb->size()) + "/" + std::to_string(br.fdb->max_entries()) +
+         "\n";
     if (br.stp_enabled)
       o += "  bridge id " + bridge_id_str(s.bridge_id) + "  root " +
            bridge_id_str(s.designated_root) + " cost " + std::to_string(s.root_path_cost) +
@@ -232,8 +246,8 @@ CmdResult show_fdb(Dataplane& dp, const std::vector<std::string>& args) {
     t.add({x.mac, std::to_string(x.vid), x.port, type,
            x.local || x.is_static ? "-" : std::to_string(x.age_s) + "s"});
   }
-  r.text = t.str() + std::to_string(rows.size()) + " entr" + (rows.size() == 1 ? "y" : "ies") +
-           "\n";
+  r.text =
+      t.str() + std::to_string(rows.size()) + " entr" + (rows.size() == 1 ? "y" : "ies") + "\n";
   return r;
 }
 

@@ -14,8 +14,7 @@ namespace {
 std::atomic<unsigned> g_fdb_serial{0};  // rte_hash names are global to the process
 }
 
-Fdb::Fdb(const std::string& name, uint32_t max_entries, rte_rcu_qsbr* qsbr)
-    : max_(max_entries) {
+Fdb::Fdb(const std::string& name, uint32_t max_entries, rte_rcu_qsbr* qsbr) : max_(max_entries) {
   std::string hname = "fdb_" + std::to_string(g_fdb_serial.fetch_add(1)) + "_" + name;
   if (hname.size() > 24) hname.resize(24);
   rte_hash_parameters hp{};
@@ -29,8 +28,8 @@ Fdb::Fdb(const std::string& name, uint32_t max_entries, rte_rcu_qsbr* qsbr)
   hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
   h_ = rte_hash_create(&hp);
   if (h_ == nullptr)
-    throw std::runtime_error("bridge " + name + ": cannot create the FDB hash: " +
-                             rte_strerror(rte_errno));
+    throw std::runtime_error("bridge " + name +
+                             ": cannot create the FDB hash: " + rte_strerror(rte_errno));
   rte_hash_rcu_config rc{};
   rc.v = qsbr;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
@@ -50,7 +49,9 @@ Fdb::~Fdb() {
   for (FdbEntry* e : live) delete e;
 }
 
-void Fdb::free_entry(void*, void* data) { delete static_cast<FdbEntry*>(data); }
+void Fdb::free_entry(void*, void* data) {
+  delete static_cast<FdbEntry*>(data);
+}
 
 FdbEntry* Fdb::lookup(const rte_ether_addr& mac, uint16_t vid) const {
   FdbKey k = FdbKey::of(mac, vid);
@@ -83,6 +84,7 @@ Fdb::Result Fdb::add(const rte_ether_addr& mac, uint16_t vid, uint16_t port, uin
     e->port.store(port, std::memory_order_relaxed);
     e->flags.store(flags, std::memory_order_relaxed);
     e->updated_ms.store(now_ms, std::memory_order_relaxed);
+    if (!same) gen.fetch_add(1, std::memory_order_relaxed);
     return same ? Result::unchanged : Result::updated;
   }
   if (count_ >= max_) return Result::full;
@@ -102,12 +104,16 @@ Fdb::Result Fdb::add(const rte_ether_addr& mac, uint16_t vid, uint16_t port, uin
 }
 
 bool Fdb::del_key(const FdbKey& k) {
-  if (rte_hash_del_key(h_, &k) < 0) return false;  // data freed by free_entry after the grace period
+  // The entry is freed by free_entry once the grace period is over.
+  if (rte_hash_del_key(h_, &k) < 0) return false;
   count_--;
+  gen.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-bool Fdb::del(const rte_ether_addr& mac, uint16_t vid) { return del_key(FdbKey::of(mac, vid)); }
+bool Fdb::del(const rte_ether_addr& mac, uint16_t vid) {
+  return del_key(FdbKey::of(mac, vid));
+}
 
 bool Fdb::iterate(const void** key, void** data, uint32_t* next) const {
   return rte_hash_iterate(h_, key, data, next) >= 0;

@@ -46,9 +46,9 @@ static_assert(sizeof(FdbKey) == 8);
 struct FdbEntry {
   rte_ether_addr mac;
   uint16_t vid = 0;
-  std::atomic<uint8_t> flags{0};          // FdbFlag
-  std::atomic<uint16_t> port{0xffff};     // device index (the bridge's own for its MAC)
-  std::atomic<uint64_t> updated_ms{0};    // last seen (bridge clock)
+  std::atomic<uint8_t> flags{0};        // FdbFlag
+  std::atomic<uint16_t> port{0xffff};   // device index (the bridge's own for its MAC)
+  std::atomic<uint64_t> updated_ms{0};  // last seen (bridge clock)
   uint64_t created_ms = 0;
 
   uint8_t kind() const { return flags.load(std::memory_order_relaxed); }
@@ -94,6 +94,10 @@ class Fdb {
     while (iterate(&key, &data, &next)) f(*static_cast<const FdbEntry*>(data));
   }
   uint32_t size() const { return count_; }
+
+  // Bumped on every deletion (control thread) and every move (workers):
+  // invalidates the workers' caches of verified sources.
+  std::atomic<uint32_t> gen{0};
   uint32_t max_entries() const { return max_; }
 
  private:

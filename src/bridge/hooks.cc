@@ -9,12 +9,18 @@ namespace sluice::bridge {
 
 const char* hook_point_name(HookPoint p) {
   switch (p) {
-    case HookPoint::pre_routing: return "bridge/pre_routing";
-    case HookPoint::local_in: return "bridge/local_in";
-    case HookPoint::forward: return "bridge/forward";
-    case HookPoint::local_out: return "bridge/local_out";
-    case HookPoint::post_routing: return "bridge/post_routing";
-    case HookPoint::count_: break;
+    case HookPoint::pre_routing:
+      return "bridge/pre_routing";
+    case HookPoint::local_in:
+      return "bridge/local_in";
+    case HookPoint::forward:
+      return "bridge/forward";
+    case HookPoint::local_out:
+      return "bridge/local_out";
+    case HookPoint::post_routing:
+      return "bridge/post_routing";
+    case HookPoint::count_:
+      break;
   }
   return "?";
 }

@@ -11,7 +11,9 @@
 //    checked after all sections are parsed, by the functions in kChecks.
 // Errors are ConfigError("FILE:LINE:COL: message") pointing at the offending
 // node: the key for an unknown or duplicate key, the value for a bad value.
+#include <arpa/inet.h>
 #include <rte_config.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -204,6 +206,14 @@ struct VlanIn {
   Mark name_at, link_at, id_at;
 };
 
+struct BridgeIn {
+  Bridge v;
+  Mark name_at, mac_at;
+  std::map<std::string, Mark> settings_at;  // port_settings key → where
+  std::vector<Mark> static_port_at;         // fdb_static[i].port
+  Mark group_fwd_mask_at;
+};
+
 class Loader;
 
 template <class T>
@@ -319,6 +329,7 @@ class Loader {
   Topology topo;
   std::vector<PortIn> ports;
   std::vector<VlanIn> vlans;
+  std::vector<BridgeIn> bridges;
   Mark ports_at{1, 1};  // the 'ports' key, for "no ports defined"
 
  private:
@@ -535,6 +546,153 @@ void section_vlans(Loader& l, const Field& f) {
   }
 }
 
+// --- addresses / routes / neighbours / punt (docs/l3.md) --------------------
+
+bool l3_v4(const std::string& s, uint32_t* out) {
+  in_addr a;
+  if (s.empty() || inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
+  *out = ntohl(a.s_addr);
+  return true;
+}
+
+bool l3_v6(const std::string& s) {
+  in6_addr a;
+  return !s.empty() && inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+// "A.B.C.D/LEN" or "X::Y/LEN"; false if neither.
+bool l3_cidr(const std::string& s, bool* v6, uint32_t* addr, unsigned* len) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos || slash + 1 == s.size()) return false;
+  auto l = parse_int(std::string_view(s).substr(slash + 1));
+  std::string a = s.substr(0, slash);
+  if (!l || *l < 0) return false;
+  *v6 = a.find(':') != std::string::npos;
+  *len = static_cast<unsigned>(*l);
+  if (*v6) return *l <= 128 && l3_v6(a);
+  return *l <= 32 && l3_v4(a, addr);
+}
+
+void addr_dev(Loader& l, L3Address& a, const Field& f) {
+  a.dev = l.get_string(f);
+  a.dev_at = f.at();
+}
+void addr_address(Loader& l, L3Address& a, const Field& f) {
+  a.address = l.get_string(f);
+  a.address_at = f.at();
+  bool v6;
+  uint32_t v4;
+  unsigned len;
+  if (!l3_cidr(a.address, &v6, &v4, &len))
+    l.fail(f.at(), f.where + ": address must be a prefix like 10.0.0.1/24 or \"2001:db8::1/64\", got " +
+                       describe(f.value));
+  if (!v6) {
+    uint32_t host = len >= 32 ? 0 : ~uint32_t(0) >> len;
+    if (v4 == 0 || (v4 >> 24) == 127 || (v4 >> 28) >= 14)
+      l.fail(f.at(), f.where + ": address " + describe(f.value) + " is not a unicast host address");
+    if (len < 31 && ((v4 & host) == 0 || (v4 & host) == host))
+      l.fail(f.at(), f.where + ": address " + describe(f.value) +
+                         " is the network or broadcast address of its subnet");
+  }
+}
+constexpr KeyDef<L3Address> kAddressKeys[] = {{"dev", addr_dev}, {"address", addr_address}};
+
+void route_prefix(Loader& l, L3Route& r, const Field& f) {
+  r.prefix = l.get_string(f);
+  r.prefix_at = f.at();
+  bool v6;
+  uint32_t v4;
+  unsigned len;
+  if (!l3_cidr(r.prefix, &v6, &v4, &len))
+    l.fail(f.at(), f.where + ": prefix must be like 10.9.0.0/16 or 0.0.0.0/0, got " + describe(f.value));
+  if (v6) return;  // host bits: masked, as `ip -6 route` does
+  uint32_t host = len >= 32 ? 0 : ~uint32_t(0) >> len;
+  if (v4 & host)
+    l.fail(f.at(), f.where + ": prefix " + describe(f.value) + " has host bits set (did you mean the network address?)");
+}
+void route_via(Loader& l, L3Route& r, const Field& f) {
+  r.via = l.get_string(f);
+  r.via_at = f.at();
+  uint32_t v4;
+  if (!l3_v4(r.via, &v4) && !l3_v6(r.via))
+    l.fail(f.at(), f.where + ": via must be an IPv4 or IPv6 address, got " + describe(f.value));
+}
+void route_dev(Loader& l, L3Route& r, const Field& f) {
+  r.dev = l.get_string(f);
+  r.dev_at = f.at();
+}
+void route_table(Loader& l, L3Route& r, const Field& f) {
+  r.table = l.get_string(f);
+  if (r.table != "main") l.fail(f.at(), f.where + ": table must be main, got " + describe(f.value));
+}
+constexpr KeyDef<L3Route> kRouteKeys[] = {
+    {"prefix", route_prefix}, {"via", route_via}, {"dev", route_dev}, {"table", route_table}};
+
+void neigh_dev(Loader& l, L3Neighbour& n, const Field& f) {
+  n.dev = l.get_string(f);
+  n.dev_at = f.at();
+}
+void neigh_address(Loader& l, L3Neighbour& n, const Field& f) {
+  n.address = l.get_string(f);
+  n.address_at = f.at();
+  uint32_t v4;
+  if (!l3_v4(n.address, &v4))
+    l.fail(f.at(), f.where + ": address must be an IPv4 address, got " + describe(f.value));
+}
+void neigh_mac(Loader& l, L3Neighbour& n, const Field& f) {
+  std::string s = l.get_string(f);
+  bool ok = s.size() == 17;
+  for (size_t i = 0; ok && i < s.size(); i++) ok = i % 3 == 2 ? s[i] == ':' : is_hex(s[i]);
+  if (!ok || (std::stoul(s.substr(0, 2), nullptr, 16) & 1))
+    l.fail(f.at(), f.where + ": mac must be a unicast MAC like \"02:00:00:00:00:aa\", got " + describe(f.value));
+  n.mac = to_lower(s);
+}
+constexpr KeyDef<L3Neighbour> kNeighKeys[] = {
+    {"dev", neigh_dev}, {"address", neigh_address}, {"mac", neigh_mac}};
+
+void punt_dev(Loader& l, L3Punt& p, const Field& f) {
+  p.dev = l.get_string(f);
+  p.dev_at = f.at();
+}
+void punt_tap(Loader& l, L3Punt& p, const Field& f) {
+  p.tap = device_name(l, f);
+  p.tap_at = f.at();
+}
+constexpr KeyDef<L3Punt> kPuntKeys[] = {{"dev", punt_dev}, {"tap", punt_tap}};
+
+template <class T, size_t N>
+void l3_list(Loader& l, const Field& f, const char* kind, const char* example,
+             const KeyDef<T> (&keys)[N], std::initializer_list<std::string_view> required,
+             std::vector<T>& out) {
+  auto entries = l.get_list(f, example);
+  for (size_t i = 0; i < entries.size(); i++) {
+    const YAML::Node& e = entries[i];
+    std::string where = std::string(kind) + " #" + std::to_string(i + 1);
+    if (!e.IsMap())
+      l.fail(e, where + " must be a map of settings (" + example + "), got " + describe(e));
+    T v;
+    v.mark = to_mark(e.Mark());
+    auto seen = l.parse_keys<T>(e, where, std::span<const KeyDef<T>>(keys, N), v);
+    l.require(e, where, seen, required);
+    out.push_back(std::move(v));
+  }
+}
+
+void section_addresses(Loader& l, const Field& f) {
+  l3_list(l, f, "address", "{dev: ..., address: A.B.C.D/LEN}", kAddressKeys, {"dev", "address"},
+          l.topo.addresses);
+}
+void section_routes(Loader& l, const Field& f) {
+  l3_list(l, f, "route", "{prefix: ..., via: ... and/or dev: ...}", kRouteKeys, {"prefix"}, l.topo.routes);
+}
+void section_neighbours(Loader& l, const Field& f) {
+  l3_list(l, f, "neighbour", "{dev: ..., address: ..., mac: ...}", kNeighKeys, {"dev", "address", "mac"},
+          l.topo.neighbours);
+}
+void section_punt(Loader& l, const Field& f) {
+  l3_list(l, f, "punt", "{dev: ..., tap: ...}", kPuntKeys, {"dev", "tap"}, l.topo.punt);
+}
+
 // --- control -------------------------------------------------------------
 
 void control_socket(Loader& l, Control& c, const Field& f) {
@@ -605,6 +763,242 @@ void section_logging(Loader& l, const Field& f) {
   if (l.section_map(f)) l.parse_keys<Logging>(f.value, "logging", kLoggingKeys, l.topo.logging);
 }
 
+// --- bridges ---------------------------------------------------------------
+
+
+
+// A 16-bit mask, decimal or 0x-hex.
+unsigned mask16(Loader& l, const Field& f) {
+  if (f.value.IsScalar()) {
+    std::string s = to_lower(f.value.Scalar());
+    if (s.size() > 2 && s.size() <= 6 && s[0] == '0' && s[1] == 'x') {
+      unsigned v = 0;
+      bool ok = true;
+      for (size_t i = 2; i < s.size(); i++) {
+        ok = ok && is_hex(s[i]);
+        v = v * 16 + (is_digit(s[i]) ? s[i] - '0' : s[i] - 'a' + 10);
+      }
+      if (ok) return v;
+    }
+  }
+  return l.get_uint(f, 0, 0xffff, "a 16-bit mask (decimal or 0x...)");
+}
+
+std::vector<unsigned> vid_list(Loader& l, const Field& f) {
+  std::vector<unsigned> r;
+  for (const auto& n : l.get_list(f, "VLAN ids 1..4094")) {
+    Field item{f.key, n, f.name, f.where};
+    unsigned v = l.get_uint(item, 1, 4094, "a list of VLAN ids");
+    if (std::find(r.begin(), r.end(), v) != r.end())
+      l.fail(n, f.what() + ": VLAN " + std::to_string(v) + " is listed twice");
+    r.push_back(v);
+  }
+  return r;
+}
+
+std::string mac_value(Loader& l, const Field& f) {
+  std::string s = l.get_string(f);
+  bool ok = s.size() == 17;
+  for (size_t i = 0; ok && i < s.size(); i++) ok = i % 3 == 2 ? s[i] == ':' : is_hex(s[i]);
+  if (!ok)
+    l.fail(f.at(), f.what() + " must be six hex bytes like \"02:00:00:00:00:01\", got " +
+                       describe(f.value));
+  s = to_lower(s);
+  if (s == "00:00:00:00:00:00") l.fail(f.at(), f.what() + " must not be all zeros");
+  if (std::stoul(s.substr(0, 2), nullptr, 16) & 1)
+    l.fail(f.at(), f.what() + " " + describe(f.value) + " is a multicast address");
+  return s;
+}
+
+void bps_pvid(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.pvid = l.get_uint(f, 0, 4094, "a VLAN id (0: none)");
+}
+void bps_vlans(Loader& l, BridgePortSettings& p, const Field& f) { p.vlans = vid_list(l, f); }
+void bps_untagged(Loader& l, BridgePortSettings& p, const Field& f) { p.untagged = vid_list(l, f); }
+void bps_hairpin(Loader& l, BridgePortSettings& p, const Field& f) { p.hairpin = l.get_bool(f); }
+void bps_learning(Loader& l, BridgePortSettings& p, const Field& f) { p.learning = l.get_bool(f); }
+void bps_flood(Loader& l, BridgePortSettings& p, const Field& f) { p.flood = l.get_bool(f); }
+void bps_mcast_flood(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.mcast_flood = l.get_bool(f);
+}
+void bps_bcast_flood(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.bcast_flood = l.get_bool(f);
+}
+void bps_state(Loader& l, BridgePortSettings& p, const Field& f) {
+  static constexpr std::string_view kStates[] = {"disabled", "listening", "learning", "forwarding",
+                                                 "blocking"};
+  std::string s = l.get_string(f);
+  if (std::find(std::begin(kStates), std::end(kStates), s) == std::end(kStates))
+    l.fail(f.at(), f.what() + " must be one of " + join(kStates) + ", got " + describe(f.value));
+  p.state = s;
+}
+void bps_group_fwd_mask(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.group_fwd_mask = mask16(l, f);
+  if (p.group_fwd_mask & 0x2)
+    l.fail(f.at(), f.what() + ": bit 1 (01:80:C2:00:00:01, pause) can never be forwarded");
+}
+void bps_priority(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.priority = l.get_uint(f, 0, 63, "an STP port priority");
+}
+void bps_path_cost(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.path_cost = l.get_uint(f, 1, 65535, "an STP path cost");
+}
+
+constexpr KeyDef<BridgePortSettings> kBridgePortKeys[] = {
+    {"pvid", bps_pvid},
+    {"vlans", bps_vlans},
+    {"untagged", bps_untagged},
+    {"hairpin", bps_hairpin},
+    {"learning", bps_learning},
+    {"flood", bps_flood},
+    {"mcast_flood", bps_mcast_flood},
+    {"bcast_flood", bps_bcast_flood},
+    {"state", bps_state},
+    {"group_fwd_mask", bps_group_fwd_mask},
+    {"priority", bps_priority},
+    {"path_cost", bps_path_cost},
+};
+
+void bridge_name(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.name = device_name(l, f);
+  b.name_at = f.at();
+}
+void bridge_ports(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.ports.clear();
+  b.v.port_at.clear();
+  for (const auto& n : l.get_list(f, "device names")) {
+    if (!n.IsScalar() || n.Scalar().empty())
+      l.fail(n, f.what() + " must be a list of device names, got " + describe(n) + " in it");
+    auto dup = std::find(b.v.ports.begin(), b.v.ports.end(), n.Scalar());
+    if (dup != b.v.ports.end())
+      l.fail(n, f.what() + ": '" + n.Scalar() + "' is listed twice");
+    b.v.ports.push_back(n.Scalar());
+    b.v.port_at.push_back(to_mark(n.Mark()));
+  }
+  if (b.v.ports.size() > 1023) l.fail(f.at(), f.what() + ": at most 1023 ports (BR_MAX_PORTS)");
+}
+void bridge_mac(Loader& l, BridgeIn& b, const Field& f) {
+  b.mac_at = f.at();
+  if (f.value.IsScalar() && to_lower(f.value.Scalar()) == "auto") {
+    b.v.mac.reset();
+    return;
+  }
+  b.v.mac = mac_value(l, f);
+}
+void bridge_ageing(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.ageing_s = l.get_uint(f, 0, 1000000, "seconds");
+}
+void bridge_max_fdb(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.max_fdb_entries = l.get_uint(f, 16, 1u << 24, "a number of entries");
+}
+void bridge_stp(Loader& l, BridgeIn& b, const Field& f) { b.v.stp = l.get_bool(f); }
+void bridge_vlan_filtering(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.vlan_filtering = l.get_bool(f);
+}
+void bridge_default_pvid(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.default_pvid = l.get_uint(f, 0, 4094, "a VLAN id (0: none)");
+}
+void bridge_group_fwd_mask(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.group_fwd_mask = mask16(l, f);
+  if (b.v.group_fwd_mask & 0x7)
+    l.fail(f.at(), f.what() + ": bits 0-2 (STP, pause, LACP) cannot be set on the bridge "
+                              "(BR_GROUPFWD_RESTRICTED); use a port's group_fwd_mask");
+}
+void bridge_priority(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.priority = l.get_uint(f, 0, 65535, "an STP bridge priority");
+}
+void bridge_hello(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.hello_s = l.get_uint(f, 1, 10, "seconds");
+}
+void bridge_max_age(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.max_age_s = l.get_uint(f, 6, 40, "seconds");
+}
+void bridge_fwd_delay(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.forward_delay_s = l.get_uint(f, 2, 30, "seconds");
+}
+void bridge_port_settings(Loader& l, BridgeIn& b, const Field& f) {
+  if (f.value.IsNull()) return;
+  if (!f.value.IsMap())
+    l.fail(f.at(), f.what() + " must be a map of port name → settings, got " + describe(f.value));
+  for (const auto& kv : f.value) {
+    const YAML::Node& k = kv.first;
+    if (!k.IsScalar()) l.fail(k, f.what() + ": keys must be port names, got " + describe(k));
+    BridgePortSettings s;
+    s.port = k.Scalar();
+    s.mark = to_mark(k.Mark());
+    if (b.settings_at.contains(s.port))
+      l.fail(k, f.what() + ": duplicate key '" + s.port + "'");
+    b.settings_at.emplace(s.port, s.mark);
+    std::string where = f.what() + ": " + s.port;
+    if (!kv.second.IsNull()) {
+      if (!kv.second.IsMap())
+        l.fail(kv.second, where + " must be a map of settings, got " + describe(kv.second));
+      l.parse_keys<BridgePortSettings>(kv.second, where, kBridgePortKeys, s);
+    }
+    b.v.port_settings.push_back(std::move(s));
+  }
+}
+
+struct FdbStaticIn {
+  BridgeFdbStatic v;
+  Mark port_at;
+};
+void fs_mac(Loader& l, FdbStaticIn& s, const Field& f) { s.v.mac = mac_value(l, f); }
+void fs_port(Loader& l, FdbStaticIn& s, const Field& f) {
+  s.v.port = l.get_string(f);
+  s.port_at = f.at();
+}
+void fs_vlan(Loader& l, FdbStaticIn& s, const Field& f) {
+  s.v.vlan = l.get_uint(f, 0, 4094, "a VLAN id");
+}
+constexpr KeyDef<FdbStaticIn> kFdbStaticKeys[] = {
+    {"mac", fs_mac}, {"port", fs_port}, {"vlan", fs_vlan}};
+
+void bridge_fdb_static(Loader& l, BridgeIn& b, const Field& f) {
+  auto entries = l.get_list(f, "entries {mac: ..., port: ..., vlan: ...}");
+  for (size_t i = 0; i < entries.size(); i++) {
+    const YAML::Node& e = entries[i];
+    std::string where = f.what() + " #" + std::to_string(i + 1);
+    if (!e.IsMap()) l.fail(e, where + " must be a map {mac: ..., port: ...}, got " + describe(e));
+    FdbStaticIn s;
+    s.v.mark = to_mark(e.Mark());
+    auto seen = l.parse_keys<FdbStaticIn>(e, where, kFdbStaticKeys, s);
+    l.require(e, where, seen, {"mac", "port"});
+    b.v.fdb_static.push_back(s.v);
+    b.static_port_at.push_back(s.port_at);
+  }
+}
+
+constexpr KeyDef<BridgeIn> kBridgeKeys[] = {
+    {"name", bridge_name},
+    {"ports", bridge_ports},
+    {"mac", bridge_mac},
+    {"ageing_s", bridge_ageing},
+    {"max_fdb_entries", bridge_max_fdb},
+    {"stp", bridge_stp},
+    {"vlan_filtering", bridge_vlan_filtering},
+    {"default_pvid", bridge_default_pvid},
+    {"group_fwd_mask", bridge_group_fwd_mask},
+    {"priority", bridge_priority},
+    {"hello_s", bridge_hello},
+    {"max_age_s", bridge_max_age},
+    {"forward_delay_s", bridge_fwd_delay},
+    {"port_settings", bridge_port_settings},
+    {"fdb_static", bridge_fdb_static},
+};
+
+void section_bridges(Loader& l, const Field& f) {
+  auto entries = l.get_list(f, "bridges (one '- name: ...' entry per bridge)");
+  for (size_t i = 0; i < entries.size(); i++) {
+    const YAML::Node& e = entries[i];
+    std::string where = l.entry_where("bridge", e, i);
+    BridgeIn b;
+    auto seen = l.parse_keys<BridgeIn>(e, where, kBridgeKeys, b);
+    l.require(e, where, seen, {"name", "ports"});
+    l.bridges.push_back(std::move(b));
+  }
+}
+
 // --- the section table -----------------------------------------------------
 
 struct SectionDef {
@@ -614,12 +1008,14 @@ struct SectionDef {
 
 constexpr SectionDef kSections[] = {
     {"eal", section_eal},         {"ports", section_ports},     {"vlans", section_vlans},
+    {"bridges", section_bridges},
     {"control", section_control}, {"logging", section_logging},
+    {"addresses", section_addresses}, {"routes", section_routes},
+    {"neighbours", section_neighbours}, {"punt", section_punt},
 };
 
 // In the contract, not implemented yet: refused rather than ignored.
-constexpr std::string_view kNotYet[] = {"bonds", "bridges", "addresses", "routes", "neighbours",
-                                        "punt",  "hooks",   "plugins",   "mirrors"};
+constexpr std::string_view kNotYet[] = {"bonds", "hooks", "plugins", "mirrors"};
 
 // --- checks after parsing ----------------------------------------------------
 
@@ -712,8 +1108,160 @@ void check_workers(Loader& l) {
   }
 }
 
+// L3: devices exist, addresses unique, every route's next hop in a connected subnet.
+void check_l3(Loader& l) {
+  std::set<std::string> devs;
+  for (auto& p : l.ports) devs.insert(p.v.name);
+  for (auto& v : l.vlans) devs.insert(v.v.name);
+  for (auto& b : l.topo.bridges) devs.insert(b.name);
+  auto known = [&](const std::string& name, Mark at, const std::string& where) {
+    if (!devs.contains(name))
+      l.fail(at, where + ": dev '" + name + "' is not a port, vlan or bridge defined in this file");
+  };
+  struct Subnet {
+    std::string dev;
+    uint32_t net, mask, addr;
+  };
+  std::vector<Subnet> subnets;
+  std::map<std::string, Mark> seen;
+  for (size_t i = 0; i < l.topo.addresses.size(); i++) {
+    auto& a = l.topo.addresses[i];
+    std::string where = "address #" + std::to_string(i + 1);
+    known(a.dev, a.dev_at, where);
+    std::string host = a.address.substr(0, a.address.find('/'));
+    auto [it, fresh] = seen.emplace(host, a.address_at);
+    if (!fresh)
+      l.fail(a.address_at, where + ": address " + host + " is already assigned (at " + mark_str(it->second) + ")");
+    bool v6;
+    uint32_t v4;
+    unsigned len;
+    l3_cidr(a.address, &v6, &v4, &len);
+    if (!v6) {
+      uint32_t mask = len == 0 ? 0 : ~uint32_t(0) << (32 - len);
+      subnets.push_back(Subnet{a.dev, v4 & mask, mask, v4});
+    }
+  }
+  std::set<std::string> prefixes;
+  for (size_t i = 0; i < l.topo.routes.size(); i++) {
+    auto& r = l.topo.routes[i];
+    std::string where = "route #" + std::to_string(i + 1);
+    if (!r.dev.empty()) known(r.dev, r.dev_at, where);
+    if (r.via.empty() && r.dev.empty()) l.fail(r.mark, where + ": a route needs via, dev or both");
+    if (!prefixes.insert(r.prefix).second) l.fail(r.prefix_at, where + ": prefix " + r.prefix + " is routed twice");
+    if (r.via.empty()) continue;
+    bool pv6 = r.prefix.find(':') != std::string::npos, vv6 = r.via.find(':') != std::string::npos;
+    if (pv6 != vv6) l.fail(r.via_at, where + ": via " + r.via + " is not of the prefix's family");
+    if (vv6) {
+      in6_addr via6;
+      inet_pton(AF_INET6, r.via.c_str(), &via6);
+      bool ok6 = false;
+      for (auto& a : l.topo.addresses) {
+        if (a.address.find(':') == std::string::npos || (!r.dev.empty() && a.dev != r.dev)) continue;
+        in6_addr net6;
+        size_t slash = a.address.find('/');
+        inet_pton(AF_INET6, a.address.substr(0, slash).c_str(), &net6);
+        unsigned alen = static_cast<unsigned>(std::stoul(a.address.substr(slash + 1)));
+        bool in = true;
+        for (unsigned b = 0; b < alen && in; b++) {
+          uint8_t m = static_cast<uint8_t>(0x80 >> (b % 8));
+          in = (net6.s6_addr[b / 8] & m) == (via6.s6_addr[b / 8] & m);
+        }
+        ok6 = ok6 || (in && std::memcmp(&net6, &via6, 16) != 0);
+      }
+      if (!ok6)
+        l.fail(r.via_at, where + ": next hop " + r.via + " is unreachable: not in a connected subnet" +
+                             (r.dev.empty() ? std::string() : " of " + r.dev) + " (see addresses)");
+      continue;
+    }
+    uint32_t via = 0;
+    l3_v4(r.via, &via);
+    bool ok = false;
+    for (auto& s : subnets)
+      if ((r.dev.empty() || s.dev == r.dev) && (via & s.mask) == s.net && via != s.addr) ok = true;
+    if (!ok)
+      l.fail(r.via_at, where + ": next hop " + r.via + " is unreachable: not in a connected subnet" +
+                           (r.dev.empty() ? std::string() : " of " + r.dev) + " (see addresses)");
+  }
+  for (size_t i = 0; i < l.topo.neighbours.size(); i++)
+    known(l.topo.neighbours[i].dev, l.topo.neighbours[i].dev_at, "neighbour #" + std::to_string(i + 1));
+  std::set<std::string> taps;
+  for (size_t i = 0; i < l.topo.punt.size(); i++) {
+    auto& p = l.topo.punt[i];
+    std::string where = "punt #" + std::to_string(i + 1);
+    known(p.dev, p.dev_at, where);
+    for (auto& b : l.topo.bridges)
+      if (b.name == p.dev)
+        l.fail(p.dev_at, where + ": dev '" + p.dev + "' is a bridge; punt TAPs go on ports and vlans");
+    if (devs.contains(p.tap)) l.fail(p.tap_at, where + ": tap '" + p.tap + "' is the name of a sluice device");
+    if (!taps.insert(p.tap).second) l.fail(p.tap_at, where + ": tap '" + p.tap + "' is used twice");
+  }
+}
+
+// --- bridges: checks after parsing -------------------------------------------------
+
+// Bridge names are device names; ports are ports or vlans of this file, in at
+// most one bridge and never a bridge (br_add_if: ELOOP, EBUSY); port_settings
+// and fdb_static name ports of their bridge; VLAN settings need filtering.
+void check_bridges(Loader& l) {
+  std::map<std::string, Mark> devs;
+  for (auto& p : l.ports) devs.emplace(p.v.name, p.name_at);
+  for (auto& v : l.vlans) devs.emplace(v.v.name, v.name_at);
+  std::set<std::string> bridge_names;
+  for (auto& b : l.bridges) {
+    auto [it, fresh] = devs.emplace(b.v.name, b.name_at);
+    if (!fresh)
+      l.fail(b.name_at, "duplicate device name '" + b.v.name + "' (first defined at " +
+                            mark_str(it->second) + ")");
+    bridge_names.insert(b.v.name);
+  }
+  std::map<std::string, std::pair<std::string, Mark>> member_of;
+  for (auto& b : l.bridges) {
+    const std::string where = "bridge '" + b.v.name + "'";
+    for (size_t i = 0; i < b.v.ports.size(); i++) {
+      const std::string& p = b.v.ports[i];
+      const Mark at = b.v.port_at[i];
+      if (bridge_names.contains(p))
+        l.fail(at, where + ": port '" + p + "' is a bridge (a bridge cannot be a bridge port)");
+      if (!devs.contains(p))
+        l.fail(at, where + ": port '" + p + "' is not a port or vlan defined in this file");
+      auto [it, fresh] = member_of.emplace(p, std::pair{b.v.name, at});
+      if (!fresh)
+        l.fail(at, where + ": port '" + p + "' is already in bridge '" + it->second.first +
+                       "' (at " + mark_str(it->second.second) + ")");
+    }
+    auto is_port = [&](const std::string& p) {
+      return std::find(b.v.ports.begin(), b.v.ports.end(), p) != b.v.ports.end();
+    };
+    for (auto& s : b.v.port_settings) {
+      const std::string sw = where + ": port_settings: ";
+      if (!is_port(s.port)) l.fail(s.mark, sw + "'" + s.port + "' is not a port of this bridge");
+      if (!b.v.vlan_filtering && (s.pvid || !s.vlans.empty() || !s.untagged.empty()))
+        l.fail(s.mark, sw + s.port + ": pvid, vlans and untagged need vlan_filtering: true");
+      for (unsigned u : s.untagged)
+        if (std::find(s.vlans.begin(), s.vlans.end(), u) == s.vlans.end() &&
+            !(s.pvid && *s.pvid == u))
+          l.fail(s.mark, sw + s.port + ": untagged VLAN " + std::to_string(u) +
+                             " is not in vlans or the pvid");
+    }
+    for (size_t i = 0; i < b.v.fdb_static.size(); i++) {
+      const auto& s = b.v.fdb_static[i];
+      const std::string sw = where + ": fdb_static #" + std::to_string(i + 1) + ": ";
+      if (!is_port(s.port))
+        l.fail(b.static_port_at[i], sw + "port '" + s.port + "' is not a port of this bridge");
+      if (s.vlan != 0 && !b.v.vlan_filtering)
+        l.fail(s.mark, sw + "vlan " + std::to_string(s.vlan) + " needs vlan_filtering: true");
+    }
+  }
+  // Valid: published now, so that later checks (check_l3) see the bridges.
+  for (auto& b : l.bridges) {
+    b.v.mark = b.name_at;
+    l.topo.bridges.push_back(b.v);
+  }
+}
+
 constexpr void (*kChecks[])(Loader&) = {
     check_have_ports, check_unique_names, check_unique_devices, check_vlans, check_workers,
+    check_bridges,    check_l3,
 };
 
 // --- the document ------------------------------------------------------------
@@ -754,6 +1302,23 @@ void load_document(Loader& l, const YAML::Node& doc) {
   }
 }
 
+// Records where each document starts; the other events are not needed.
+struct DocStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& m) override { marks.push_back(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 std::vector<unsigned> parse_lcores(const std::string& s) {
@@ -764,17 +1329,32 @@ std::vector<unsigned> parse_lcores(const std::string& s) {
 Topology load_string(const std::string& text, const std::string& name) {
   Loader l(name);
   l.topo.file = name;
-  std::vector<YAML::Node> docs;
+  // Syntax first, over at most two documents. Not YAML::LoadAll: in
+  // yaml-cpp 0.7 it loops, allocating without end, on a stray token such as
+  // a ',' at the start of a line (jbeder/yaml-cpp#1040, fixed by #1319).
+  DocStarts starts;
   try {
-    docs = YAML::LoadAll(text);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    if (parser.HandleNextDocument(starts)) parser.HandleNextDocument(starts);
   } catch (const YAML::Exception& e) {
     l.fail(to_mark(e.mark), "YAML syntax error: " + e.msg);
   }
-  if (docs.size() > 1) {
-    l.fail(docs[1], "only one YAML document is allowed (found '---' starting another)");
+  if (starts.marks.size() > 1) {
+    const YAML::Mark& m = starts.marks[1];
+    size_t pos = m.pos >= 0 ? static_cast<size_t>(m.pos) : text.size();
+    if (text.compare(pos, 3, "---") == 0)
+      l.fail(to_mark(m), "only one YAML document is allowed (found '---' starting another)");
+    l.fail(to_mark(m), "YAML syntax error: unexpected '" + text.substr(pos, 1) + "'");
+  }
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    l.fail(to_mark(e.mark), "YAML syntax error: " + e.msg);
   }
   try {
-    load_document(l, docs.empty() ? YAML::Node() : docs[0]);
+    load_document(l, doc);
   } catch (const YAML::Exception& e) {
     // Not expected (types are checked before use); still report a position.
     l.fail(to_mark(e.mark), e.msg);

@@ -96,6 +96,38 @@ struct Bridge {
   std::vector<BridgeFdbStatic> fdb_static;
 };
 
+// addresses / routes / neighbours / punt (docs/l3.md).
+struct L3Address {
+  Mark mark;
+  std::string dev;
+  std::string address;  // CIDR, IPv4 or IPv6
+  Mark dev_at, address_at;
+};
+
+struct L3Route {
+  Mark mark;
+  std::string prefix;  // CIDR
+  std::string via;     // "" = on-link (dev must be given)
+  std::string dev;     // "" = from the next hop's connected subnet
+  std::string table = "main";
+  Mark prefix_at, via_at, dev_at;
+};
+
+struct L3Neighbour {
+  Mark mark;
+  std::string dev;
+  std::string address;
+  std::string mac;
+  Mark dev_at, address_at;
+};
+
+struct L3Punt {
+  Mark mark;
+  std::string dev;
+  std::string tap;
+  Mark dev_at, tap_at;
+};
+
 struct Control {
   std::string socket = "/run/sluice/sluice.sock";
   bool telemetry = true;
@@ -113,6 +145,10 @@ struct Topology {
   std::vector<Port> ports;
   std::vector<Vlan> vlans;
   std::vector<Bridge> bridges;
+  std::vector<L3Address> addresses;
+  std::vector<L3Route> routes;
+  std::vector<L3Neighbour> neighbours;
+  std::vector<L3Punt> punt;
   Control control;
   Logging logging;
 };

@@ -44,7 +44,15 @@ std::array<uint64_t, kNumDropReasons> Dataplane::raw_drops(uint16_t dev) const {
   std::array<uint64_t, kNumDropReasons> s{};
   for (auto& w : workers)
     for (unsigned r = 0; r < kNumDropReasons; r++) s[r] += w->drops[dev][r];
+  if (ctl_drops_)
+    for (unsigned r = 0; r < kNumDropReasons; r++) s[r] += ctl_drops_[dev][r];
   return s;
+}
+
+void Dataplane::ctl_drop(rte_mbuf* m, uint16_t dev, DropReason r) {
+  if (!ctl_drops_) ctl_drops_.reset(new std::array<uint64_t, kNumDropReasons>[kMaxDevices]());
+  if (dev < kMaxDevices) ctl_drops_[dev][static_cast<unsigned>(r)]++;
+  rte_pktmbuf_free(m);
 }
 
 DevCounters Dataplane::counters(uint16_t dev) const {

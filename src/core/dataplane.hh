@@ -52,6 +52,11 @@ class Dataplane {
 
   rte_mempool* pool_for_socket(unsigned socket) const;
 
+  // Drops made on the control thread (features that hold packets there,
+  // e.g. neighbour resolution queues): freed and counted like Worker::drop,
+  // included in drops(). Control thread only.
+  void ctl_drop(rte_mbuf* m, uint16_t dev, DropReason r);
+
   // Sums of the per-worker counters.
   DevCounters counters(uint16_t dev) const;
   std::array<uint64_t, kNumDropReasons> drops(uint16_t dev) const;
@@ -91,6 +96,7 @@ class Dataplane {
   std::map<std::type_index, std::shared_ptr<void>> features_;
   std::vector<std::shared_ptr<void>> feature_order_;
   // `clear stats` takes a baseline instead of writing the workers' counters.
+  std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> ctl_drops_;  // [kMaxDevices], lazily
   std::unique_ptr<DevCounters[]> base_ctr_;
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> base_drops_;
   std::array<StageStats, static_cast<size_t>(Stage::count_)> base_runtime_{};

@@ -29,7 +29,25 @@ namespace sluice {
   X(bridge_no_pvid, "bridge: untagged frame on a port without a PVID")             \
   X(no_tx_target, "bridge: no port may send it (own port without hairpin, none left)") \
   X(netfilter_drop, "a bridge hook (netfilter-style) dropped it")                  \
-  X(pkt_too_big, "bigger than the egress device's MTU")
+  X(pkt_too_big, "bigger than the egress device's MTU")                           \
+  X(ip_inhdr, "IP: bad header (version, IHL, length, TTL expired in forwarding)") \
+  X(ip_csum, "IPv4: header checksum error")                                        \
+  X(ip_invalid_source, "IP: martian source address")                             \
+  X(ip_invalid_dest, "IP: martian destination address")                          \
+  X(ip_innoroutes, "IP: no route to the destination (InNoRoutes)")               \
+  X(ip_inaddrerrors, "IPv4: unreachable destination (InAddrErrors)")               \
+  X(ip_noproto, "IP: no handler for this IP protocol here (InUnknownProtos)")    \
+  X(no_socket, "no socket for this port (ICMP port unreachable or TCP RST sent)") \
+  X(tcp_csum, "TCP: checksum error")                                               \
+  X(ip_fwd_not_host, "IP: forwarding of a frame whose pkt_type is not HOST")     \
+  X(ip_frag_local, "IPv4: fragment for a local address (no reassembly)")           \
+  X(ip_outnoroutes, "IP: no route for a locally generated packet")               \
+  X(icmp_csum, "ICMP/ICMPv6: checksum error")                                             \
+  X(icmp_ignored, "ICMP: not answered (broadcast echo, error, unknown type)")       \
+  X(neigh_failed, "neighbour resolution failed (FAILED)")                          \
+  X(neigh_queuefull, "neighbour: the unresolved queue overflowed (unres_discards)") \
+  X(neigh_createfail, "neighbour: no entry could be created")                      \
+  X(arp_invalid, "ARP: malformed or not Ethernet/IPv4")
 
 enum class DropReason : uint16_t {
 #define SLUICE_DR_ENUM(name, text) name,

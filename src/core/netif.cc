@@ -487,6 +487,23 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   dev.xmit(w, dev, pkts, n);
 }
 
+void inject_xmit(Worker& w) {
+  if (w.inject == nullptr) return;
+  rte_mbuf* pkts[kBurst];
+  unsigned n = rte_ring_dequeue_burst(w.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  unsigned i = 0;
+  while (i < n) {  // runs of the same device go together
+    uint16_t d = meta(pkts[i]).dev;
+    unsigned j = i + 1;
+    while (j < n && meta(pkts[j]).dev == d) j++;
+    if (Device* dev = w.net.dev(d))
+      dev_queue_xmit(w, *dev, pkts + i, static_cast<uint16_t>(j - i));
+    else
+      for (unsigned k = i; k < j; k++) w.free_later(pkts[k]);
+    i = j;
+  }
+}
+
 void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   TxBuffer& b = w.txbuf[dev.port_id];
   b.dev = dev.index;

@@ -47,6 +47,10 @@ void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 // The xmit of an 802.1Q sub-device: push the tag into metadata, hand to the lower device.
 void vlan_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 
+// Sends what the control thread queued on w.inject (each mbuf to
+// dev_queue_xmit(meta.dev)), at most one burst per call.
+void inject_xmit(Worker& w);
+
 // Moves an in-band VLAN tag into metadata (skb_vlan_untag). false if the frame is too short.
 bool vlan_untag(rte_mbuf* m);
 // Pushes the metadata tag back into the frame (for TX and captures). false: no headroom.

@@ -1,5 +1,6 @@
 #include "core/worker.hh"
 
+#include <cstdio>
 #include <cstring>
 
 #include <rte_ethdev.h>
@@ -15,12 +16,24 @@ Worker::Worker(Net& n, unsigned i, unsigned lc)
       drops(new std::array<uint64_t, kNumDropReasons>[kMaxDevices]()) {}
 
 Worker::~Worker() {
+  if (inject != nullptr) {
+    void* m;
+    while (rte_ring_dequeue(inject, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(inject);
+  }
   flush_free();
   // Packets still buffered for TX are freed, not sent: the ports may be gone.
   for (auto& b : txbuf) {
     if (b.n != 0) rte_pktmbuf_free_bulk(b.pkts, b.n);
     b.n = 0;
   }
+}
+
+void Worker::enable_inject() {
+  if (inject != nullptr) return;
+  char name[RTE_RING_NAMESIZE];
+  std::snprintf(name, sizeof name, "inj%u_%p", id, static_cast<void*>(this));
+  inject = rte_ring_create(name, 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
 void Worker::reset_counters() {

@@ -9,6 +9,7 @@
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "core/drop_reason.hh"
 #include "core/meta.hh"
@@ -57,6 +58,14 @@ struct Worker {
   uint64_t tx_dirty = 0;  // bitmask of ports with buffered packets
 
   DevCounters& c(uint16_t dev) { return ctr[dev]; }
+
+  // Frames made off the worker (by the control thread: ARP probes, ICMP
+  // errors, packets released by neighbour resolution) that must leave
+  // through this worker's TX queues. Each mbuf's meta.dev names the device
+  // for dev_queue_xmit. SP/SC ring, created by enable_inject(); drained by
+  // inject_xmit() (src/core/netif.hh) once per poll loop.
+  rte_ring* inject = nullptr;
+  void enable_inject();
 
   // Free with a named reason, counted against dev. Batched: freed on flush_free().
   void drop(rte_mbuf* m, uint16_t dev, DropReason r) {

@@ -20,6 +20,8 @@
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
+#include "bridge/bridge.hh"
+#include "l3/l3.hh"
 #include "core/netif.hh"
 
 namespace sluice::pmd {
@@ -78,6 +80,7 @@ int worker_main(void* arg) {
       rx.cycles += rte_rdtsc() - t0;
       port_receive(w, *p.dev, pkts, n);
     }
+    if (w.inject != nullptr) inject_xmit(w);  // frames made by the control thread
     w.flush_tx();
     rcu.quiescent(w.id);
   }
@@ -195,7 +198,12 @@ void setup(Dataplane& dp) {
       conf.rx_adv_conf.rss_conf.rss_hf =
           (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
-    if (info.dev_flags != nullptr && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC)) conf.intr_conf.lsc = 1;
+    // Link state is polled (every 100 ms, and at once on an LSC event) and
+    // LSC interrupts stay off: with them on, rte_eth_link_get_nowait only
+    // returns the status cached by the interrupt handler, and some PMDs never
+    // raise it (e1000e under vfio MSI-X: carrier loss went unseen), while
+    // most vdevs have no interrupt at all. Polling reads the PHY every time.
+    conf.intr_conf.lsc = 0;
     if (int rc = rte_eth_dev_configure(pid, nrx, ntx, &conf); rc != 0)
       throw std::runtime_error("port '" + p.name + "': configure: " + rte_strerror(-rc));
     uint16_t nb_rxd = p.rx_desc, nb_txd = p.tx_desc;
@@ -233,7 +241,9 @@ void setup(Dataplane& dp) {
     if (prc != 0 && prc != -ENOTSUP)
       spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off", rte_strerror(-prc));
     rte_eth_allmulticast_enable(pid);
-    if (conf.intr_conf.lsc) rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, nullptr);
+    // PMDs that report link events without the interrupt mode (net_vhost,
+    // bonding) still wake the poller early.
+    rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, nullptr);
     if (int rc = rte_eth_dev_start(pid); rc != 0)
       throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
 
@@ -285,6 +295,8 @@ void setup(Dataplane& dp) {
     if (todo.size() == before) throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link + "'");
   }
 
+  l3::add_punt_ports(dp);  // punt TAPs are ports too (src/l3/punt.cc)
+
   // Worker poll lists.
   g_plans.clear();
   g_plans.resize(dp.workers.size());
@@ -295,6 +307,8 @@ void setup(Dataplane& dp) {
   for (auto& pi : dp.ports)
     for (auto& [wid, q] : pi.pollers) g_plans[wid].polls.push_back(Poll{pi.port_id, q, dp.net.dev(pi.dev)});
   poll_links(dp);
+  bridge::setup(dp);  // bridges over the ports and VLANs above (src/bridge)
+  l3::setup(dp);      // addresses, routes, neighbours over every device above (src/l3)
 }
 
 void poll_links(Dataplane& dp) {

@@ -1,0 +1,100 @@
+// arp_rcv / arp_process (net/ipv4/arp.c) on the worker: requests for any of
+// our addresses are answered here (arp_ignore = 0: any local address, on any
+// device), and what the packet teaches about its sender goes to the control
+// thread as a NeighEvent (neigh_event_ns for requests to us; replies and
+// gratuitous ARP update an existing entry only, arp_accept = 0).
+#include <cstring>
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "core/netif.hh"
+#include "l3/l3.hh"
+
+namespace sluice::l3 {
+
+void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
+  L3& l3 = *static_cast<L3*>(vctx);
+  WorkerL3& ws = l3.ws(w.id);
+  const Snapshot* s = l3.snap();
+  const uint16_t dev = meta(pkts[0]).dev;
+  Device* d = w.net.dev(dev);
+  rte_mbuf* replies[kBurst];
+  uint16_t nr = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    PktType pt = pkt_type(m);
+    if (pt == PktType::otherhost || pt == PktType::loopback || d->kind == DevKind::punt) {
+      // consumed silently (a punt TAP's kernel side has ARP off; sluice resolves)
+      w.free_later(m);
+      continue;
+    }
+    if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+      w.drop(m, dev, DropReason::arp_invalid);
+      continue;
+    }
+    auto* arp = rte_pktmbuf_mtod_offset(m, rte_arp_hdr*, sizeof(rte_ether_hdr));
+    if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+        arp->arp_protocol != rte_cpu_to_be_16(kEthPIp) || arp->arp_hlen != 6 ||
+        arp->arp_plen != 4) {
+      w.drop(m, dev, DropReason::arp_invalid);
+      continue;
+    }
+    uint16_t op = rte_be_to_cpu_16(arp->arp_opcode);
+    uint32_t sip = rte_be_to_cpu_32(arp->arp_data.arp_sip);
+    uint32_t tip = rte_be_to_cpu_32(arp->arp_data.arp_tip);
+    if ((op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY) || (tip >> 28) == 14 ||
+        (tip >> 24) == 127 || (sip >> 28) == 14) {
+      w.free_later(m);
+      continue;
+    }
+    const LocalSlot* ls = s->find_local(tip);
+    bool for_us = ls != nullptr && ls->type == RtType::local;
+    if (op == RTE_ARP_OP_REQUEST && for_us) {
+      if (sip != 0) {  // not a duplicate-address probe: learn the sender
+        NeighEvent ev{sip, dev, kEvRequestForUs, 0, {}, 0};
+        std::memcpy(ev.mac, arp->arp_data.arp_sha.addr_bytes, 6);
+        rte_ring_enqueue_elem(ws.events, &ev, sizeof ev);
+      }
+      // The reply, in place (in a private copy when another handler shares the frame).
+      if (rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m)) {
+        rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+        if (c != nullptr) std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
+        w.free_later(m);
+        if (c == nullptr) {
+          w.drops[dev][static_cast<unsigned>(DropReason::nomem)]++;
+          continue;
+        }
+        m = c;
+        arp = rte_pktmbuf_mtod_offset(m, rte_arp_hdr*, sizeof(rte_ether_hdr));
+      }
+      rte_ether_addr sha = arp->arp_data.arp_sha;
+      auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+      eth->dst_addr = sha;
+      eth->src_addr = d->mac;
+      arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+      arp->arp_data.arp_tha = sha;
+      arp->arp_data.arp_tip = rte_cpu_to_be_32(sip);
+      arp->arp_data.arp_sha = d->mac;
+      arp->arp_data.arp_sip = rte_cpu_to_be_32(tip);
+      meta(m).dev = dev;
+      meta(m).flags &= static_cast<uint8_t>(~kFlagVlan);
+      replies[nr++] = m;
+      continue;
+    }
+    if (sip != 0) {
+      uint8_t kind =
+          sip == tip ? kEvGarp
+                     : (op == RTE_ARP_OP_REPLY && pt == PktType::host ? kEvReplyToUs : kEvOther);
+      NeighEvent ev{sip, dev, kind, 0, {}, 0};
+      std::memcpy(ev.mac, arp->arp_data.arp_sha.addr_bytes, 6);
+      rte_ring_enqueue_elem(ws.events, &ev, sizeof ev);
+    }
+    w.free_later(m);
+  }
+  if (nr != 0) dev_queue_xmit(w, *d, replies, nr);
+}
+
+}  // namespace sluice::l3

@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""End-to-end L3: two kernel hosts in namespaces, A (10.0.1.2/24) and
+B (10.0.2.2/24), routed through sluiced (p1 10.0.1.1/24, p2 10.0.2.1/24)
+over veth + net_af_packet. Asserts on what the kernel peers see (ping,
+traceroute, iperf3, scapy) and on sluiced's counters (show ip stats, show
+port stats, show drops, show neigh, show routes)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lab import Lab, Runner, sh  # noqa: E402
+
+P1_MAC = "02:00:00:00:03:01"
+P2_MAC = "02:00:00:00:03:02"
+A_MAC = "02:00:00:00:0a:02"
+B_MAC = "02:00:00:00:0b:02"
+
+
+def routed(lab):
+    a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
+    b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
+    for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
+        lab.ns_exec(ns, "ip route add default via %s" % gw)
+        # af_packet sees what the veth carries: no offloads, so every frame
+        # is a real, checksummed, MTU-sized packet.
+        lab.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
+    for i in (if_a, if_b):
+        sh("ethtool -K %s tx off tso off gso off gro off" % i, check=False)
+    lab.ns_exec(b, "ip addr add 10.0.9.1/24 dev lo")  # a network behind B
+    cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: 10.0.1.1/24}
+  - {dev: p2, address: 10.0.2.1/24}
+""" % (if_a, P1_MAC, if_b, P2_MAC))
+    lab.start(cfg)
+    return a, b
+
+
+def ipstats(lab, dev):
+    return lab.ctl("show", "ip", "stats", dev)[dev]
+
+
+def test_ping_traceroute_and_tables():
+    lab = Lab("l3p")
+    try:
+        a, b = routed(lab)
+        r = lab.ns_exec(a, "ping -c 3 -i 0.2 -W 2 10.0.2.2", check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        # sluice's own addresses answer (ICMP echo in the dataplane)
+        for addr in ("10.0.1.1", "10.0.2.1"):
+            r = lab.ns_exec(a, "ping -c 2 -i 0.2 -W 2 %s" % addr, check=False)
+            assert r.returncode == 0 and " 0% packet loss" in r.stdout, (addr, r.stdout)
+        # traceroute: sluice is hop 1 (ICMP time exceeded from 10.0.1.1), B hop 2
+        r = lab.ns_exec(a, "traceroute -n -q 1 -w 2 -m 5 10.0.2.2", check=False, timeout=60)
+        hops = [l.split() for l in r.stdout.strip().splitlines()[1:]]
+        assert len(hops) >= 2, r.stdout
+        assert hops[0][0] == "1" and hops[0][1] == "10.0.1.1", r.stdout
+        assert hops[1][0] == "2" and hops[1][1] == "10.0.2.2", r.stdout
+        s1 = ipstats(lab, "p1")
+        assert s1["ForwDatagrams"] >= 3, s1
+        assert s1["InHdrErrors"] >= 1, s1        # the TTL-1 probe
+        assert s1["IcmpOutTimeExcds"] >= 1, s1
+        assert s1["IcmpInEchos"] >= 2 and s1["IcmpOutEchoReps"] >= 2, s1
+        assert s1["InReceives"] >= s1["ForwDatagrams"] + s1["InDelivers"], s1
+        # tables
+        neigh = lab.ctl("show", "neigh")
+        by = {(n["dev"], n["address"]): n for n in neigh}
+        assert by[("p1", "10.0.1.2")]["mac"] == A_MAC, neigh
+        assert by[("p2", "10.0.2.2")]["mac"] == B_MAC, neigh
+        assert by[("p2", "10.0.2.2")]["state"] in ("reachable", "stale", "delay", "probe"), neigh
+        routes = lab.ctl("show", "routes")
+        main = [x for x in routes if x["table"] == "main"]
+        assert {"prefix": "10.0.1.0/24", "table": "main", "via": None, "dev": "p1"}.items() <= \
+            [x for x in main if x["prefix"] == "10.0.1.0/24"][0].items(), routes
+        local = {x["prefix"]: x for x in routes if x["table"] == "local"}
+        assert local["10.0.1.1/32"]["type"] == "local" and local["10.0.1.255/32"]["type"] == "broadcast", routes
+        addrs = lab.ctl("show", "addresses")
+        assert {"dev": "p2", "family": "inet", "address": "10.0.2.1/24"} in addrs, addrs
+        # no socket behind sluice's address (no punt TAP): TCP is reset, UDP port-unreachable
+        r = lab.ns_exec(a, "/usr/bin/python3 -c \"import socket\n"
+                           "try:\n socket.create_connection(('10.0.1.1', 22), 3); print('connected')\n"
+                           "except ConnectionRefusedError: print('refused')\"", check=False)
+        assert r.stdout.strip() == "refused", r.stdout + r.stderr
+        assert ipstats(lab, "p1")["TcpOutRsts"] >= 1
+        # unroutable: ICMP net unreachable from sluice
+        r = lab.ns_exec(a, "ping -c 1 -W 2 10.0.99.1", check=False)
+        assert "From 10.0.1.1" in r.stdout and "Destination Net Unreachable" in r.stdout, r.stdout
+        assert ipstats(lab, "p1")["InNoRoutes"] >= 1
+        assert lab.ctl("show", "drops")["p1"]["ip_innoroutes"] >= 1
+        # TTL 1 from ping: time exceeded
+        r = lab.ns_exec(a, "ping -c 1 -t 1 -W 2 10.0.2.2", check=False)
+        assert "From 10.0.1.1" in r.stdout and "Time to live exceeded" in r.stdout, r.stdout
+        assert lab.stop() == 0
+        assert re.search(r"mbuf pool \S+: all \d+ mbufs back", lab.read_log()), lab.read_log()[-2000:]
+    finally:
+        lab.close()
+
+
+def test_iperf3_and_route_add_while_running():
+    lab = Lab("l3i")
+    try:
+        a, b = routed(lab)
+        r = lab.ns_exec(a, "ping -c 1 -W 2 10.0.9.1", check=False)
+        assert "Destination Net Unreachable" in r.stdout, r.stdout  # no route to B's network yet
+        srv = subprocess.Popen(["ip", "netns", "exec", b, "iperf3", "-s", "-1", "-B", "10.0.2.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(0.5)
+            cli = subprocess.Popen(["ip", "netns", "exec", a, "iperf3", "-c", "10.0.2.2", "-t", "3", "-b", "200M", "-J"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.2)
+            lab.ctl("route", "add", "10.0.9.0/24", "via", "10.0.2.2")  # while the flow runs
+            out, err = cli.communicate(timeout=30)
+            assert cli.returncode == 0, out + err
+            res = json.loads(out)
+            recv = res["end"]["sum_received"]["bytes"]
+            sent = res["end"]["sum_sent"]["bytes"]
+            assert recv > 1_000_000 and sent >= recv, (recv, sent)
+            retrans = res["end"]["sum_sent"].get("retransmits", 0)
+            print("  iperf3: %.1f Mbit/s, %d retransmits" %
+                  (res["end"]["sum_received"]["bits_per_second"] / 1e6, retrans))
+            # The route change swaps the FIB under RCU: sluice loses nothing
+            # of the flow. Every IPv4 packet that reached p1 or p2 was
+            # forwarded or delivered (the only drop is the net-unreachable
+            # ping above), nothing was refused on transmit. (TCP retransmits,
+            # if any, come from the kernel's af_packet rings on a CPU-starved
+            # VM, outside sluice; they are printed, not asserted.)
+            assert lab.ctl("show", "drops") == {"p1": {"ip_innoroutes": 1}}, lab.ctl("show", "drops")
+            st = lab.ctl("show", "port", "stats", "all")
+            assert st["p1"]["tx_dropped"] == 0 and st["p2"]["tx_dropped"] == 0, st
+            for dev in ("p1", "p2"):
+                s = ipstats(lab, dev)
+                assert s["InReceives"] == s["ForwDatagrams"] + s["InDelivers"] + s["InNoRoutes"], (dev, s)
+            assert ipstats(lab, "p1")["ForwDatagrams"] > 10000
+        finally:
+            srv.kill()
+            srv.wait()
+        routes = lab.ctl("show", "routes")
+        assert any(x["prefix"] == "10.0.9.0/24" and x["via"] == "10.0.2.2" and x["dev"] == "p2"
+                   for x in routes), routes
+        r = lab.ns_exec(a, "ping -c 2 -i 0.2 -W 2 10.0.9.1", check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout
+        # a next hop outside every connected subnet is refused
+        r = lab.ctl_raw("route", "add", "10.0.8.0/24", "via", "10.0.5.5")
+        assert r.returncode == 1 and "connected subnet" in r.stderr, (r.returncode, r.stderr)
+        lab.ctl("route", "del", "10.0.9.0/24")
+        r = lab.ns_exec(a, "ping -c 1 -W 2 10.0.9.1", check=False)
+        assert "Destination Net Unreachable" in r.stdout, r.stdout
+    finally:
+        lab.close()
+
+
+def test_otherhost_frames_dropped_and_counted():
+    """The mirror-to-lo surprise: a frame whose destination MAC is another
+    host's reaches the IPv4 handler as OTHERHOST and is dropped there,
+    counted in rx_otherhost_dropped, with no IP MIB moving."""
+    lab = Lab("l3o")
+    try:
+        a, b = routed(lab)
+        before = ipstats(lab, "p1")["InReceives"]
+        lab.scapy(a, 'sendp([Ether(dst="02:00:00:00:00:bb", src="%s")/IP(src="10.0.1.2", dst="10.0.2.2")/'
+                     'UDP(dport=9)]*7, iface="eth0")' % A_MAC)
+        lab.wait_until(lambda: lab.ctl("show", "port", "stats", "p1")["p1"]["rx_otherhost_dropped"] >= 7,
+                       what="7 otherhost drops")
+        st = lab.ctl("show", "port", "stats", "p1")["p1"]
+        assert st["rx_otherhost_dropped"] == 7 and st["rx_dropped"] == 0, st
+        assert lab.ctl("show", "drops")["p1"]["otherhost"] == 7
+        assert ipstats(lab, "p1")["InReceives"] == before
+        # B saw none of them: start a sniffer on B, send again
+        sniff = subprocess.Popen(["ip", "netns", "exec", b, "/usr/bin/python3", "-c",
+                                  "from scapy.all import *\n"
+                                  "p = sniff(iface='eth0', timeout=3, filter='udp port 9')\n"
+                                  "print(len(p))"], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        lab.scapy(a, 'sendp([Ether(dst="02:00:00:00:00:bb", src="%s")/IP(src="10.0.1.2", dst="10.0.2.2")/'
+                     'UDP(dport=9)]*3, iface="eth0")' % A_MAC)
+        lab.scapy(a, 'sendp([Ether(dst="%s", src="%s")/IP(src="10.0.1.2", dst="10.0.2.2")/'
+                     'UDP(dport=9)]*2, iface="eth0")' % (P1_MAC, A_MAC))
+        out, _ = sniff.communicate(timeout=20)
+        assert out.strip() == "2", out  # only the two addressed to p1 were routed
+    finally:
+        lab.close()
+
+
+LISTENER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.1.1", 5599))
+s.listen(1)
+s.settimeout(20)
+print("ready", flush=True)
+c, peer = s.accept()
+data = c.recv(100)
+c.sendall(b"host kernel got " + data + b" from " + peer[0].encode())
+c.close()
+"""
+
+
+def test_punt_tap_host_listener():
+    """A TCP listener of the host kernel, reachable from A at sluice's
+    address through the punt TAP; the host pings A through sluice too."""
+    lab = Lab("l3t")
+    tap = lab.tag + "t"
+    try:
+        a, if_a = lab.host("a", addr="10.77.1.2/24", mac=A_MAC)
+        lab.ns_exec(a, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
+        sh("ethtool -K %s tx off tso off gso off gro off" % if_a, check=False)
+        lab.links.append(tap)  # removed by sluiced on stop; by close() if it crashed
+        cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: 10.77.1.1/24}
+punt:
+  - {dev: p1, tap: %s}
+""" % (if_a, P1_MAC, tap))
+        lab.start(cfg)
+        link = sh("ip -br link show %s" % tap).stdout
+        assert P1_MAC in link.lower() and "NOARP" in link, link
+        srv = subprocess.Popen(["/usr/bin/python3", "-c", LISTENER], stdout=subprocess.PIPE, text=True)
+        try:
+            assert srv.stdout.readline().strip() == "ready"
+            r = lab.ns_exec(a, "/usr/bin/python3 -c \"import socket; c = socket.create_connection(('10.77.1.1', 5599), 10); "
+                               "c.sendall(b'hello'); print(c.recv(100).decode())\"", check=False, timeout=30)
+            assert r.stdout.strip() == "host kernel got hello from 10.77.1.2", r.stdout + r.stderr
+        finally:
+            srv.kill()
+            srv.wait()
+        # the host kernel's own ping to A leaves through sluice, its replies come back
+        r = sh("ping -c 2 -i 0.2 -W 2 -I %s 10.77.1.2" % tap, check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        # sluice still answers echo for its address itself
+        r = lab.ns_exec(a, "ping -c 1 -W 2 10.77.1.1", check=False)
+        assert r.returncode == 0, r.stdout
+        st = lab.ctl("show", "port", "stats", tap)[tap]
+        assert st["tx_packets"] >= 4 and st["rx_packets"] >= 4, st
+        s1 = ipstats(lab, "p1")
+        assert s1["OutRequests"] >= 4 and s1["InDelivers"] >= 4, s1
+        assert lab.stop() == 0
+        assert re.search(r"mbuf pool \S+: all \d+ mbufs back", lab.read_log()), lab.read_log()[-2000:]
+        assert sh("ip link show %s" % tap, check=False).returncode != 0, "TAP left behind"
+    finally:
+        lab.close()
+
+
+def test_ipv6_ping_route_add_and_errors():
+    lab = Lab("l36")
+    try:
+        a, if_a = lab.host("a", mac=A_MAC)
+        b, if_b = lab.host("b", mac=B_MAC)
+        for ns, addr, gw in ((a, "2001:db8:1::2/64", "2001:db8:1::1"), (b, "2001:db8:2::2/64", "2001:db8:2::1")):
+            lab.ns_exec(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0")
+            lab.ns_exec(ns, "ip addr add %s dev eth0 nodad" % addr)
+            lab.ns_exec(ns, "ip -6 route add default via %s" % gw)
+        cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: "2001:db8:1::1/64"}
+  - {dev: p2, address: "2001:db8:2::1/64"}
+""" % (if_a, P1_MAC, if_b, P2_MAC))
+        # two rte_fib and two rte_fib6 (double-buffered) need 4 x 32 MB besides the mbufs
+        with open(cfg) as f:
+            text = f.read().replace("memory_mb: 256", "memory_mb: 512")
+        with open(cfg, "w") as f:
+            f.write(text)
+        lab.start(cfg)
+        assert "IPv6 stays off" not in lab.read_log(), lab.read_log()[-2000:]
+        r = lab.ns_exec(a, "ping -6 -c 3 -i 0.2 -W 2 2001:db8:2::2", check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        assert "ttl=63" in r.stdout, r.stdout  # one router on the way
+        r = lab.ns_exec(a, "ping -6 -c 2 -i 0.2 -W 2 2001:db8:1::1", check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout
+        # hop limit 1: time exceeded from sluice
+        r = lab.ns_exec(a, "ping -6 -c 1 -t 1 -W 2 2001:db8:2::2", check=False)
+        assert "From 2001:db8:1::1" in r.stdout and "Time exceeded" in r.stdout, r.stdout
+        # a static IPv6 route added at run time, to a network behind B
+        lab.ns_exec(b, "ip addr add 2001:db8:9::1/64 dev lo")
+        lab.ctl("route", "add", "2001:db8:9::/64", "via", "2001:db8:2::2")
+        routes = lab.ctl("show", "routes")
+        assert any(x["prefix"] == "2001:db8:9::/64" and x["via"] == "2001:db8:2::2" and x["dev"] == "p2"
+                   for x in routes), routes
+        r = lab.ns_exec(a, "ping -6 -c 2 -i 0.2 -W 2 2001:db8:9::1", check=False)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        neigh = lab.ctl("show", "neigh")
+        by = {(n["dev"], n["address"]): n for n in neigh}
+        assert by[("p2", "2001:db8:2::2")]["mac"] == B_MAC, neigh
+        assert by[("p1", "2001:db8:1::2")]["mac"] == A_MAC, neigh
+        s1 = ipstats(lab, "p1")
+        assert s1["Ip6OutForwDatagrams"] >= 3 and s1["Icmp6InEchos"] >= 2, s1
+        assert s1["Icmp6OutNeighborAdvertisements"] >= 1, s1
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+if __name__ == "__main__":
+    r = Runner()
+    for t in (test_ping_traceroute_and_tables, test_iperf3_and_route_add_while_running,
+              test_otherhost_frames_dropped_and_counted, test_punt_tap_host_listener,
+              test_ipv6_ping_route_add_and_errors):
+        r.run(t)
+    r.finish()
