@@ -14,9 +14,9 @@ namespace sluice {
 class Dataplane;
 
 struct CmdResult {
-  int status = 0;      // 0 ok, 1 command error
-  std::string text;    // human output (or the error message when status != 0)
-  nlohmann::json json; // machine output for --json (null when the command has none)
+  int status = 0;       // 0 ok, 1 command error
+  std::string text;     // human output (or the error message when status != 0)
+  nlohmann::json json;  // machine output for --json (null when the command has none)
 
   static CmdResult error(std::string msg) {
     CmdResult r;

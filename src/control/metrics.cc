@@ -39,20 +39,27 @@ std::string metrics_text(Dataplane& dp) {
   static const Field fields[] = {
       {"sluice_rx_packets_total", "Packets received (Linux rx_packets).", &DevCounters::rx_packets},
       {"sluice_rx_bytes_total", "Bytes received (Linux rx_bytes).", &DevCounters::rx_bytes},
-      {"sluice_rx_dropped_total", "Unhandled frames dropped (Linux rx_dropped).", &DevCounters::rx_dropped},
-      {"sluice_rx_nohandler_total", "Unhandled frames after EXACT (Linux rx_nohandler).", &DevCounters::rx_nohandler},
-      {"sluice_rx_otherhost_dropped_total", "OTHERHOST frames dropped by IP (Linux rx_otherhost_dropped).", &DevCounters::rx_otherhost_dropped},
-      {"sluice_multicast_total", "Multicast frames received (Linux multicast).", &DevCounters::multicast},
+      {"sluice_rx_dropped_total", "Unhandled frames dropped (Linux rx_dropped).",
+       &DevCounters::rx_dropped},
+      {"sluice_rx_nohandler_total", "Unhandled frames after EXACT (Linux rx_nohandler).",
+       &DevCounters::rx_nohandler},
+      {"sluice_rx_otherhost_dropped_total",
+       "OTHERHOST frames dropped by IP (Linux rx_otherhost_dropped).",
+       &DevCounters::rx_otherhost_dropped},
+      {"sluice_multicast_total", "Multicast frames received (Linux multicast).",
+       &DevCounters::multicast},
       {"sluice_tx_packets_total", "Packets sent (Linux tx_packets).", &DevCounters::tx_packets},
       {"sluice_tx_bytes_total", "Bytes sent (Linux tx_bytes).", &DevCounters::tx_bytes},
-      {"sluice_tx_dropped_total", "Packets dropped on transmit (Linux tx_dropped).", &DevCounters::tx_dropped},
+      {"sluice_tx_dropped_total", "Packets dropped on transmit (Linux tx_dropped).",
+       &DevCounters::tx_dropped},
   };
   std::vector<DevCounters> c;
   for (auto* d : devs) c.push_back(dp.counters(d->index));
   for (const Field& f : fields) {
     counter(out, f.name, f.help);
     for (size_t i = 0; i < devs.size(); i++)
-      out += std::string(f.name) + "{dev=\"" + devs[i]->name + "\"} " + std::to_string(c[i].*f.member) + "\n";
+      out += std::string(f.name) + "{dev=\"" + devs[i]->name + "\"} " +
+             std::to_string(c[i].*f.member) + "\n";
   }
   counter(out, "sluice_drops_total", "Packets dropped, by device and reason.");
   for (auto* d : devs) {
@@ -62,8 +69,11 @@ std::string metrics_text(Dataplane& dp) {
         out += "sluice_drops_total{dev=\"" + d->name + "\",reason=\"" +
                drop_reason_name(static_cast<DropReason>(r)) + "\"} " + std::to_string(dr[r]) + "\n";
   }
-  out += "# HELP sluice_link_up Operational state of the device (1 up).\n# TYPE sluice_link_up gauge\n";
-  for (auto* d : devs) out += "sluice_link_up{dev=\"" + d->name + "\"} " + (d->up() ? "1\n" : "0\n");
+  out +=
+      "# HELP sluice_link_up Operational state of the device (1 up).\n# TYPE sluice_link_up "
+      "gauge\n";
+  for (auto* d : devs)
+    out += "sluice_link_up{dev=\"" + d->name + "\"} " + (d->up() ? "1\n" : "0\n");
   auto rt = dp.runtime();
   counter(out, "sluice_stage_packets_total", "Packets through each datapath stage.");
   for (size_t i = 0; i < rt.size(); i++)

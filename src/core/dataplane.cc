@@ -106,7 +106,9 @@ void Dataplane::add_timer(uint64_t period_ms, std::function<void(uint64_t)> fn) 
   timers_.push_back(Timer{period_ms, 0, std::move(fn)});
 }
 
-void Dataplane::add_shutdown(std::function<void()> fn) { shutdown_.push_back(std::move(fn)); }
+void Dataplane::add_shutdown(std::function<void()> fn) {
+  shutdown_.push_back(std::move(fn));
+}
 
 void Dataplane::run_timers(uint64_t now_ms) {
   for (size_t i = 0; i < timers_.size(); i++) {  // a timer may add timers

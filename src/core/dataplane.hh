@@ -22,10 +22,10 @@ struct rte_mempool;
 namespace sluice {
 
 struct PortInfo {
-  uint16_t dev = 0;          // device index
-  uint16_t port_id = 0;      // ethdev port
-  std::string devargs;       // as configured
-  std::string driver;        // PMD name
+  uint16_t dev = 0;      // device index
+  uint16_t port_id = 0;  // ethdev port
+  std::string devargs;   // as configured
+  std::string driver;    // PMD name
   unsigned rx_queues = 1, tx_queues = 1;
   unsigned socket = 0;
   bool link_up = false;

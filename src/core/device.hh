@@ -38,8 +38,8 @@ using XmitFn = void (*)(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 
 // A tap (ETH_P_ALL packet_type) sees every packet of a round (ingress) or of
 // dev_queue_xmit (egress). It must not keep or modify the mbufs: copy.
-using TapFn = void (*)(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts,
-                       uint16_t n, Direction dir);
+using TapFn = void (*)(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts, uint16_t n,
+                       Direction dir);
 
 // A protocol handler (packet_type with a type). Owns the packets it is given
 // (with refcnt raised when several handlers share a packet: copy before
@@ -125,7 +125,8 @@ struct Device {
     return admin_up.load(std::memory_order_relaxed) && oper_up.load(std::memory_order_relaxed);
   }
   uint16_t vlan_dev(uint16_t proto, uint16_t vid) const {
-    const VlanTable* t = (proto == 0x88a8 ? vlans_8021ad : vlans_8021q).load(std::memory_order_acquire);
+    const VlanTable* t =
+        (proto == 0x88a8 ? vlans_8021ad : vlans_8021q).load(std::memory_order_acquire);
     return t == nullptr ? 0xffff : t->dev[vid & 0xfff];
   }
 };

@@ -24,11 +24,11 @@ inline constexpr uint16_t kMbufPrivSize = 64;  // one cache line, also what rte_
 inline constexpr unsigned kRoundLimit = 8;     // rounds of __netif_receive_skb_core per packet
 
 enum MetaFlag : uint8_t {
-  kFlagPtPrev = 1 << 0,   // a tap ran in this round and nothing flushed it (Linux pt_prev)
-  kFlagExact = 1 << 1,    // deliver_exact: an rx_handler returned EXACT
-  kFlagVlan = 1 << 2,     // an 802.1Q/802.1ad tag is held in vlan_tci/vlan_proto
-  kFlagTrace = 1 << 3,    // packet trace requested
-  kFlagMirrored = 1 << 4, // a mirror copy: never mirrored again
+  kFlagPtPrev = 1 << 0,    // a tap ran in this round and nothing flushed it (Linux pt_prev)
+  kFlagExact = 1 << 1,     // deliver_exact: an rx_handler returned EXACT
+  kFlagVlan = 1 << 2,      // an 802.1Q/802.1ad tag is held in vlan_tci/vlan_proto
+  kFlagTrace = 1 << 3,     // packet trace requested
+  kFlagMirrored = 1 << 4,  // a mirror copy: never mirrored again
 };
 
 struct PktMeta {
@@ -47,10 +47,14 @@ struct PktMeta {
 };
 static_assert(sizeof(PktMeta) <= kMbufPrivSize, "metadata must fit the mbuf private area");
 
-inline PktMeta& meta(rte_mbuf* m) { return *static_cast<PktMeta*>(rte_mbuf_to_priv(m)); }
+inline PktMeta& meta(rte_mbuf* m) {
+  return *static_cast<PktMeta*>(rte_mbuf_to_priv(m));
+}
 inline const PktMeta& meta(const rte_mbuf* m) {
   return *static_cast<const PktMeta*>(rte_mbuf_to_priv(const_cast<rte_mbuf*>(m)));
 }
-inline PktType pkt_type(const rte_mbuf* m) { return static_cast<PktType>(meta(m).pkt_type); }
+inline PktType pkt_type(const rte_mbuf* m) {
+  return static_cast<PktType>(meta(m).pkt_type);
+}
 
 }  // namespace sluice

@@ -8,12 +8,18 @@ namespace sluice {
 
 const char* pkt_type_name(PktType t) {
   switch (t) {
-    case PktType::host: return "host";
-    case PktType::broadcast: return "broadcast";
-    case PktType::multicast: return "multicast";
-    case PktType::otherhost: return "otherhost";
-    case PktType::outgoing: return "outgoing";
-    case PktType::loopback: return "loopback";
+    case PktType::host:
+      return "host";
+    case PktType::broadcast:
+      return "broadcast";
+    case PktType::multicast:
+      return "multicast";
+    case PktType::otherhost:
+      return "otherhost";
+    case PktType::outgoing:
+      return "outgoing";
+    case PktType::loopback:
+      return "loopback";
   }
   return "?";
 }
@@ -40,24 +46,36 @@ const char* drop_reason_text(DropReason r) {
 
 const char* dev_kind_name(DevKind k) {
   switch (k) {
-    case DevKind::port: return "port";
-    case DevKind::vlan: return "vlan";
-    case DevKind::bond: return "bond";
-    case DevKind::bridge: return "bridge";
-    case DevKind::tunnel: return "tunnel";
-    case DevKind::punt: return "punt";
+    case DevKind::port:
+      return "port";
+    case DevKind::vlan:
+      return "vlan";
+    case DevKind::bond:
+      return "bond";
+    case DevKind::bridge:
+      return "bridge";
+    case DevKind::tunnel:
+      return "tunnel";
+    case DevKind::punt:
+      return "punt";
   }
   return "?";
 }
 
 const char* stage_name(Stage s) {
   switch (s) {
-    case Stage::rx: return "port-rx";
-    case Stage::classify: return "eth-type-trans";
-    case Stage::netif_receive: return "netif-receive";
-    case Stage::protocol: return "protocol-deliver";
-    case Stage::tx: return "port-tx";
-    case Stage::count_: break;
+    case Stage::rx:
+      return "port-rx";
+    case Stage::classify:
+      return "eth-type-trans";
+    case Stage::netif_receive:
+      return "netif-receive";
+    case Stage::protocol:
+      return "protocol-deliver";
+    case Stage::tx:
+      return "port-tx";
+    case Stage::count_:
+      break;
   }
   return "?";
 }

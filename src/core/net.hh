@@ -48,7 +48,7 @@ class Net {
   const PtypeBase* ptype_base() const { return ptype_base_.load(std::memory_order_acquire); }
   Device* find(std::string_view name) const;
   uint16_t device_count() const { return next_index_; }  // indices are [0, device_count())
-  std::vector<Device*> devices() const;  // in index order
+  std::vector<Device*> devices() const;                  // in index order
 
   // ---- writers (control thread only) ----
   // Takes ownership; assigns the index. Returns nullptr if the name exists or the table is full.

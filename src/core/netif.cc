@@ -25,7 +25,9 @@ constexpr uint16_t kEthP8023 = 0x0001;  // raw 802.3 (Novell)
 constexpr uint16_t kEthP8022 = 0x0004;  // 802.2 LLC
 constexpr uint16_t kEthP8023Min = 0x0600;
 
-inline bool is_vlan_proto(uint16_t p) { return p == kEthP8021Q || p == kEthP8021AD; }
+inline bool is_vlan_proto(uint16_t p) {
+  return p == kEthP8021Q || p == kEthP8021AD;
+}
 
 // skb->protocol of a length field (eth_type_trans / vlan_set_encap_proto).
 inline uint16_t length_proto(const uint8_t* payload, uint32_t avail) {
@@ -396,8 +398,8 @@ uint16_t eth_type_trans(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     if (et >= kEthP8023Min)
       md.protocol = et;
     else
-      md.protocol = length_proto(reinterpret_cast<const uint8_t*>(eth + 1),
-                                 m->data_len - RTE_ETHER_HDR_LEN);
+      md.protocol =
+          length_proto(reinterpret_cast<const uint8_t*>(eth + 1), m->data_len - RTE_ETHER_HDR_LEN);
     if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) {  // the PMD already took the tag out
       md.flags |= kFlagVlan;
       md.vlan_tci = m->vlan_tci;

@@ -51,7 +51,7 @@ struct Worker {
   unsigned lcore;  // EAL lcore it runs on
   uint16_t tx_queue = 0;
 
-  std::unique_ptr<DevCounters[]> ctr;                        // [kMaxDevices]
+  std::unique_ptr<DevCounters[]> ctr;                              // [kMaxDevices]
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> drops;  // [kMaxDevices]
   std::array<StageStats, static_cast<size_t>(Stage::count_)> runtime{};
   std::array<TxBuffer, kMaxPorts> txbuf;

@@ -35,7 +35,9 @@ namespace {
 std::atomic<bool> g_quit{false};
 int g_ready_fd = -1;
 
-void on_signal(int) { g_quit.store(true); }
+void on_signal(int) {
+  g_quit.store(true);
+}
 
 uint64_t now_ms() {
   using namespace std::chrono;
@@ -81,7 +83,8 @@ void daemonize() {
 
 void notify_ready() {
   if (g_ready_fd >= 0) {
-    if (write(g_ready_fd, "R", 1) != 1) { /* parent gone */ }
+    if (write(g_ready_fd, "R", 1) != 1) { /* parent gone */
+    }
     close(g_ready_fd);
     g_ready_fd = -1;
   }
@@ -111,9 +114,11 @@ int telemetry_devices(const char*, const char*, rte_tel_data* d) {
 void log_final_stats(sluice::Dataplane& dp) {
   for (auto* dev : dp.net.devices()) {
     auto c = dp.counters(dev->index);
-    spdlog::info("final {}: rx_packets {} rx_bytes {} rx_dropped {} rx_nohandler {} tx_packets {} tx_bytes {} tx_dropped {}",
-                 dev->name, c.rx_packets, c.rx_bytes, c.rx_dropped, c.rx_nohandler, c.tx_packets,
-                 c.tx_bytes, c.tx_dropped);
+    spdlog::info(
+        "final {}: rx_packets {} rx_bytes {} rx_dropped {} rx_nohandler {} tx_packets {} tx_bytes "
+        "{} tx_dropped {}",
+        dev->name, c.rx_packets, c.rx_bytes, c.rx_dropped, c.rx_nohandler, c.tx_packets, c.tx_bytes,
+        c.tx_dropped);
     auto dr = dp.drops(dev->index);
     for (unsigned r = 0; r < sluice::kNumDropReasons; r++)
       if (dr[r] != 0)
@@ -195,7 +200,8 @@ int main(int argc, char** argv) {
 
   if (!foreground) {
     if (topo.logging.file.empty()) topo.logging.file = "/var/log/sluiced.log";
-    std::cout << "sluiced: starting in the background, logging to " << topo.logging.file << std::endl;
+    std::cout << "sluiced: starting in the background, logging to " << topo.logging.file
+              << std::endl;
     daemonize();
   }
   setup_logging(topo.logging, log_level);

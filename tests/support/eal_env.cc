@@ -26,8 +26,9 @@ class EalEnv : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string prefix = "sluice-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"sluice-test", "--no-huge", "-m", "512", "--no-pci",
-                                     "--file-prefix=" + prefix, "-l", lcores(), "--log-level=lib.eal:error",
+    std::vector<std::string> args = {"sluice-test", "--no-huge", "-m",
+                                     "512",         "--no-pci",  "--file-prefix=" + prefix,
+                                     "-l",          lcores(),    "--log-level=lib.eal:error",
                                      "--no-shconf"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -46,6 +47,8 @@ class EalEnv : public ::testing::Environment {
 const auto* env = ::testing::AddGlobalTestEnvironment(new EalEnv);
 }  // namespace
 
-rte_mempool* pool() { return g_pool; }
+rte_mempool* pool() {
+  return g_pool;
+}
 
 }  // namespace sluice::test

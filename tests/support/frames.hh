@@ -26,8 +26,8 @@ inline rte_ether_addr mac(const char* s) {
 struct FrameSpec {
   std::string dst = "02:00:00:00:00:01";
   std::string src = "02:00:00:00:00:aa";
-  uint16_t type = 0x0800;           // ethertype or 802.3 length
-  std::vector<uint32_t> tags;       // each: (tpid << 16) | tci, outermost first
+  uint16_t type = 0x0800;      // ethertype or 802.3 length
+  std::vector<uint32_t> tags;  // each: (tpid << 16) | tci, outermost first
   std::vector<uint8_t> payload = std::vector<uint8_t>(46, 0x11);
 };
 
@@ -85,12 +85,11 @@ struct Probe {
 
 inline void record(Probe* p, rte_mbuf* m, Direction dir) {
   const PktMeta& md = meta(m);
-  p->rec->seen.push_back(Seen{p->who, m, md.dev, md.orig_dev, md.protocol,
-                              static_cast<PktType>(md.pkt_type), md.rounds, dir,
-                              bool(md.flags & kFlagVlan), uint16_t(md.vlan_tci & 0xfff),
-                              std::vector<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*),
-                                                   rte_pktmbuf_mtod(m, uint8_t*) +
-                                                       std::min<uint32_t>(m->data_len, 32))});
+  p->rec->seen.push_back(Seen{
+      p->who, m, md.dev, md.orig_dev, md.protocol, static_cast<PktType>(md.pkt_type), md.rounds,
+      dir, bool(md.flags & kFlagVlan), uint16_t(md.vlan_tci & 0xfff),
+      std::vector<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*),
+                           rte_pktmbuf_mtod(m, uint8_t*) + std::min<uint32_t>(m->data_len, 32))});
 }
 
 inline void probe_proto(Worker&, void* ctx, rte_mbuf** pkts, uint16_t n) {

@@ -77,11 +77,26 @@ TEST_F(Netif, ClassificationTable) {
       {"ipv4 multicast", "01:00:5e:00:00:01", 0x0800, {}, PktType::multicast, 0x0800},
       {"ipv6 multicast", "33:33:00:00:00:01", 0x86dd, {}, PktType::multicast, 0x86dd},
       {"other host", "02:00:00:00:00:bb", 0x0800, {}, PktType::otherhost, 0x0800},
-      {"802.2 LLC (length + AA AA)", "02:00:00:00:00:01", 0x002e, {0xaa, 0xaa}, PktType::host, 0x0004},
-      {"802.3 raw (length + FF FF)", "02:00:00:00:00:01", 0x002e, {0xff, 0xff}, PktType::host, 0x0001},
+      {"802.2 LLC (length + AA AA)",
+       "02:00:00:00:00:01",
+       0x002e,
+       {0xaa, 0xaa},
+       PktType::host,
+       0x0004},
+      {"802.3 raw (length + FF FF)",
+       "02:00:00:00:00:01",
+       0x002e,
+       {0xff, 0xff},
+       PktType::host,
+       0x0001},
       {"0x05ff is a length", "02:00:00:00:00:01", 0x05ff, {0x42, 0x42}, PktType::host, 0x0004},
       {"0x0600 is an ethertype", "02:00:00:00:00:01", 0x0600, {}, PktType::host, 0x0600},
-      {"STP BPDU to link-local group", "01:80:c2:00:00:00", 0x0026, {0x42, 0x42}, PktType::multicast, 0x0004},
+      {"STP BPDU to link-local group",
+       "01:80:c2:00:00:00",
+       0x0026,
+       {0x42, 0x42},
+       PktType::multicast,
+       0x0004},
   };
   uint16_t types[] = {0x0800, 0x0806, 0x86dd, 0x0004, 0x0001, 0x0600};
   Probe* pr = probe("h");
@@ -190,7 +205,7 @@ TEST_F(Netif, HandlersRunInLinuxOrderAndShareThePacket) {
   ASSERT_EQ(rec.seen.size(), 3u);
   EXPECT_EQ(rec.seen[0].who, "base-new");  // ptype_base newest first
   EXPECT_EQ(rec.seen[1].who, "base-old");
-  EXPECT_EQ(rec.seen[2].who, "bound-p0");  // then orig_dev's bound handlers
+  EXPECT_EQ(rec.seen[2].who, "bound-p0");   // then orig_dev's bound handlers
   EXPECT_EQ(rec.seen[0].m, rec.seen[2].m);  // one packet, shared (refcnt)
 }
 
@@ -233,7 +248,7 @@ TEST_F(Netif, RemovedTapStopsSeeing) {
 
 struct HandlerCtl {
   RxResult result = RxResult::pass;
-  uint16_t to = kNoDev;         // for ANOTHER
+  uint16_t to = kNoDev;           // for ANOTHER
   std::vector<RxResult> per_pkt;  // overrides result when non-empty
   unsigned calls = 0;
   std::vector<uint16_t> burst_sizes;
@@ -510,7 +525,7 @@ TEST_F(Netif, XmitOnVlanDevicePushesTheTag) {
   EXPECT_EQ(((fr[14] << 8) | fr[15]) & 0xfff, 100);
   EXPECT_EQ(fr[16], 0x08);
   EXPECT_FALSE(rec.of("tap-v")[0].vlan);  // egress taps of p0.100 see it untagged
-  EXPECT_TRUE(rec.of("tap-p0")[0].vlan);   // p0's see the tag
+  EXPECT_TRUE(rec.of("tap-p0")[0].vlan);  // p0's see the tag
   EXPECT_EQ(c(v).tx_packets, 1u);
 }
 
@@ -528,14 +543,16 @@ TEST_F(Netif, VlanUntagInsertRoundTrip) {
   FrameSpec f;
   f.tags = {0x8100e123};
   rte_mbuf* m = frame(f);
-  std::vector<uint8_t> before(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
+  std::vector<uint8_t> before(rte_pktmbuf_mtod(m, uint8_t*),
+                              rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
   meta(m) = PktMeta{};
   ASSERT_TRUE(vlan_untag(m));
   EXPECT_EQ(meta(m).vlan_tci, 0xe123);
   EXPECT_EQ(meta(m).protocol, 0x0800);
   EXPECT_EQ(m->data_len, before.size() - 4);
   ASSERT_TRUE(vlan_insert(m));
-  std::vector<uint8_t> after(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
+  std::vector<uint8_t> after(rte_pktmbuf_mtod(m, uint8_t*),
+                             rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
   EXPECT_EQ(before, after);
   rte_pktmbuf_free(m);
 }

@@ -27,7 +27,9 @@ using namespace sluice;
 
 namespace {
 
-std::string src_dir() { return getenv("SLUICE_SOURCE_DIR") ? getenv("SLUICE_SOURCE_DIR") : "."; }
+std::string src_dir() {
+  return getenv("SLUICE_SOURCE_DIR") ? getenv("SLUICE_SOURCE_DIR") : ".";
+}
 std::string tmp_dir() {
   std::string d = getenv("SLUICE_TEST_TMP") ? getenv("SLUICE_TEST_TMP") : "/tmp/sluice-test";
   mkdir(d.c_str(), 0755);
@@ -106,8 +108,10 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
 
   Dataplane dp;
   dp.topo.eal.lcores = "0-1";
-  dp.topo.ports.push_back(port("p0", "net_pcap10,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
-  dp.topo.ports.push_back(port("p1", "net_pcap11,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
+  dp.topo.ports.push_back(
+      port("p0", "net_pcap10,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
+  dp.topo.ports.push_back(
+      port("p1", "net_pcap11,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
   dp.topo.vlans.push_back(config::Vlan{{}, "p0.100", "p0", 100, "802.1Q"});
   dp.topo.vlans.push_back(config::Vlan{{}, "p1.200", "p1", 200, "802.1Q"});
   pmd::setup(dp);
@@ -123,7 +127,7 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
 
   auto c0 = dp.counters(p0->index);
   EXPECT_EQ(c0.rx_packets, 40u);
-  EXPECT_EQ(c0.rx_dropped, 10u);  // 5 ARP + 3 unknown ethertype + 2 LLC: no handler
+  EXPECT_EQ(c0.rx_dropped, 10u);            // 5 ARP + 3 unknown ethertype + 2 LLC: no handler
   EXPECT_EQ(c0.rx_otherhost_dropped, 10u);  // 5 to another MAC + 5 with VLAN 300 (residual tag)
   EXPECT_EQ(dp.drops(p0->index)[static_cast<unsigned>(DropReason::unhandled_proto)], 10u);
   EXPECT_EQ(dp.counters(f.p0_100->index).rx_packets, 5u);
@@ -181,7 +185,8 @@ TEST(Vdev, RingPortsLoopTxToRx) {
   ASSERT_EQ(rte_eth_tx_burst(r0->port_id, 0, v.data(), static_cast<uint16_t>(v.size())), v.size());
 
   pmd::start_workers(dp);
-  ASSERT_TRUE(wait_for([&] { return f.seen.load() == kN && dp.counters(r1->index).rx_packets == kN; }));
+  ASSERT_TRUE(
+      wait_for([&] { return f.seen.load() == kN && dp.counters(r1->index).rx_packets == kN; }));
   pmd::stop_workers(dp);
 
   EXPECT_EQ(dp.counters(r0->index).rx_packets, kN + 1u);
