@@ -399,10 +399,14 @@ void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* cons
       if (queued >= count) return;
       if (count - queued < b) b = static_cast<uint16_t>(count - queued);
     }
+    // What the ring cannot take is counted as ringfull without being copied.
+    const unsigned ring_room = rte_ring_free_count(c->ring);
+    const uint16_t to_copy = ring_room < b ? static_cast<uint16_t>(ring_room) : b;
+    const uint16_t skipped = static_cast<uint16_t>(b - to_copy);
     rte_mbuf* copies[kBurst];
     uint16_t k = 0;
     uint64_t nombuf = 0;
-    for (uint16_t i = 0; i < b; i++) {
+    for (uint16_t i = 0; i < to_copy; i++) {
       const rte_mbuf* m = pkts[i];
       if (m->pkt_len == 0) continue;
       const PktMeta& md = meta(m);
@@ -425,9 +429,9 @@ void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* cons
         k != 0 ? rte_ring_mp_enqueue_burst(c->ring, reinterpret_cast<void**>(copies), k, nullptr)
                : 0;
     if (enq < k) rte_pktmbuf_free_bulk(copies + enq, k - enq);
-    bump(s.accepted, k);
+    bump(s.accepted, k + skipped);
     bump(s.nombuf, nombuf);
-    bump(s.ringfull, k - enq);
+    bump(s.ringfull, k - enq + skipped);
     pkts += b;
     n = static_cast<uint16_t>(n - b);
   }

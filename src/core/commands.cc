@@ -328,6 +328,11 @@ CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
     per_worker += "worker " + std::to_string(w->id) + " (lcore " + std::to_string(w->lcore) +
                   "):\n" + runtime_table(rt);
   }
+  // The totals honour `clear stats` (a baseline); the per-worker tables are raw.
+  {
+    auto since_clear = dp.runtime();
+    for (size_t s = 0; s < kNumStages; s++) sum[s] = since_clear[s];
+  }
   CmdResult r;
   r.json = json::array();
   for (size_t s = 0; s < kNumStages; s++) {
