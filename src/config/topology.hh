@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "hooks/rules.hh"
+
 namespace sluice::config {
 
 struct Mark {
@@ -128,6 +130,25 @@ struct L3Punt {
   Mark dev_at, tap_at;
 };
 
+// hooks: (docs/hooks.md): one rule list at one point.
+struct HookListCfg {
+  Mark mark;
+  std::string name;
+  std::string point;  // "ipv4/forward", …
+  int priority = 0;
+  std::vector<hooks::Rule> rules;
+  Mark name_at, point_at;
+};
+
+// plugins: a shared object loaded at start.
+struct PluginCfg {
+  Mark mark;
+  std::string path;
+  std::string point;  // "" = the plugin chooses
+  int priority = 0;
+  Mark path_at;
+};
+
 struct Control {
   std::string socket = "/run/sluice/sluice.sock";
   bool telemetry = true;
@@ -149,6 +170,8 @@ struct Topology {
   std::vector<L3Route> routes;
   std::vector<L3Neighbour> neighbours;
   std::vector<L3Punt> punt;
+  std::vector<HookListCfg> hooks;
+  std::vector<PluginCfg> plugins;
   Control control;
   Logging logging;
 };

@@ -28,7 +28,9 @@ namespace sluice {
   X(bridge_vlan_filter, "bridge: VLAN filtering refused the VID (port or bridge)")  \
   X(bridge_no_pvid, "bridge: untagged frame on a port without a PVID")             \
   X(no_tx_target, "bridge: no port may send it (own port without hairpin, none left)") \
-  X(netfilter_drop, "a bridge hook (netfilter-style) dropped it")                  \
+  X(netfilter_drop, "a netfilter-style hook dropped it (show hooks: which one)")    \
+  X(nfqueue_full, "hooks: the queue ring was full (no bypass)")                 \
+  X(nfqueue_nolistener, "hooks: queue verdict without a consumer (no bypass)")   \
   X(pkt_too_big, "bigger than the egress device's MTU")                           \
   X(ip_inhdr, "IP: bad header (version, IHL, length, TTL expired in forwarding)") \
   X(ip_csum, "IPv4: header checksum error")                                        \

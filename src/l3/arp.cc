@@ -12,6 +12,7 @@
 
 #include "core/netif.hh"
 #include "l3/l3.hh"
+#include "hooks/hooks.hh"
 
 namespace sluice::l3 {
 
@@ -23,6 +24,11 @@ void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   Device* d = w.net.dev(dev);
   rte_mbuf* replies[kBurst];
   uint16_t nr = 0;
+  // [arp/in] NF_ARP_IN (arptables INPUT, in = dev), before arp_process.
+  if (l3.hooks != nullptr && l3.hooks->list(SLUICE_ARP_IN) != nullptr && d->kind != DevKind::punt) {
+    hooks::State st{SLUICE_ARP_IN, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+    n = l3.hooks->run(w, st, pkts, n, dev);
+  }
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     PktType pt = pkt_type(m);
@@ -93,6 +99,11 @@ void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       rte_ring_enqueue_elem(ws.events, &ev, sizeof ev);
     }
     w.free_later(m);
+  }
+  // [arp/out] NF_ARP_OUT (out = dev) for the replies made here.
+  if (nr != 0 && l3.hooks != nullptr && l3.hooks->list(SLUICE_ARP_OUT) != nullptr) {
+    hooks::State st{SLUICE_ARP_OUT, static_cast<uint16_t>(w.id), kNoDev, dev, nullptr};
+    nr = l3.hooks->run(w, st, replies, nr, dev);
   }
   if (nr != 0) dev_queue_xmit(w, *d, replies, nr);
 }

@@ -18,6 +18,7 @@
 
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "hooks/hooks.hh"
 #include "l3/l3.hh"
 
 namespace sluice::l3 {
@@ -107,6 +108,31 @@ void xmit_grouped(Worker& w, rte_mbuf** pkts, uint16_t n) {
 // MAC; anything else goes to the control thread, which queues and resolves.
 void neigh_output(Ctx& c, OutVec& o) {
   if (o.n == 0) return;
+  // [ipv4/post_routing] NF_INET_POST_ROUTING (out = the route's device), on
+  // what ip_output made (after fragmentation here, unlike Linux).
+  if (c.l3.hooks != nullptr && c.l3.hooks->list(SLUICE_IPV4_POST_ROUTING) != nullptr) {
+    uint16_t k = 0;
+    for (uint16_t base = 0; base < o.n; base += kBurst) {
+      uint16_t cnt = static_cast<uint16_t>(std::min<unsigned>(kBurst, o.n - base));
+      rte_mbuf* v[kBurst];
+      uint16_t devs[kBurst], idx[kBurst];
+      uint32_t tg[kBurst];
+      for (uint16_t i = 0; i < cnt; i++) {
+        v[i] = o.pkts[base + i];
+        devs[i] = o.dev[base + i];
+        tg[i] = o.target[base + i];
+      }
+      hooks::State st{SLUICE_IPV4_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, devs};
+      uint16_t kept = c.l3.hooks->run(c.w, st, v, cnt, kNoDev, idx);
+      for (uint16_t i = 0; i < kept; i++) {
+        o.pkts[k] = v[i];
+        o.dev[k] = devs[idx[i]];
+        o.target[k++] = tg[idx[i]];
+      }
+    }
+    o.n = k;
+    if (o.n == 0) return;
+  }
   NeighKey keys[kOutMax];
   const void* kp[kOutMax];
   void* data[kOutMax];
@@ -247,7 +273,7 @@ void icmp_send(Ctx& c, OutVec& gen_local, rte_mbuf* m, uint8_t type, uint8_t cod
 }
 
 // ip_local_out for packets made here: route by destination, then ip_output.
-void local_out(Ctx& c, OutVec& o, rte_mbuf** pkts, uint16_t n) {
+void route_out(Ctx& c, OutVec& o, rte_mbuf** pkts, uint16_t n) {
   for (uint16_t base = 0; base < n; base += kOutMax) {
     uint16_t k = static_cast<uint16_t>(std::min<unsigned>(kOutMax, n - base));
     uint32_t dst[kOutMax];
@@ -266,6 +292,21 @@ void local_out(Ctx& c, OutVec& o, rte_mbuf** pkts, uint16_t n) {
       c.ws.m(h.dev)[Mib::OutRequests]++;
       ip_output(c, o, m, h.gw != 0 ? h.gw : dst[i], h.dev);
     }
+  }
+}
+
+// [ipv4/local_out] NF_INET_LOCAL_OUT (__ip_local_out; here before the
+// route lookup, so no output device), then route_out.
+void local_out(Ctx& c, OutVec& o, rte_mbuf** pkts, uint16_t n) {
+  if (c.l3.hooks == nullptr || c.l3.hooks->list(SLUICE_IPV4_LOCAL_OUT) == nullptr) {
+    route_out(c, o, pkts, n);
+    return;
+  }
+  for (uint16_t base = 0; base < n; base += kBurst) {
+    uint16_t cnt = static_cast<uint16_t>(std::min<unsigned>(kBurst, n - base));
+    hooks::State st{SLUICE_IPV4_LOCAL_OUT, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, nullptr};
+    uint16_t kept = c.l3.hooks->run(c.w, st, pkts + base, cnt, kNoDev);
+    if (kept != 0) route_out(c, o, pkts + base, kept);
   }
 }
 
@@ -561,6 +602,8 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   RtType loc_rt[kBurst];
   uint16_t loc_dev[kBurst];  // the device that owns the address (its punt TAP gets the rest)
   uint16_t nl = 0;
+  rte_mbuf* pre[kBurst];  // valid, for PRE_ROUTING
+  uint16_t npre = 0;
 
   // ---- ip_rcv_core: validation in Linux's order ----
   for (uint16_t i = 0; i < n; i++) {
@@ -637,8 +680,18 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       w.drop(m, dev, DropReason::nomem);
       continue;
     }
-    // [ipv4/pre_routing hook point]
+    pre[npre++] = m;
+  }
 
+  // [ipv4/pre_routing] NF_INET_PRE_ROUTING (in = dev), after validation.
+  if (npre != 0 && l3.hooks != nullptr) {
+    hooks::State st{SLUICE_IPV4_PRE_ROUTING, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+    npre = l3.hooks->run(w, st, pre, npre, dev);
+  }
+
+  for (uint16_t pi = 0; pi < npre; pi++) {
+    rte_mbuf* m = pre[pi];
+    rte_ipv4_hdr* ip = iph(m);
     // ---- ip_route_input_slow: martians, broadcast, local table ----
     uint32_t src = rte_be_to_cpu_32(ip->src_addr);
     uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
@@ -689,6 +742,10 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   if (nf != 0) rte_fib_lookup_bulk(c.s->fib, fwd_dst, nh, nf);
 
   // ---- ip_forward / ip_error ----
+  rte_mbuf* fo_m[kBurst];
+  uint32_t fo_tgt[kBurst];
+  uint16_t fo_dev[kBurst];
+  uint16_t nfo = 0;
   for (uint16_t i = 0; i < nf; i++) {
     rte_mbuf* m = fwd[i];
     if (nh[i] == 0 || nh[i] >= c.s->nh.size()) {
@@ -710,7 +767,6 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     const NextHop& h = c.s->nh[nh[i]];
-    mib[Mib::ForwDatagrams]++;
     Device* od = w.net.dev(h.dev);
     uint16_t tot = rte_be_to_cpu_16(ip->total_length);
     if (od != nullptr && tot > od->mtu && (rte_be_to_cpu_16(ip->fragment_offset) & kIpDf)) {
@@ -724,23 +780,34 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     check += rte_cpu_to_be_16(0x0100);
     ip->hdr_checksum = static_cast<uint16_t>(check + (check >= 0xffff));
     ip->time_to_live--;
-    // [ipv4/forward hook point], then [ipv4/post_routing] in ip_output.
-    ip_output(c, out, m, h.gw != 0 ? h.gw : fwd_dst[i], h.dev);
+    fo_m[nfo] = m;
+    fo_tgt[nfo] = h.gw != 0 ? h.gw : fwd_dst[i];
+    fo_dev[nfo++] = h.dev;
+  }
+  // [ipv4/forward] NF_INET_FORWARD (in = dev, out = the route's device),
+  // then ip_forward_finish (ForwDatagrams) and ip_output ([post_routing]).
+  uint16_t fo_idx[kBurst];
+  uint16_t nfk = nfo;
+  for (uint16_t i = 0; i < nfo; i++) fo_idx[i] = i;
+  if (nfo != 0 && l3.hooks != nullptr) {
+    hooks::State st{SLUICE_IPV4_FORWARD, static_cast<uint16_t>(w.id), dev, kNoDev, fo_dev};
+    nfk = l3.hooks->run(w, st, fo_m, nfo, dev, fo_idx);
+  }
+  for (uint16_t i = 0; i < nfk; i++) {
+    mib[Mib::ForwDatagrams]++;
+    ip_output(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
   }
 
   // ---- ip_local_deliver ----
   rte_mbuf* punted[kBurst];
   uint16_t np = 0;
+  rte_mbuf* li[kBurst];
+  uint16_t li_idx[kBurst];
+  uint16_t nli = 0;
   for (uint16_t i = 0; i < nl; i++) {
     rte_mbuf* m = loc[i];
     rte_ipv4_hdr* ip = iph(m);
     const uint16_t tap = c.s->punt[loc_dev[i]];
-    auto punt = [&]() {
-      mib[Mib::InDelivers]++;
-      meta(m).dev = tap;
-      meta(m).flags &= static_cast<uint8_t>(~kFlagVlan);
-      punted[np++] = m;
-    };
     if (rte_be_to_cpu_16(ip->fragment_offset) & (kIpMf | kIpOffMask)) {
       mib[Mib::ReasmReqds]++;
       if (tap != kNoDev) {  // the host kernel reassembles
@@ -752,7 +819,28 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       }
       continue;
     }
-    // [ipv4/local_in hook point]
+    li_idx[nli] = i;
+    li[nli++] = m;
+  }
+  // [ipv4/local_in] NF_INET_LOCAL_IN (in = dev), after reassembly (fragments
+  // went to the host kernel above).
+  uint16_t li_kept[kBurst];
+  for (uint16_t i = 0; i < nli; i++) li_kept[i] = i;
+  if (nli != 0 && l3.hooks != nullptr) {
+    hooks::State st{SLUICE_IPV4_LOCAL_IN, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+    nli = l3.hooks->run(w, st, li, nli, dev, li_kept);
+  }
+  for (uint16_t j = 0; j < nli; j++) {
+    const uint16_t i = li_idx[li_kept[j]];
+    rte_mbuf* m = li[j];
+    rte_ipv4_hdr* ip = iph(m);
+    const uint16_t tap = c.s->punt[loc_dev[i]];
+    auto punt = [&]() {
+      mib[Mib::InDelivers]++;
+      meta(m).dev = tap;
+      meta(m).flags &= static_cast<uint8_t>(~kFlagVlan);
+      punted[np++] = m;
+    };
     unsigned hl = (ip->version_ihl & 0xf) * 4u;
     switch (ip->next_proto_id) {
       case kProtoIcmp: {

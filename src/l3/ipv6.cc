@@ -24,6 +24,7 @@
 #include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "l3/l3.hh"
+#include "hooks/hooks.hh"
 
 namespace sluice::l3 {
 
@@ -125,6 +126,30 @@ void xmit_grouped6(Worker& w, rte_mbuf** pkts, uint16_t n) {
 // valid neighbour, or wait on the control thread.
 void neigh_output6(Ctx6& c, Out6& o) {
   if (o.n == 0) return;
+  // [ipv6/post_routing] NF_INET_POST_ROUTING (out = the route's device).
+  if (c.l3.hooks != nullptr && c.l3.hooks->list(SLUICE_IPV6_POST_ROUTING) != nullptr) {
+    uint16_t k = 0;
+    for (uint16_t base = 0; base < o.n; base += kBurst) {
+      uint16_t cnt = static_cast<uint16_t>(std::min<unsigned>(kBurst, o.n - base));
+      rte_mbuf* v[kBurst];
+      uint16_t devs[kBurst], idx[kBurst];
+      uint8_t tg[kBurst][16];
+      for (uint16_t i = 0; i < cnt; i++) {
+        v[i] = o.pkts[base + i];
+        devs[i] = o.dev[base + i];
+        std::memcpy(tg[i], o.target[base + i], 16);
+      }
+      hooks::State st{SLUICE_IPV6_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, devs};
+      uint16_t kept = c.l3.hooks->run(c.w, st, v, cnt, kNoDev, idx);
+      for (uint16_t i = 0; i < kept; i++) {
+        o.pkts[k] = v[i];
+        o.dev[k] = devs[idx[i]];
+        std::memcpy(o.target[k++], tg[idx[i]], 16);
+      }
+    }
+    o.n = k;
+    if (o.n == 0) return;
+  }
   NeighKey6 keys[kOut6];
   const void* kp[kOut6];
   void* data[kOut6];
@@ -184,6 +209,14 @@ void out6_push(Ctx6& c, Out6& o, rte_mbuf* m, const uint8_t* target, uint16_t de
 // ip6_local_out for packets made here: link-local and multicast destinations
 // leave through the device they came from; the rest are routed.
 void local_out6(Ctx6& c, Out6& o, rte_mbuf* m) {
+  // [ipv6/local_out] NF_INET_LOCAL_OUT (one packet: replies and errors are
+  // made one at a time here).
+  if (c.l3.hooks != nullptr && c.l3.hooks->list(SLUICE_IPV6_LOCAL_OUT) != nullptr) {
+    hooks::State st{SLUICE_IPV6_LOCAL_OUT, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, nullptr};
+    rte_mbuf* v[kBurst] = {m};
+    if (c.l3.hooks->run(c.w, st, v, 1, kNoDev) == 0) return;
+    m = v[0];
+  }
   rte_ipv6_hdr* ip = ip6h(m);
   const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
   uint16_t in = meta(m).skb_iif;
@@ -369,6 +402,8 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   rte_mbuf* fwd[kBurst];
   uint8_t fdst[kBurst][16];
   uint16_t nf = 0;
+  rte_mbuf* pre[kBurst];
+  uint16_t npre = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     if (pkt_type(m) == PktType::otherhost) {
@@ -403,6 +438,19 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     if (len > 40 + plen) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - 40 - plen));
+    pre[npre++] = m;
+  }
+
+  // [ipv6/pre_routing] NF_INET_PRE_ROUTING (in = dev), after validation.
+  if (npre != 0 && l3.hooks != nullptr) {
+    hooks::State st{SLUICE_IPV6_PRE_ROUTING, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+    npre = l3.hooks->run(w, st, pre, npre, dev);
+  }
+
+  for (uint16_t pi = 0; pi < npre; pi++) {
+    rte_mbuf* m = pre[pi];
+    rte_ipv6_hdr* ip = ip6h(m);
+    uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
     const uint8_t* src = reinterpret_cast<const uint8_t*>(&ip->src_addr);
     const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
     if (is_mcast6(src)) {
@@ -425,6 +473,16 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     }
     // ---- ip6_input_finish: local ----
     meta(m).skb_iif = dev;
+    // [ipv6/local_in] NF_INET_LOCAL_IN (in = dev), per packet here.
+    if (l3.hooks != nullptr && l3.hooks->list(SLUICE_IPV6_LOCAL_IN) != nullptr) {
+      hooks::State st{SLUICE_IPV6_LOCAL_IN, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+      rte_mbuf* v[kBurst] = {m};
+      if (l3.hooks->run(w, st, v, 1, dev) == 0) continue;
+      m = v[0];
+      ip = ip6h(m);
+      src = reinterpret_cast<const uint8_t*>(&ip->src_addr);
+      dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
+    }
     if (ip->proto != kProtoIcmp6) {
       mib[Mib::Ip6InDelivers]++;
       if (!l->mcast)
@@ -476,6 +534,10 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   }
 
   // ---- ip6_forward ----
+  rte_mbuf* fo_m[kBurst];
+  uint8_t fo_tgt[kBurst][16];
+  uint16_t fo_dev[kBurst];
+  uint16_t nfo = 0;
   uint64_t nh[kBurst];
   if (nf != 0 && c.s->fib6 != nullptr) rte_fib6_lookup_bulk(c.s->fib6, fdst, nh, nf);
   for (uint16_t i = 0; i < nf; i++) {
@@ -506,9 +568,22 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       w.drop(m, dev, DropReason::pkt_too_big);
       continue;
     }
-    mib[Mib::Ip6OutForwDatagrams]++;
     ip->hop_limits--;
-    out6_push(c, out, m, is_zero6(h.gw) ? fdst[i] : h.gw, h.dev);
+    fo_m[nfo] = m;
+    std::memcpy(fo_tgt[nfo], is_zero6(h.gw) ? fdst[i] : h.gw, 16);
+    fo_dev[nfo++] = h.dev;
+  }
+  // [ipv6/forward] NF_INET_FORWARD (in = dev, out = the route's device).
+  uint16_t fo_idx[kBurst];
+  uint16_t nfk = nfo;
+  for (uint16_t i = 0; i < nfo; i++) fo_idx[i] = i;
+  if (nfo != 0 && l3.hooks != nullptr) {
+    hooks::State st{SLUICE_IPV6_FORWARD, static_cast<uint16_t>(w.id), dev, kNoDev, fo_dev};
+    nfk = l3.hooks->run(w, st, fo_m, nfo, dev, fo_idx);
+  }
+  for (uint16_t i = 0; i < nfk; i++) {
+    mib[Mib::Ip6OutForwDatagrams]++;
+    out6_push(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
   }
   neigh_output6(c, out);
 }

@@ -8,6 +8,7 @@
 // change is applied to the old one. DPDK 22.11's rte_fib has no RCU hook of
 // its own, and this way no reader ever sees a half-updated table.
 #include "l3/l3.hh"
+#include "hooks/hooks.hh"
 
 #include <arpa/inet.h>
 
@@ -115,7 +116,7 @@ std::string mac_str(const rte_ether_addr& a) {
 
 // ---- construction -----------------------------------------------------------------------
 
-L3::L3(Dataplane& d) : dp(d) {
+L3::L3(Dataplane& d) : dp(d), hooks(&d.feature<hooks::Registry>()) {
   unsigned inst = g_instance.fetch_add(1);
   for (int i = 0; i < 2; i++) {
     rte_fib_conf conf{};

@@ -65,6 +65,9 @@ struct rte_mempool;
 namespace sluice {
 class Dataplane;
 }
+namespace sluice::hooks {
+class Registry;
+}
 
 namespace sluice::l3 {
 
@@ -337,6 +340,7 @@ class L3 {
   L3& operator=(const L3&) = delete;
 
   Dataplane& dp;
+  hooks::Registry* hooks = nullptr;  // the hook points (src/hooks), set at construction
   NeighParams params;
   std::atomic<uint64_t> fake_now_ms{0};  // tests: non-zero replaces the clock on workers
 

@@ -22,6 +22,7 @@
 
 #include "bridge/bridge.hh"
 #include "l3/l3.hh"
+#include "hooks/setup.hh"
 #include "core/netif.hh"
 
 namespace sluice::pmd {
@@ -309,6 +310,7 @@ void setup(Dataplane& dp) {
   poll_links(dp);
   bridge::setup(dp);  // bridges over the ports and VLANs above (src/bridge)
   l3::setup(dp);      // addresses, routes, neighbours over every device above (src/l3)
+  hooks::setup(dp);   // rule lists, plugins, the bridge adapter (src/hooks)
 }
 
 void poll_links(Dataplane& dp) {

@@ -13,7 +13,10 @@ Scenarios:
   (1b) bridge (run automatically when `sluiced --check` accepts `bridges:`):
       A and B ping each other and exchange UDP streams (both ways, every
       datagram received) through sluice's bridge.
-  (2) routed — L3 does not exist yet: see scenario_routed_l3_placeholder (not run).
+  (2) routed: p0 10.0.1.1/24, p1 10.0.2.1/24; host A (10.0.1.2, default via
+      10.0.1.1) and host B (10.0.2.2, via 10.0.2.1) ping each other and
+      sluice's address, a paced UDP and a TCP stream A→B arrive in full;
+      show ip stats (ForwDatagrams), port rx/tx and show neigh agree.
   (3) link: QEMU's `set_link` takes NIC 1's carrier away and back; sluiced
       logs it and `show ports` follows (link_up, link_changes); with the
       bridge, the bridge stops using the port while it is down.
@@ -370,15 +373,151 @@ def test_bridge_stops_using_port_without_carrier(vm):
     assert rc == 0, rc
 
 
-# ---- scenario 2: routing (not yet) ---------------------------------------------------
+# ---- scenario 2: two NICs routed by sluice (L3) -------------------------------------
 
-def scenario_routed_l3_placeholder(vm):
-    """NOT A TEST (not registered below). When L3 lands (`addresses:`/`routes:`
-    in the topology): p0 10.9.1.254/24 toward host A (10.9.1.1, default via
-    .254), p1 10.9.2.254/24 toward host B (10.9.2.1); assert ping A↔B, a paced
-    UDP stream received by B, TTL decremented (tshark in B), and sluiced's
-    forwarding counters. Register it in main() then."""
-    raise NotImplementedError("L3 routing does not exist in sluice yet")
+RA_IP, RB_IP = "10.0.1.2", "10.0.2.2"          # hosts A (behind p0) and B (behind p1)
+R0_IP, R1_IP = "10.0.1.1", "10.0.2.1"          # sluice's addresses on p0 and p1
+N_TCP = 200 * 1024                              # bytes of the paced TCP stream A→B
+
+TCP_RECEIVER = r"""
+import socket
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("%s", 7778))
+l.listen(1)
+l.settimeout(%d)
+n = 0
+try:
+    c, _ = l.accept()
+    c.settimeout(%d)
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        n += len(b)
+except socket.timeout:
+    pass
+print(n)
+"""
+
+TCP_SENDER = r"""
+import socket, time
+s = socket.create_connection(("%s", 7778), 20)
+chunk = b"x" * 4096
+for i in range(%d // 4096):
+    s.sendall(chunk)
+    time.sleep(0.01)
+s.close()
+"""
+
+
+def routed_topology(vm):
+    return core_topology(vm, virtio=False) + (
+        "addresses:\n  - {dev: p0, address: %s/24}\n  - {dev: p1, address: %s/24}\n" % (R0_IP, R1_IP))
+
+
+def route_hosts(vm):
+    for s, ip, gw in (("a", RA_IP, R0_IP), ("b", RB_IP, R1_IP)):
+        sh("ip -n %s addr flush dev %s" % (vm.ns(s), vm.tap(s)))
+        sh("ip -n %s addr add %s/24 dev %s" % (vm.ns(s), ip, vm.tap(s)))
+        sh("ip -n %s route replace default via %s dev %s" % (vm.ns(s), gw, vm.tap(s)))
+
+
+def unroute_hosts(vm):
+    for s in ("a", "b"):
+        sh("ip -n %s route flush dev %s" % (vm.ns(s), vm.tap(s)), check=False)
+    unaddress_hosts(vm)
+
+
+def run_pair(vm, dst, receiver, src, sender, timeout=180):
+    """receiver (python source) in namespace dst, then sender in src; → receiver's stdout."""
+    rpath = os.path.join(TMP, "r-recv-%s-%d.py" % (dst, int(time.time() * 1e6)))
+    spath = os.path.join(TMP, "r-send-%s-%d.py" % (src, int(time.time() * 1e6)))
+    open(rpath, "w").write(receiver)
+    open(spath, "w").write(sender)
+    recv = subprocess.Popen(["ip", "netns", "exec", vm.ns(dst), vmlab.PY, rpath],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        vm.ns_sh(src, "%s %s" % (vmlab.PY, spath), timeout=timeout)
+        out, _ = recv.communicate(timeout=timeout)
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+            recv.wait()
+    return out.strip()
+
+
+def test_routed_two_nics(vm):
+    """Scenario (2): sluice routes between its two e1000e NICs (p0 10.0.1.1/24,
+    p1 10.0.2.1/24); host A (10.0.1.2, default via 10.0.1.1) and host B
+    (10.0.2.2, default via 10.0.2.1) reach each other only through sluice."""
+    vm.start_sluiced("routed", routed_topology(vm), eal_args=LINK_EAL_ARGS, memory_mb=384)
+    route_hosts(vm)
+    try:
+        wait_until(lambda: all(vm.ctl("show", "ports")[n]["link_up"] for n in ("p0", "p1")), 30, "links up")
+        addrs = vm.ctl("show", "addresses")
+        for dev, a in (("p0", R0_IP), ("p1", R1_IP)):
+            assert {"dev": dev, "family": "inet", "address": a + "/24"} in addrs, addrs
+        routes = vm.ctl("show", "routes")
+        main = {x["prefix"]: x for x in routes if x["table"] == "main"}
+        assert main["10.0.1.0/24"]["dev"] == "p0" and main["10.0.1.0/24"]["via"] is None, routes
+        assert main["10.0.2.0/24"]["dev"] == "p1" and main["10.0.2.0/24"]["via"] is None, routes
+
+        # sluice's own address answers (ICMP echo in the dataplane), then A↔B through sluice
+        assert ping(vm, "a", R0_IP, 3) == 3
+        assert ping(vm, "b", R1_IP, 3) == 3
+        assert ping(vm, "a", RB_IP, 5) == 5
+        assert ping(vm, "b", RA_IP, 5) == 5
+        r = vm.ns_sh("a", "ping -c 1 -W 3 %s" % RB_IP, check=False, timeout=30)
+        assert re.search(r"ttl=63 ", r.stdout), "TTL not decremented once by sluice: " + r.stdout
+
+        neigh = vm.ctl("show", "neigh")
+        by = {(n["dev"], n["address"]): n for n in neigh}
+        assert by.get(("p0", RA_IP), {}).get("mac", "").lower() == HA_MAC, neigh
+        assert by.get(("p1", RB_IP), {}).get("mac", "").lower() == HB_MAC, neigh
+        for k in (("p0", RA_IP), ("p1", RB_IP)):
+            assert by[k]["state"] in ("reachable", "stale", "delay", "probe", "permanent"), neigh
+
+        vm.ctl("clear", "stats")
+        ip0_before = vm.ctl("show", "ip", "stats", "p0")["p0"]
+        st_before = stats(vm)
+        # paced UDP stream A→B: every datagram received by B
+        got = int(run_pair(vm, "b", RECEIVER % (RB_IP, 10, N_STREAM), "a", SENDER % (N_STREAM, RB_IP)))
+        assert got == N_STREAM, "host B received %d of %d datagrams from A through sluice" % (got, N_STREAM)
+        # paced TCP stream A→B: every byte received by B
+        n = int(run_pair(vm, "b", TCP_RECEIVER % (RB_IP, 60, 30), "a", TCP_SENDER % (RB_IP, N_TCP)))
+        assert n == N_TCP // 4096 * 4096, "host B received %d of %d TCP bytes from A" % (n, N_TCP // 4096 * 4096)
+
+        st = stats(vm)
+        ip0 = vm.ctl("show", "ip", "stats", "p0")["p0"]
+        ip1 = vm.ctl("show", "ip", "stats", "p1")["p1"]
+        fwd = ip0["ForwDatagrams"] - ip0_before.get("ForwDatagrams", 0)
+        problems = []
+        if fwd < N_STREAM:
+            problems.append("p0 ForwDatagrams +%d < %d datagrams routed A→B" % (fwd, N_STREAM))
+        rx0 = st["p0"]["rx_packets"] - st_before["p0"]["rx_packets"]
+        tx1 = st["p1"]["tx_packets"] - st_before["p1"]["tx_packets"]
+        if rx0 < fwd:
+            problems.append("p0 rx_packets +%d < forwarded %d" % (rx0, fwd))
+        if tx1 < fwd:
+            problems.append("p1 tx_packets +%d < forwarded %d (p0 ForwDatagrams)" % (tx1, fwd))
+        if tx1 < N_STREAM:
+            problems.append("p1 tx_packets +%d < %d" % (tx1, N_STREAM))
+        if ip0["InReceives"] < ip0["ForwDatagrams"] + ip0["InDelivers"]:
+            problems.append("p0 InReceives %d < ForwDatagrams %d + InDelivers %d" % (
+                ip0["InReceives"], ip0["ForwDatagrams"], ip0["InDelivers"]))
+        if ip1.get("ForwDatagrams", 0) < 1:          # B's TCP acks toward A
+            problems.append("p1 ForwDatagrams %d: B's TCP acks were not routed" % ip1.get("ForwDatagrams", 0))
+        assert not problems, "; ".join(problems) + "\nstats %s\nip p0 %s\nip p1 %s" % (st, ip0, ip1)
+        neigh = vm.ctl("show", "neigh")
+        by = {(n["dev"], n["address"]): n for n in neigh}
+        assert ("p0", RA_IP) in by and ("p1", RB_IP) in by, neigh
+    finally:
+        unroute_hosts(vm)
+        rc = vm.stop_sluiced()
+    assert rc == 0, "sluiced exit status %s\n%s" % (rc, vm.sluiced_log()[-3000:])
+    assert re.search(r"mbuf pool \S+: all \d+ mbufs back", vm.sluiced_log()), vm.sluiced_log()[-3000:]
 
 
 # ---- main -------------------------------------------------------------------------
@@ -406,6 +545,7 @@ def main():
             r.run(test_link_down_up_from_qemu_monitor, vm)
             r.run(test_bridge_ping_and_stream, vm)
             r.run(test_bridge_stops_using_port_without_carrier, vm)
+            r.run(test_routed_two_nics, vm)
     finally:
         vm.close()
         sh("rm -rf %s" % TMP, check=False)

@@ -328,10 +328,10 @@ class VM:
             raise RuntimeError("guest sluicectl %s → %s: %s%s" % (" ".join(args), r["rc"], r.get("out", ""), r.get("err", "")))
         return r["json"]
 
-    def start_sluiced(self, name, body, eal_args=(), timeout=180):
+    def start_sluiced(self, name, body, eal_args=(), timeout=180, memory_mb=256):
         """Writes the topology to the share (out/NAME.yaml) and starts sluiced
         --foreground in the guest with its log in out/NAME.log."""
-        text = ('eal:\n  lcores: "0-1"\n  hugepages: true\n  memory_mb: 256\n  file_prefix: sluice-vm\n'
+        text = ('eal:\n  lcores: "0-1"\n  hugepages: true\n  memory_mb: %d\n  file_prefix: sluice-vm\n' % memory_mb
                 + ('  args: [%s]\n' % ", ".join('"%s"' % a for a in eal_args) if eal_args else "")
                 +
                 'control:\n  socket: /run/sluice/vm.sock\n  telemetry: false\n'

@@ -1,0 +1,397 @@
+#include "hooks/hooks.hh"
+
+#include <algorithm>
+#include <cstring>
+
+#include <dlfcn.h>
+
+#include <rte_ring.h>
+
+#include "core/dataplane.hh"
+#include "core/rcu.hh"
+#include "hooks/rules.hh"
+
+namespace sluice::hooks {
+
+namespace {
+constexpr const char* kPointNames[kNumPoints] = {
+    "ipv4/pre_routing",  "ipv4/local_in",     "ipv4/forward",        "ipv4/local_out",
+    "ipv4/post_routing", "ipv6/pre_routing",  "ipv6/local_in",       "ipv6/forward",
+    "ipv6/local_out",    "ipv6/post_routing", "bridge/pre_routing",  "bridge/local_in",
+    "bridge/forward",    "bridge/local_out",  "bridge/post_routing", "arp/in",
+    "arp/out",           "arp/forward"};
+
+struct PriName {
+  const char* name;
+  int value;
+};
+// nf_ip_hook_priorities (§5.2); ipv6 and arp use the same names here.
+constexpr PriName kInetPri[] = {{"first", INT_MIN},
+                                {"raw_before_defrag", -450},
+                                {"conntrack_defrag", -400},
+                                {"raw", -300},
+                                {"selinux_first", -225},
+                                {"conntrack", -200},
+                                {"mangle", -150},
+                                {"nat_dst", -100},
+                                {"filter", 0},
+                                {"security", 50},
+                                {"nat_src", 100},
+                                {"selinux_last", 225},
+                                {"conntrack_helper", 300},
+                                {"conntrack_confirm", INT_MAX},
+                                {"last", INT_MAX}};
+// nf_br_hook_priorities (§4.7).
+constexpr PriName kBrPri[] = {
+    {"first", INT_MIN},     {"nat_dst_bridged", -300}, {"filter_bridged", -200}, {"brnf", 0},
+    {"nat_dst_other", 100}, {"filter_other", 200},     {"nat_src", 300},         {"last", INT_MAX}};
+}  // namespace
+
+const char* point_name(unsigned p) {
+  return p < kNumPoints ? kPointNames[p] : "?";
+}
+
+bool parse_point(const std::string& s, Point* out) {
+  for (unsigned i = 0; i < kNumPoints; i++)
+    if (s == kPointNames[i]) {
+      *out = static_cast<Point>(i);
+      return true;
+    }
+  return false;
+}
+
+bool parse_priority(const std::string& s, bool bridge, int* out) {
+  if (s.empty()) return false;
+  size_t i = s[0] == '-' || s[0] == '+' ? 1 : 0;
+  if (i < s.size() &&
+      std::all_of(s.begin() + i, s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (s.size() - i > 10) return false;
+    long long v = std::stoll(s);
+    if (v < INT_MIN || v > INT_MAX) return false;
+    *out = static_cast<int>(v);
+    return true;
+  }
+  if (bridge) {
+    for (auto& p : kBrPri)
+      if (s == p.name) return *out = p.value, true;
+  } else {
+    for (auto& p : kInetPri)
+      if (s == p.name) return *out = p.value, true;
+  }
+  return false;
+}
+
+Registry::Registry(Dataplane& d) : dp(d), ctr_(new EntryCounters[kMaxWorkers * kMaxEntries]()) {
+  for (unsigned i = kMaxEntries; i-- > 0;) free_slots_.push_back(static_cast<uint16_t>(i));
+  static std::atomic<unsigned> seq{0};
+  unsigned me = seq++;
+  char name[32];
+  std::snprintf(name, sizeof name, "hkreinj%u", me);
+  reinject_ = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  for (unsigned q = 0; q < kNumQueues; q++) set_queue_len(static_cast<uint16_t>(q), 1024);
+}
+
+Registry::~Registry() {
+  rule_lists.clear();
+  auto drain = [](rte_ring* r) {
+    if (r == nullptr) return;
+    void* o;
+    while (rte_ring_dequeue(r, &o) == 0) {
+      auto* qp = static_cast<Queued*>(o);
+      rte_pktmbuf_free(qp->m);
+      delete qp;
+    }
+    rte_ring_free(r);
+  };
+  for (auto& q : queues_) drain(q.ring);
+  drain(reinject_);
+  for (auto& l : lists_) delete l.load();
+  for (auto& [path, h] : plugins) dlclose(h);
+}
+
+void Registry::set_queue_len(uint16_t q, unsigned len) {
+  if (q >= kNumQueues) return;
+  static std::atomic<unsigned> seq{0};
+  char name[32];
+  std::snprintf(name, sizeof name, "hkq%u_%u", q, seq++);
+  unsigned sz = 2;
+  while (sz < len + 1) sz <<= 1;
+  rte_ring* r = rte_ring_create(name, sz, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (r == nullptr) return;
+  if (queues_[q].ring != nullptr) rte_ring_free(queues_[q].ring);
+  queues_[q].ring = r;
+}
+
+uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (p >= kNumPoints || free_slots_.empty()) return 0;
+  auto& slot = lists_[p];
+  auto* next = new List;
+  if (const List* cur = slot.load()) next->entries = cur->entries;
+  if (next->entries.size() >= kMaxPerPoint) {
+    delete next;
+    return 0;
+  }
+  uint32_t id = next_id_++;
+  uint16_t cs = free_slots_.back();
+  free_slots_.pop_back();
+  for (unsigned w = 0; w < kMaxWorkers; w++) ctr_[w * kMaxEntries + cs] = EntryCounters{};
+  // 6.x (nf_hook_entries_grow): before the first entry whose priority is >=
+  // ours, so equal priorities run newest first. FIFO mode: before the first
+  // strictly greater one (2.6.32 nf_register_hook).
+  auto it = std::find_if(next->entries.begin(), next->entries.end(), [&](const Entry& e) {
+    return fifo_equal_ ? e.priority > priority : e.priority >= priority;
+  });
+  next->entries.insert(it, Entry{priority, id, cs, fn, priv, std::move(name), owner});
+  dp.rcu.publish(slot, static_cast<const List*>(next));
+  return id;
+}
+
+bool Registry::remove(uint32_t id) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& slot : lists_) {
+    const List* cur = slot.load();
+    if (cur == nullptr) continue;
+    auto it = std::find_if(cur->entries.begin(), cur->entries.end(),
+                           [&](const Entry& e) { return e.id == id; });
+    if (it == cur->entries.end()) continue;
+    uint16_t cs = it->slot;
+    const List* next = nullptr;
+    if (cur->entries.size() > 1) {
+      auto* n = new List(*cur);
+      n->entries.erase(n->entries.begin() + (it - cur->entries.begin()));
+      next = n;
+    }
+    dp.rcu.publish(slot, next);  // after the grace period nobody counts on cs
+    free_slots_.push_back(cs);
+    return true;
+  }
+  return false;
+}
+
+EntryCounters Registry::counters(uint16_t slot) const {
+  EntryCounters s{};
+  for (unsigned w = 0; w < kMaxWorkers; w++) {
+    const EntryCounters& c = ctr_[w * kMaxEntries + slot];
+    s.hits += c.hits;
+    s.drops += c.drops;
+    s.queued += c.queued;
+    s.stolen += c.stolen;
+  }
+  return s;
+}
+
+bool Registry::enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint16_t q) {
+  (void)w;
+  Queue& Q = queues_[q];
+  auto* qp = new Queued{m, Q.next_id++, q, st.point, meta(m).dev, out_of(st, 0), e.id, e.priority};
+  if (rte_ring_enqueue(Q.ring, qp) != 0) {
+    delete qp;
+    return false;
+  }
+  Q.queued++;
+  return true;
+}
+
+uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
+                            uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id,
+                            int after_pri) {
+  // idx[i]: original index of pkts[i]; done[i]: STOP seen (skips the rest).
+  uint16_t idx[kBurst];
+  bool stopped[kBurst] = {};
+  for (uint16_t i = 0; i < n; i++) idx[i] = i;
+  size_t start = 0;
+  if (after_id != 0) {
+    auto it = std::find_if(l.entries.begin(), l.entries.end(),
+                           [&](const Entry& e) { return e.id == after_id; });
+    if (it != l.entries.end()) {
+      start = static_cast<size_t>(it - l.entries.begin()) + 1;
+    } else {
+      while (start < l.entries.size() && l.entries[start].priority <= after_pri) start++;
+    }
+  }
+  EntryCounters* wc = &ctr_[(w.id % kMaxWorkers) * kMaxEntries];
+  uint16_t outs[kBurst];
+  for (size_t ei = start; ei < l.entries.size() && n != 0; ei++) {
+    const Entry& e = l.entries[ei];
+    // Packets that saw STOP sit at the end: run only the active prefix.
+    uint16_t active = 0;
+    for (uint16_t i = 0; i < n; i++)
+      if (!stopped[i]) active++;
+    if (active == 0) break;
+    State s = st;
+    if (st.outs != nullptr) {
+      for (uint16_t i = 0; i < active; i++) outs[i] = st.outs[idx[i]];
+      s.outs = outs;
+    }
+    uint32_t v[kBurst];
+    e.fn(w, s, e.priv, pkts, active, v);
+    EntryCounters& c = wc[e.slot];
+    c.hits += active;
+    uint16_t k = 0;
+    rte_mbuf* held[kBurst];
+    uint16_t held_idx[kBurst];
+    uint16_t nh = 0;
+    for (uint16_t i = 0; i < active; i++) {
+      const uint16_t dd = drop_dev != kNoDev ? drop_dev : meta(pkts[i]).dev;
+      switch (v[i] & 0xff) {
+        case SLUICE_ACCEPT:
+          pkts[k] = pkts[i];
+          idx[k++] = idx[i];
+          break;
+        case SLUICE_STOP:
+          held[nh] = pkts[i];
+          held_idx[nh++] = idx[i];
+          break;
+        case SLUICE_DROP:
+          c.drops++;
+          w.drop(pkts[i], dd, DropReason::netfilter_drop);
+          break;
+        case SLUICE_QUEUE: {
+          uint16_t q = static_cast<uint16_t>(v[i] >> 16);
+          bool bypass = v[i] & SLUICE_QUEUE_BYPASS;
+          if (q >= kNumQueues || !queues_[q].bound.load(std::memory_order_relaxed)) {
+            if (q < kNumQueues) queues_[q].nolistener++;
+            if (bypass) {
+              if (q < kNumQueues) queues_[q].bypassed++;
+              pkts[k] = pkts[i];
+              idx[k++] = idx[i];
+            } else {
+              c.drops++;
+              w.drop(pkts[i], dd, DropReason::nfqueue_nolistener);
+            }
+            break;
+          }
+          State one = s;
+          one.outs = nullptr;
+          one.out = out_of(s, i);
+          if (enqueue(w, one, e, pkts[i], q)) {
+            c.queued++;
+            break;
+          }
+          queues_[q].full++;
+          if (bypass) {  // fail-open
+            queues_[q].bypassed++;
+            pkts[k] = pkts[i];
+            idx[k++] = idx[i];
+          } else {
+            c.drops++;
+            w.drop(pkts[i], dd, DropReason::nfqueue_full);
+          }
+          break;
+        }
+        default:  // STOLEN (and REPEAT from a hook function: treated as stolen, as 6.x)
+          c.stolen++;
+          break;
+      }
+    }
+    // The stopped packets follow the active ones, then the earlier stopped.
+    uint16_t prev_stopped = static_cast<uint16_t>(n - active);
+    rte_mbuf* tail[kBurst];
+    uint16_t tail_idx[kBurst];
+    for (uint16_t i = 0; i < prev_stopped; i++) {
+      tail[i] = pkts[active + i];
+      tail_idx[i] = idx[active + i];
+    }
+    uint16_t m = k;
+    for (uint16_t i = 0; i < nh; i++) {
+      pkts[m] = held[i];
+      idx[m++] = held_idx[i];
+    }
+    for (uint16_t i = 0; i < prev_stopped; i++) {
+      pkts[m] = tail[i];
+      idx[m++] = tail_idx[i];
+    }
+    n = m;
+    for (uint16_t i = 0; i < n; i++) stopped[i] = i >= k;
+  }
+  // Keep the original order of the survivors.
+  if (n > 1) {
+    uint16_t ord[kBurst];
+    for (uint16_t i = 0; i < n; i++) ord[i] = i;
+    std::sort(ord, ord + n, [&](uint16_t a, uint16_t b) { return idx[a] < idx[b]; });
+    rte_mbuf* tmp[kBurst];
+    uint16_t ti[kBurst];
+    for (uint16_t i = 0; i < n; i++) {
+      tmp[i] = pkts[ord[i]];
+      ti[i] = idx[ord[i]];
+    }
+    std::memcpy(pkts, tmp, n * sizeof(rte_mbuf*));
+    std::memcpy(idx, ti, n * sizeof(uint16_t));
+  }
+  if (kept_idx != nullptr) std::memcpy(kept_idx, idx, n * sizeof(uint16_t));
+  return n;
+}
+
+void Registry::bind(uint16_t q, bool b) {
+  if (q < kNumQueues) queues_[q].bound = b;
+}
+
+unsigned Registry::read(uint16_t q, Queued* out, unsigned n) {
+  if (q >= kNumQueues) return 0;
+  void* objs[64];
+  unsigned got = rte_ring_dequeue_burst(queues_[q].ring, objs, std::min(n, 64u), nullptr);
+  for (unsigned i = 0; i < got; i++) {
+    auto* qp = static_cast<Queued*>(objs[i]);
+    out[i] = *qp;
+    delete qp;
+  }
+  return got;
+}
+
+void Registry::verdict(const Queued& qp, uint32_t v) {
+  if (qp.queue < kNumQueues) queues_[qp.queue].answered++;
+  switch (v & 0xff) {
+    case SLUICE_DROP:
+      dp.ctl_drop(qp.m, qp.in, DropReason::netfilter_drop);
+      return;
+    case SLUICE_ACCEPT:
+    case SLUICE_STOP: {
+      auto* r = new Queued(qp);
+      if ((v & 0xff) == SLUICE_STOP) r->resume_after = UINT32_MAX;  // skip the rest
+      if (rte_ring_enqueue(reinject_, r) != 0) {
+        delete r;
+        dp.ctl_drop(qp.m, qp.in, DropReason::nfqueue_full);
+      }
+      return;
+    }
+    default:  // stolen by the consumer: it keeps the mbuf
+      return;
+  }
+}
+
+void Registry::set_okfn(Point p, Okfn fn, void* ctx) {
+  if (p < kNumPoints) okfn_[p] = OkfnSlot{fn, ctx};
+}
+
+void Registry::poll(Worker& w) {
+  void* objs[kBurst];
+  unsigned got = rte_ring_dequeue_burst(reinject_, objs, kBurst, nullptr);
+  for (unsigned i = 0; i < got; i++) {
+    auto* qp = static_cast<Queued*>(objs[i]);
+    State st{qp->point, static_cast<uint16_t>(w.id), qp->in, qp->out, nullptr};
+    rte_mbuf* mm[kBurst];
+    mm[0] = qp->m;
+    uint16_t n = 1;
+    const List* l = list(qp->point);
+    if (l != nullptr && qp->resume_after != UINT32_MAX)
+      n = run_list(w, *l, st, mm, 1, qp->in, nullptr, qp->resume_after, qp->resume_priority);
+    if (n == 1) {
+      const OkfnSlot& ok = okfn_[qp->point];
+      if (ok.fn != nullptr) {
+        ok.fn(w, st, mm, 1, ok.ctx);
+      } else {
+        w.drop(mm[0], qp->in, DropReason::nfqueue_nolistener);
+      }
+    }
+    delete qp;
+  }
+}
+
+Registry::QueueStats Registry::queue_stats(uint16_t q) const {
+  const Queue& Q = queues_[q];
+  return QueueStats{Q.queued.load(), Q.full.load(), Q.nolistener.load(), Q.bypassed.load(),
+                    Q.answered.load()};
+}
+
+}  // namespace sluice::hooks

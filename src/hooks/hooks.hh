@@ -1,0 +1,185 @@
+// Netfilter-style hooks (net/netfilter/core.c): at each hook point a
+// priority-ordered list of hook entries (rule lists, plugins, C++ callbacks),
+// run burst-wise with one verdict per packet.
+// Spec: ../shared/spec/linux-rx.md §4.7, §5. Docs: docs/hooks.md.
+//
+// Points: ipv4|ipv6|bridge / pre_routing, local_in, forward, local_out,
+//   post_routing; arp / in, out, forward (sluice_point in include/sluice/hook.hh).
+// Order: ascending priority; equal priorities newest first (LIFO, Linux ≥ 4.14,
+//   nf_hook_entries_grow); Registry::set_fifo_equal(true) gives the 2.6.32/3.10
+//   order (FIFO among equals). At most kMaxPerPoint (1024, MAX_HOOK_COUNT) entries.
+// Verdicts: accept (next entry), drop (freed, netfilter_drop + the entry's
+//   drops), stolen (owned by the hook), queue (to a bounded queue read by a
+//   consumer; no consumer or a full ring: drop, or the next entry with the
+//   bypass flag — NFQUEUE fail-open), stop (accept, skip the rest of the point).
+// Each list is an immutable vector published under RCU (Rcu::publish);
+//   workers read it without locks, an empty point costs one load.
+// Drop reasons: netfilter_drop, nfqueue_full, nfqueue_nolistener.
+// Counters: per entry and worker: hits, drops, queued, stolen.
+// CLI: show hooks [POINT] (src/hooks/commands.cc).
+#pragma once
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <rte_mbuf.h>
+
+#include "core/worker.hh"
+#include "sluice/hook.hh"
+
+struct rte_ring;
+
+namespace sluice::hooks {
+class RuleList;
+}
+namespace sluice {
+class Dataplane;
+class Rcu;
+}  // namespace sluice
+
+namespace sluice::hooks {
+
+using Point = sluice_point;
+inline constexpr unsigned kNumPoints = SLUICE_POINT_COUNT;
+inline constexpr unsigned kMaxPerPoint = 1024;  // MAX_HOOK_COUNT
+inline constexpr unsigned kMaxEntries = 1024;   // counter slots over all points
+inline constexpr unsigned kMaxWorkers = 64;
+inline constexpr unsigned kNumQueues = 16;
+
+const char* point_name(unsigned p);  // "ipv4/forward"
+bool parse_point(const std::string& s, Point* out);
+// Names of §5.2 (ipv4/ipv6/arp) and §4.7 (bridge): "filter", "nat_dst", …, or an integer.
+bool parse_priority(const std::string& s, bool bridge, int* out);
+
+using State = sluice_hook_state;
+inline uint16_t out_of(const State& st, uint16_t i) {
+  return st.outs ? st.outs[i] : st.out;
+}
+
+// A hook function inside the daemon. Writes verdicts[0..n).
+using Fn = void (*)(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_t n,
+                    uint32_t* verdicts);
+
+enum class Owner : uint8_t { rules, plugin, builtin };
+
+struct Entry {
+  int priority;
+  uint32_t id;    // > 0
+  uint16_t slot;  // counter slot
+  Fn fn;
+  void* priv;
+  std::string name;
+  Owner owner;
+};
+struct List {
+  std::vector<Entry> entries;  // run order
+};
+
+struct EntryCounters {
+  uint64_t hits, drops, queued, stolen;
+};
+
+// A queued packet (nfqueue): the packet, where its walk stopped, and how to
+// continue it once the consumer answers.
+struct Queued {
+  rte_mbuf* m;
+  uint32_t id;  // packet id, increasing per queue
+  uint16_t queue;
+  uint8_t point;
+  uint16_t in, out;
+  uint32_t resume_after;  // entry id that queued it
+  int resume_priority;
+};
+
+// Continuation of a point (the okfn of NF_HOOK): takes packets accepted by
+// the whole chain after a queue verdict. Runs on a worker (Registry::poll).
+using Okfn = void (*)(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void* ctx);
+
+class Registry {
+ public:
+  explicit Registry(Dataplane& dp);
+  ~Registry();
+
+  Dataplane& dp;
+
+  // Control thread (or tests). Returns an id for remove(), 0 if the point is full.
+  uint32_t add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner);
+  bool remove(uint32_t id);
+  const List* list(unsigned p) const { return lists_[p].load(std::memory_order_acquire); }
+  void set_fifo_equal(bool fifo) { fifo_equal_ = fifo; }
+
+  // Runs point p over pkts[0..n): survivors are compacted into pkts (the
+  // return value is their count); kept_idx (optional) receives each
+  // survivor's original index. Dropped packets are freed and counted on
+  // drop_dev; stolen and queued ones leave the vector.
+  uint16_t run(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, uint16_t drop_dev,
+               uint16_t* kept_idx = nullptr) {
+    const List* l = list(st.point);
+    if (l == nullptr) return n;
+    return run_list(w, *l, st, pkts, n, drop_dev, kept_idx, 0, INT_MIN);
+  }
+
+  EntryCounters counters(uint16_t slot) const;
+  EntryCounters& ctr(unsigned worker, uint16_t slot) {
+    return ctr_[(worker % kMaxWorkers) * kMaxEntries + slot];
+  }
+
+  // What setup() made (src/hooks/setup.cc): rule lists by config order, plugins.
+  std::vector<std::unique_ptr<class RuleList>> rule_lists;
+  struct PluginHook {
+    sluice_hook_fn fn;
+    void* priv;
+  };
+  std::vector<std::unique_ptr<PluginHook>> plugin_hooks;
+  std::vector<std::pair<std::string, void*>> plugins;  // path, dlopen handle
+  std::vector<uint32_t> bridge_ids;                    // entries added to the bridge's lists
+
+  // ---- queues (nfnetlink_queue) ----
+  // A consumer binds to a queue; without one, queue verdicts drop (or bypass).
+  void bind(uint16_t q, bool bound);
+  bool bound(uint16_t q) const { return q < kNumQueues && queues_[q].bound.load(); }
+  void set_queue_len(uint16_t q, unsigned len);  // before traffic; power of 2 rounded
+  // Consumer side (any one thread per queue): up to n packets waiting.
+  unsigned read(uint16_t q, Queued* out, unsigned n);
+  // The answer: accept/stop continue (accept: the rest of the chain, then the
+  // point's okfn), drop frees, anything else = stolen by the consumer.
+  void verdict(const Queued& qp, uint32_t verdict);
+  void set_okfn(Point p, Okfn fn, void* ctx);
+  // Worker: finishes packets answered with accept/stop (call once per loop).
+  void poll(Worker& w);
+  struct QueueStats {
+    uint64_t queued, full, nolistener, bypassed, answered;
+  };
+  QueueStats queue_stats(uint16_t q) const;
+
+ private:
+  uint16_t run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
+                    uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id, int after_pri);
+  struct Queue {
+    rte_ring* ring = nullptr;  // Queued* (MP/SC)
+    std::atomic<bool> bound{false};
+    std::atomic<uint32_t> next_id{1};
+    std::atomic<uint64_t> queued{0}, full{0}, nolistener{0}, bypassed{0}, answered{0};
+  };
+  Queue queues_[kNumQueues];
+  rte_ring* reinject_ = nullptr;  // Queued* answered accept → a worker
+  struct OkfnSlot {
+    Okfn fn = nullptr;
+    void* ctx = nullptr;
+  };
+  OkfnSlot okfn_[kNumPoints];
+  std::atomic<const List*> lists_[kNumPoints]{};
+  std::unique_ptr<EntryCounters[]> ctr_;  // [worker * kMaxEntries + slot]
+  std::vector<uint16_t> free_slots_;
+  uint32_t next_id_ = 1;
+  bool fifo_equal_ = false;
+  std::mutex mu_;
+  bool enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint16_t q);
+};
+
+}  // namespace sluice::hooks

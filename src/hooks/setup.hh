@@ -1,0 +1,37 @@
+// The hooks feature's setup and control-thread API (src/hooks/setup.cc).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/topology.hh"
+#include "sluice/hook.hh"
+
+namespace sluice {
+class Dataplane;
+}
+namespace sluice::bridge {
+class Hooks;
+}
+
+namespace sluice::hooks {
+
+class Registry;
+
+// Rule lists and plugins of dp.topo, then the bridge adapter. Throws on errors.
+void setup(Dataplane& dp);
+// Builds and attaches the rule lists of cfg; returns "" or the error.
+std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg>& cfg);
+// dlopen + sluice_plugin_init; returns "" or the error.
+std::string load_plugin(Registry& reg, const std::string& path, const std::string& point,
+                        int priority);
+sluice_host host_table(Registry& reg);
+// Registers every entry of our bridge/* points on the bridge's own hook
+// lists (bridge::Hooks::add), so the bridge runs them where Linux runs
+// NF_HOOK(NFPROTO_BRIDGE, …). Returns the number of entries added.
+unsigned attach_bridge(Registry& reg, bridge::Hooks& bh);
+// New rules for the existing lists (same names, points, priorities): all
+// checked first, then swapped in under RCU. Returns "" or the error.
+std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg);
+
+}  // namespace sluice::hooks
