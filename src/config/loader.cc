@@ -585,7 +585,8 @@ void addr_address(Loader& l, L3Address& a, const Field& f) {
   uint32_t v4;
   unsigned len;
   if (!l3_cidr(a.address, &v6, &v4, &len))
-    l.fail(f.at(), f.where + ": address must be a prefix like 10.0.0.1/24 or \"2001:db8::1/64\", got " +
+    l.fail(f.at(), f.where +
+                       ": address must be a prefix like 10.0.0.1/24 or \"2001:db8::1/64\", got " +
                        describe(f.value));
   if (!v6) {
     uint32_t host = len >= 32 ? 0 : ~uint32_t(0) >> len;
@@ -605,11 +606,13 @@ void route_prefix(Loader& l, L3Route& r, const Field& f) {
   uint32_t v4;
   unsigned len;
   if (!l3_cidr(r.prefix, &v6, &v4, &len))
-    l.fail(f.at(), f.where + ": prefix must be like 10.9.0.0/16 or 0.0.0.0/0, got " + describe(f.value));
+    l.fail(f.at(),
+           f.where + ": prefix must be like 10.9.0.0/16 or 0.0.0.0/0, got " + describe(f.value));
   if (v6) return;  // host bits: masked, as `ip -6 route` does
   uint32_t host = len >= 32 ? 0 : ~uint32_t(0) >> len;
   if (v4 & host)
-    l.fail(f.at(), f.where + ": prefix " + describe(f.value) + " has host bits set (did you mean the network address?)");
+    l.fail(f.at(), f.where + ": prefix " + describe(f.value) +
+                       " has host bits set (did you mean the network address?)");
 }
 void route_via(Loader& l, L3Route& r, const Field& f) {
   r.via = l.get_string(f);
@@ -645,7 +648,8 @@ void neigh_mac(Loader& l, L3Neighbour& n, const Field& f) {
   bool ok = s.size() == 17;
   for (size_t i = 0; ok && i < s.size(); i++) ok = i % 3 == 2 ? s[i] == ':' : is_hex(s[i]);
   if (!ok || (std::stoul(s.substr(0, 2), nullptr, 16) & 1))
-    l.fail(f.at(), f.where + ": mac must be a unicast MAC like \"02:00:00:00:00:aa\", got " + describe(f.value));
+    l.fail(f.at(), f.where + ": mac must be a unicast MAC like \"02:00:00:00:00:aa\", got " +
+                       describe(f.value));
   n.mac = to_lower(s);
 }
 constexpr KeyDef<L3Neighbour> kNeighKeys[] = {
@@ -684,11 +688,12 @@ void section_addresses(Loader& l, const Field& f) {
           l.topo.addresses);
 }
 void section_routes(Loader& l, const Field& f) {
-  l3_list(l, f, "route", "{prefix: ..., via: ... and/or dev: ...}", kRouteKeys, {"prefix"}, l.topo.routes);
+  l3_list(l, f, "route", "{prefix: ..., via: ... and/or dev: ...}", kRouteKeys, {"prefix"},
+          l.topo.routes);
 }
 void section_neighbours(Loader& l, const Field& f) {
-  l3_list(l, f, "neighbour", "{dev: ..., address: ..., mac: ...}", kNeighKeys, {"dev", "address", "mac"},
-          l.topo.neighbours);
+  l3_list(l, f, "neighbour", "{dev: ..., address: ..., mac: ...}", kNeighKeys,
+          {"dev", "address", "mac"}, l.topo.neighbours);
 }
 void section_punt(Loader& l, const Field& f) {
   l3_list(l, f, "punt", "{dev: ..., tap: ...}", kPuntKeys, {"dev", "tap"}, l.topo.punt);
@@ -766,8 +771,6 @@ void section_logging(Loader& l, const Field& f) {
 
 // --- bridges ---------------------------------------------------------------
 
-
-
 // A 16-bit mask, decimal or 0x-hex.
 unsigned mask16(Loader& l, const Field& f) {
   if (f.value.IsScalar()) {
@@ -814,11 +817,21 @@ std::string mac_value(Loader& l, const Field& f) {
 void bps_pvid(Loader& l, BridgePortSettings& p, const Field& f) {
   p.pvid = l.get_uint(f, 0, 4094, "a VLAN id (0: none)");
 }
-void bps_vlans(Loader& l, BridgePortSettings& p, const Field& f) { p.vlans = vid_list(l, f); }
-void bps_untagged(Loader& l, BridgePortSettings& p, const Field& f) { p.untagged = vid_list(l, f); }
-void bps_hairpin(Loader& l, BridgePortSettings& p, const Field& f) { p.hairpin = l.get_bool(f); }
-void bps_learning(Loader& l, BridgePortSettings& p, const Field& f) { p.learning = l.get_bool(f); }
-void bps_flood(Loader& l, BridgePortSettings& p, const Field& f) { p.flood = l.get_bool(f); }
+void bps_vlans(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.vlans = vid_list(l, f);
+}
+void bps_untagged(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.untagged = vid_list(l, f);
+}
+void bps_hairpin(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.hairpin = l.get_bool(f);
+}
+void bps_learning(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.learning = l.get_bool(f);
+}
+void bps_flood(Loader& l, BridgePortSettings& p, const Field& f) {
+  p.flood = l.get_bool(f);
+}
 void bps_mcast_flood(Loader& l, BridgePortSettings& p, const Field& f) {
   p.mcast_flood = l.get_bool(f);
 }
@@ -871,8 +884,7 @@ void bridge_ports(Loader& l, BridgeIn& b, const Field& f) {
     if (!n.IsScalar() || n.Scalar().empty())
       l.fail(n, f.what() + " must be a list of device names, got " + describe(n) + " in it");
     auto dup = std::find(b.v.ports.begin(), b.v.ports.end(), n.Scalar());
-    if (dup != b.v.ports.end())
-      l.fail(n, f.what() + ": '" + n.Scalar() + "' is listed twice");
+    if (dup != b.v.ports.end()) l.fail(n, f.what() + ": '" + n.Scalar() + "' is listed twice");
     b.v.ports.push_back(n.Scalar());
     b.v.port_at.push_back(to_mark(n.Mark()));
   }
@@ -892,7 +904,9 @@ void bridge_ageing(Loader& l, BridgeIn& b, const Field& f) {
 void bridge_max_fdb(Loader& l, BridgeIn& b, const Field& f) {
   b.v.max_fdb_entries = l.get_uint(f, 16, 1u << 24, "a number of entries");
 }
-void bridge_stp(Loader& l, BridgeIn& b, const Field& f) { b.v.stp = l.get_bool(f); }
+void bridge_stp(Loader& l, BridgeIn& b, const Field& f) {
+  b.v.stp = l.get_bool(f);
+}
 void bridge_vlan_filtering(Loader& l, BridgeIn& b, const Field& f) {
   b.v.vlan_filtering = l.get_bool(f);
 }
@@ -902,8 +916,9 @@ void bridge_default_pvid(Loader& l, BridgeIn& b, const Field& f) {
 void bridge_group_fwd_mask(Loader& l, BridgeIn& b, const Field& f) {
   b.v.group_fwd_mask = mask16(l, f);
   if (b.v.group_fwd_mask & 0x7)
-    l.fail(f.at(), f.what() + ": bits 0-2 (STP, pause, LACP) cannot be set on the bridge "
-                              "(BR_GROUPFWD_RESTRICTED); use a port's group_fwd_mask");
+    l.fail(f.at(), f.what() +
+                       ": bits 0-2 (STP, pause, LACP) cannot be set on the bridge "
+                       "(BR_GROUPFWD_RESTRICTED); use a port's group_fwd_mask");
 }
 void bridge_priority(Loader& l, BridgeIn& b, const Field& f) {
   b.v.priority = l.get_uint(f, 0, 65535, "an STP bridge priority");
@@ -927,8 +942,7 @@ void bridge_port_settings(Loader& l, BridgeIn& b, const Field& f) {
     BridgePortSettings s;
     s.port = k.Scalar();
     s.mark = to_mark(k.Mark());
-    if (b.settings_at.contains(s.port))
-      l.fail(k, f.what() + ": duplicate key '" + s.port + "'");
+    if (b.settings_at.contains(s.port)) l.fail(k, f.what() + ": duplicate key '" + s.port + "'");
     b.settings_at.emplace(s.port, s.mark);
     std::string where = f.what() + ": " + s.port;
     if (!kv.second.IsNull()) {
@@ -944,7 +958,9 @@ struct FdbStaticIn {
   BridgeFdbStatic v;
   Mark port_at;
 };
-void fs_mac(Loader& l, FdbStaticIn& s, const Field& f) { s.v.mac = mac_value(l, f); }
+void fs_mac(Loader& l, FdbStaticIn& s, const Field& f) {
+  s.v.mac = mac_value(l, f);
+}
 void fs_port(Loader& l, FdbStaticIn& s, const Field& f) {
   s.v.port = l.get_string(f);
   s.port_at = f.at();
@@ -1036,7 +1052,8 @@ void rule_match(Loader& l, hooks::Rule& r, const Field& f) {
     const YAML::Node& k = kv.first;
     const YAML::Node& v = kv.second;
     if (!k.IsScalar()) l.fail(k, f.what() + ": keys must be plain names");
-    if (!v.IsScalar()) l.fail(to_mark(v.Mark()), f.what() + ": " + k.Scalar() + " must be a scalar");
+    if (!v.IsScalar())
+      l.fail(to_mark(v.Mark()), f.what() + ": " + k.Scalar() + " must be a scalar");
     bool unknown = false;
     std::string e = hooks::parse_match(k.Scalar(), v.Scalar(), &r.match, &unknown);
     if (!e.empty()) l.fail(unknown ? to_mark(k.Mark()) : to_mark(v.Mark()), f.where + ": " + e);
@@ -1047,14 +1064,20 @@ void rule_verdict(Loader& l, hooks::Rule& r, const Field& f) {
   if (!hooks::parse_rule_verdict(s, &r.verdict))
     l.fail(f.at(), f.what() + " must be accept, drop or continue, got '" + s + "'");
 }
-void rule_counter(Loader& l, hooks::Rule& r, const Field& f) { r.counter = l.get_bool(f); }
-void rule_log(Loader& l, hooks::Rule& r, const Field& f) { r.log = l.get_bool(f); }
+void rule_counter(Loader& l, hooks::Rule& r, const Field& f) {
+  r.counter = l.get_bool(f);
+}
+void rule_log(Loader& l, hooks::Rule& r, const Field& f) {
+  r.log = l.get_bool(f);
+}
 void rule_set_mark(Loader& l, hooks::Rule& r, const Field& f) {
   r.set_mark = l.get_uint(f, 0, 0xffffffffu, "a 32-bit mark");
   r.has_set_mark = true;
 }
-constexpr KeyDef<hooks::Rule> kRuleKeys[] = {{"match", rule_match},     {"verdict", rule_verdict},
-                                             {"counter", rule_counter}, {"log", rule_log},
+constexpr KeyDef<hooks::Rule> kRuleKeys[] = {{"match", rule_match},
+                                             {"verdict", rule_verdict},
+                                             {"counter", rule_counter},
+                                             {"log", rule_log},
                                              {"set_mark", rule_set_mark}};
 
 void hook_name(Loader& l, HookIn& h, const Field& f) {
@@ -1099,8 +1122,8 @@ void section_hooks(Loader& l, const Field& f) {
     resolve_priority(l, h.v.point, h.priority, h.priority_at, &h.v.priority);
     auto [it, fresh] = names.emplace(h.v.name, h.v.name_at);
     if (!fresh)
-      l.fail(h.v.name_at, "duplicate hook name '" + h.v.name + "' (first at " +
-                              mark_str(it->second) + ")");
+      l.fail(h.v.name_at,
+             "duplicate hook name '" + h.v.name + "' (first at " + mark_str(it->second) + ")");
     l.topo.hooks.push_back(std::move(h.v));
   }
 }
@@ -1114,7 +1137,9 @@ void plugin_path(Loader& l, PluginIn& p, const Field& f) {
   p.v.path = l.get_string(f);
   p.v.path_at = f.at();
 }
-void plugin_point(Loader& l, PluginIn& p, const Field& f) { p.v.point = hook_point(l, f); }
+void plugin_point(Loader& l, PluginIn& p, const Field& f) {
+  p.v.point = hook_point(l, f);
+}
 void plugin_priority(Loader& l, PluginIn& p, const Field& f) {
   p.priority = l.get_string(f);
   p.priority_at = f.at();
@@ -1145,12 +1170,18 @@ struct SectionDef {
 };
 
 constexpr SectionDef kSections[] = {
-    {"eal", section_eal},         {"ports", section_ports},     {"vlans", section_vlans},
+    {"eal", section_eal},
+    {"ports", section_ports},
+    {"vlans", section_vlans},
     {"bridges", section_bridges},
-    {"control", section_control}, {"logging", section_logging},
-    {"addresses", section_addresses}, {"routes", section_routes},
-    {"neighbours", section_neighbours}, {"punt", section_punt},
-    {"hooks", section_hooks},         {"plugins", section_plugins},
+    {"control", section_control},
+    {"logging", section_logging},
+    {"addresses", section_addresses},
+    {"routes", section_routes},
+    {"neighbours", section_neighbours},
+    {"punt", section_punt},
+    {"hooks", section_hooks},
+    {"plugins", section_plugins},
 };
 
 // In the contract, not implemented yet: refused rather than ignored.
@@ -1270,7 +1301,8 @@ void check_l3(Loader& l) {
     std::string host = a.address.substr(0, a.address.find('/'));
     auto [it, fresh] = seen.emplace(host, a.address_at);
     if (!fresh)
-      l.fail(a.address_at, where + ": address " + host + " is already assigned (at " + mark_str(it->second) + ")");
+      l.fail(a.address_at, where + ": address " + host + " is already assigned (at " +
+                               mark_str(it->second) + ")");
     bool v6;
     uint32_t v4;
     unsigned len;
@@ -1286,7 +1318,8 @@ void check_l3(Loader& l) {
     std::string where = "route #" + std::to_string(i + 1);
     if (!r.dev.empty()) known(r.dev, r.dev_at, where);
     if (r.via.empty() && r.dev.empty()) l.fail(r.mark, where + ": a route needs via, dev or both");
-    if (!prefixes.insert(r.prefix).second) l.fail(r.prefix_at, where + ": prefix " + r.prefix + " is routed twice");
+    if (!prefixes.insert(r.prefix).second)
+      l.fail(r.prefix_at, where + ": prefix " + r.prefix + " is routed twice");
     if (r.via.empty()) continue;
     bool pv6 = r.prefix.find(':') != std::string::npos, vv6 = r.via.find(':') != std::string::npos;
     if (pv6 != vv6) l.fail(r.via_at, where + ": via " + r.via + " is not of the prefix's family");
@@ -1295,7 +1328,8 @@ void check_l3(Loader& l) {
       inet_pton(AF_INET6, r.via.c_str(), &via6);
       bool ok6 = false;
       for (auto& a : l.topo.addresses) {
-        if (a.address.find(':') == std::string::npos || (!r.dev.empty() && a.dev != r.dev)) continue;
+        if (a.address.find(':') == std::string::npos || (!r.dev.empty() && a.dev != r.dev))
+          continue;
         in6_addr net6;
         size_t slash = a.address.find('/');
         inet_pton(AF_INET6, a.address.substr(0, slash).c_str(), &net6);
@@ -1308,7 +1342,8 @@ void check_l3(Loader& l) {
         ok6 = ok6 || (in && std::memcmp(&net6, &via6, 16) != 0);
       }
       if (!ok6)
-        l.fail(r.via_at, where + ": next hop " + r.via + " is unreachable: not in a connected subnet" +
+        l.fail(r.via_at, where + ": next hop " + r.via +
+                             " is unreachable: not in a connected subnet" +
                              (r.dev.empty() ? std::string() : " of " + r.dev) + " (see addresses)");
       continue;
     }
@@ -1318,11 +1353,13 @@ void check_l3(Loader& l) {
     for (auto& s : subnets)
       if ((r.dev.empty() || s.dev == r.dev) && (via & s.mask) == s.net && via != s.addr) ok = true;
     if (!ok)
-      l.fail(r.via_at, where + ": next hop " + r.via + " is unreachable: not in a connected subnet" +
+      l.fail(r.via_at, where + ": next hop " + r.via +
+                           " is unreachable: not in a connected subnet" +
                            (r.dev.empty() ? std::string() : " of " + r.dev) + " (see addresses)");
   }
   for (size_t i = 0; i < l.topo.neighbours.size(); i++)
-    known(l.topo.neighbours[i].dev, l.topo.neighbours[i].dev_at, "neighbour #" + std::to_string(i + 1));
+    known(l.topo.neighbours[i].dev, l.topo.neighbours[i].dev_at,
+          "neighbour #" + std::to_string(i + 1));
   std::set<std::string> taps;
   for (size_t i = 0; i < l.topo.punt.size(); i++) {
     auto& p = l.topo.punt[i];
@@ -1330,8 +1367,10 @@ void check_l3(Loader& l) {
     known(p.dev, p.dev_at, where);
     for (auto& b : l.topo.bridges)
       if (b.name == p.dev)
-        l.fail(p.dev_at, where + ": dev '" + p.dev + "' is a bridge; punt TAPs go on ports and vlans");
-    if (devs.contains(p.tap)) l.fail(p.tap_at, where + ": tap '" + p.tap + "' is the name of a sluice device");
+        l.fail(p.dev_at,
+               where + ": dev '" + p.dev + "' is a bridge; punt TAPs go on ports and vlans");
+    if (devs.contains(p.tap))
+      l.fail(p.tap_at, where + ": tap '" + p.tap + "' is the name of a sluice device");
     if (!taps.insert(p.tap).second) l.fail(p.tap_at, where + ": tap '" + p.tap + "' is used twice");
   }
 }

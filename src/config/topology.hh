@@ -59,12 +59,12 @@ struct Vlan {
 struct BridgePortSettings {
   Mark mark;
   std::string port;
-  std::optional<unsigned> pvid;     // vlan_filtering: VID for untagged frames (0/none: drop them)
-  std::vector<unsigned> vlans;      // vlan_filtering: member VIDs
-  std::vector<unsigned> untagged;   // vlan_filtering: VIDs sent untagged
+  std::optional<unsigned> pvid;    // vlan_filtering: VID for untagged frames (0/none: drop them)
+  std::vector<unsigned> vlans;     // vlan_filtering: member VIDs
+  std::vector<unsigned> untagged;  // vlan_filtering: VIDs sent untagged
   bool hairpin = false;
   bool learning = true;
-  bool flood = true;        // unknown unicast
+  bool flood = true;  // unknown unicast
   bool mcast_flood = true;
   bool bcast_flood = true;
   std::optional<std::string> state;  // forced STP state when stp is off (tests, maintenance)

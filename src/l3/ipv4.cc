@@ -122,7 +122,8 @@ void neigh_output(Ctx& c, OutVec& o) {
         devs[i] = o.dev[base + i];
         tg[i] = o.target[base + i];
       }
-      hooks::State st{SLUICE_IPV4_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, devs};
+      hooks::State st{SLUICE_IPV4_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev,
+                      devs};
       uint16_t kept = c.l3.hooks->run(c.w, st, v, cnt, kNoDev, idx);
       for (uint16_t i = 0; i < kept; i++) {
         o.pkts[k] = v[i];

@@ -139,7 +139,8 @@ void neigh_output6(Ctx6& c, Out6& o) {
         devs[i] = o.dev[base + i];
         std::memcpy(tg[i], o.target[base + i], 16);
       }
-      hooks::State st{SLUICE_IPV6_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev, devs};
+      hooks::State st{SLUICE_IPV6_POST_ROUTING, static_cast<uint16_t>(c.w.id), kNoDev, kNoDev,
+                      devs};
       uint16_t kept = c.l3.hooks->run(c.w, st, v, cnt, kNoDev, idx);
       for (uint16_t i = 0; i < kept; i++) {
         o.pkts[k] = v[i];

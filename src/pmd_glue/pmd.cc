@@ -50,7 +50,9 @@ std::string normalize_pci(const std::string& a) {
   return std::count(a.begin(), a.end(), ':') == 1 ? "0000:" + a : a;
 }
 
-std::string vdev_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
+std::string vdev_name(const std::string& devargs) {
+  return devargs.substr(0, devargs.find(','));
+}
 
 std::string fmt_mac(const rte_ether_addr& a) {
   char b[RTE_ETHER_ADDR_FMT_SIZE];
@@ -99,7 +101,8 @@ unsigned pow2_minus1_at_least(uint64_t n) {
 }  // namespace
 
 std::vector<std::string> eal_args(const config::Topology& topo, const std::string& prog) {
-  std::vector<std::string> a = {prog, "-l", topo.eal.lcores, "--file-prefix=" + topo.eal.file_prefix};
+  std::vector<std::string> a = {prog, "-l", topo.eal.lcores,
+                                "--file-prefix=" + topo.eal.file_prefix};
   if (!topo.eal.hugepages) {
     a.push_back("--no-huge");
     a.push_back("-m");
@@ -129,16 +132,17 @@ void init_eal(const config::Topology& topo, const std::string& prog) {
   for (auto& x : args) argv.push_back(x.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0)
     throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
-  if (numa_available() >= 0)
-    spdlog::info("NUMA: {} node(s)", numa_num_configured_nodes());
+  if (numa_available() >= 0) spdlog::info("NUMA: {} node(s)", numa_num_configured_nodes());
 }
 
 void setup(Dataplane& dp) {
   const auto& topo = dp.topo;
   std::vector<unsigned> wl = config::parse_lcores(topo.eal.lcores);
-  if (wl.empty()) throw std::runtime_error("eal.lcores names no worker lcore (the first is the control thread)");
+  if (wl.empty())
+    throw std::runtime_error("eal.lcores names no worker lcore (the first is the control thread)");
   for (unsigned lc : wl)
-    if (!rte_lcore_is_enabled(lc)) throw std::runtime_error("lcore " + std::to_string(lc) + " is not enabled");
+    if (!rte_lcore_is_enabled(lc))
+      throw std::runtime_error("lcore " + std::to_string(lc) + " is not enabled");
 
   // Workers first: their lcores decide the NUMA sockets that need pools.
   for (unsigned i = 0; i < wl.size(); i++)
@@ -149,15 +153,17 @@ void setup(Dataplane& dp) {
   // and net_pcap infinite_rx preloads.
   uint64_t need = 0;
   for (auto& p : topo.ports)
-    need += uint64_t(p.rx_desc) * p.rx_queues + uint64_t(p.tx_desc) * std::max<size_t>(p.tx_queues, wl.size());
+    need += uint64_t(p.rx_desc) * p.rx_queues +
+            uint64_t(p.tx_desc) * std::max<size_t>(p.tx_queues, wl.size());
   need += wl.size() * (256 + kBurst + kMaxPorts * kTxBufSize);
   need = std::max<uint64_t>(need * 2, 32767);
   std::set<unsigned> sockets;
   for (auto& w : dp.workers) sockets.insert(rte_lcore_to_socket_id(w->lcore));
   for (unsigned s : sockets) {
     std::string name = "sluice_pkt_s" + std::to_string(s);
-    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), pow2_minus1_at_least(need), 256,
-                                              kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(s));
+    rte_mempool* mp =
+        rte_pktmbuf_pool_create(name.c_str(), pow2_minus1_at_least(need), 256, kMbufPrivSize,
+                                RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(s));
     if (mp == nullptr)
       throw std::runtime_error("cannot create mbuf pool on socket " + std::to_string(s) + ": " +
                                rte_strerror(rte_errno) + " (raise eal.memory_mb)");
@@ -175,7 +181,8 @@ void setup(Dataplane& dp) {
       if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
         int rc = rte_dev_probe(p.device.c_str());
         if (rc < 0)
-          throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device + "': " + rte_strerror(-rc));
+          throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device +
+                                   "': " + rte_strerror(-rc));
       }
     }
     uint16_t pid;
@@ -213,34 +220,43 @@ void setup(Dataplane& dp) {
     // The pool of the socket of the first worker that polls this port.
     std::vector<unsigned> pollers;  // worker ids
     for (unsigned i = 0; i < wl.size(); i++)
-      if (p.workers.empty() || std::find(p.workers.begin(), p.workers.end(), wl[i]) != p.workers.end())
+      if (p.workers.empty() ||
+          std::find(p.workers.begin(), p.workers.end(), wl[i]) != p.workers.end())
         pollers.push_back(i);
     if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
     unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
     rte_mempool* mp = dp.pool_for_socket(sock);
     for (unsigned q = 0; q < nrx; q++)
-      if (int rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, rte_eth_dev_socket_id(pid) < 0 ? sock : rte_eth_dev_socket_id(pid), nullptr, mp); rc != 0)
-        throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
+      if (int rc = rte_eth_rx_queue_setup(
+              pid, q, nb_rxd, rte_eth_dev_socket_id(pid) < 0 ? sock : rte_eth_dev_socket_id(pid),
+              nullptr, mp);
+          rc != 0)
+        throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " +
+                                 rte_strerror(-rc));
     for (unsigned q = 0; q < ntx; q++)
       if (int rc = rte_eth_tx_queue_setup(pid, q, nb_txd, SOCKET_ID_ANY, nullptr); rc != 0)
-        throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
+        throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " +
+                                 rte_strerror(-rc));
 
     uint16_t cur_mtu = 0;
     if (rte_eth_dev_get_mtu(pid, &cur_mtu) == 0 && cur_mtu == p.mtu) {
       // already right
     } else if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0)
-      spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu, rte_strerror(-rc));
+      spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu,
+                   rte_strerror(-rc));
     rte_ether_addr mac;
     if (p.mac) {
       rte_ether_unformat_addr(p.mac->c_str(), &mac);
       if (int rc = rte_eth_dev_default_mac_addr_set(pid, &mac); rc != 0)
-        spdlog::info("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac, rte_strerror(-rc));
+        spdlog::info("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac,
+                     rte_strerror(-rc));
     } else {
       rte_eth_macaddr_get(pid, &mac);
     }
     int prc = p.promiscuous ? rte_eth_promiscuous_enable(pid) : rte_eth_promiscuous_disable(pid);
     if (prc != 0 && prc != -ENOTSUP)
-      spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off", rte_strerror(-prc));
+      spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off",
+                   rte_strerror(-prc));
     rte_eth_allmulticast_enable(pid);
     // PMDs that report link events without the interrupt mode (net_vhost,
     // bonding) still wake the poller early.
@@ -288,12 +304,15 @@ void setup(Dataplane& dp) {
       }
       std::string err;
       uint16_t proto = (*it)->protocol == "802.1ad" ? 0x88a8 : 0x8100;
-      if (dp.net.add_vlan(*lower, (*it)->name, static_cast<uint16_t>((*it)->id), proto, &err) == nullptr)
+      if (dp.net.add_vlan(*lower, (*it)->name, static_cast<uint16_t>((*it)->id), proto, &err) ==
+          nullptr)
         throw std::runtime_error("vlan '" + (*it)->name + "': " + err);
       spdlog::info("vlan {}: on {} id {}", (*it)->name, (*it)->link, (*it)->id);
       it = todo.erase(it);
     }
-    if (todo.size() == before) throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link + "'");
+    if (todo.size() == before)
+      throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link +
+                               "'");
   }
 
   l3::add_punt_ports(dp);  // punt TAPs are ports too (src/l3/punt.cc)
@@ -306,7 +325,8 @@ void setup(Dataplane& dp) {
     g_plans[i].w = dp.workers[i].get();
   }
   for (auto& pi : dp.ports)
-    for (auto& [wid, q] : pi.pollers) g_plans[wid].polls.push_back(Poll{pi.port_id, q, dp.net.dev(pi.dev)});
+    for (auto& [wid, q] : pi.pollers)
+      g_plans[wid].polls.push_back(Poll{pi.port_id, q, dp.net.dev(pi.dev)});
   poll_links(dp);
   bridge::setup(dp);  // bridges over the ports and VLANs above (src/bridge)
   l3::setup(dp);      // addresses, routes, neighbours over every device above (src/l3)
@@ -366,7 +386,8 @@ uint64_t close_ports(Dataplane& dp) {
     if (avail == mp->size) {
       spdlog::info("mbuf pool {}: all {} mbufs back", mp->name, mp->size);
     } else {
-      spdlog::warn("mbuf pool {}: {} of {} mbufs back ({} missing)", mp->name, avail, mp->size, mp->size - avail);
+      spdlog::warn("mbuf pool {}: {} of {} mbufs back ({} missing)", mp->name, avail, mp->size,
+                   mp->size - avail);
       missing += mp->size - avail;
     }
   }
