@@ -75,27 +75,73 @@ inline constexpr uint16_t kEthPIp = 0x0800;
 inline constexpr uint16_t kEthPArp = 0x0806;
 
 // Linux /proc/net/snmp and netstat names (Ip, IpExt, Icmp).
-#define SLUICE_IP_MIB(X)                                                                          \
-  X(InReceives)                                                                                   \
-  X(InHdrErrors)                                                                                  \
-  X(InAddrErrors)                                                                                 \
-  X(ForwDatagrams)                                                                                \
-  X(InUnknownProtos) X(InDiscards) X(InDelivers) X(OutRequests) X(OutDiscards) X(OutNoRoutes)     \
-      X(ReasmReqds) X(FragOKs) X(FragFails) X(FragCreates) X(InNoRoutes) X(InTruncatedPkts) X(    \
-          InMcastPkts) X(OutMcastPkts) X(InBcastPkts) X(OutBcastPkts) X(InOctets) X(OutOctets)    \
-          X(InCsumErrors) X(InNoECTPkts) X(InECT1Pkts) X(InECT0Pkts) X(InCEPkts) X(IcmpInMsgs)    \
-              X(IcmpInErrors) X(IcmpInCsumErrors) X(IcmpInDestUnreachs) X(IcmpInTimeExcds) X(     \
-                  IcmpInEchos) X(IcmpInEchoReps) X(IcmpOutMsgs) X(IcmpOutRateLimitGlobal)         \
-                  X(IcmpOutRateLimitHost) X(IcmpOutDestUnreachs) X(IcmpOutTimeExcds) X(           \
-                      IcmpOutEchoReps) X(Ip6InReceives) X(Ip6InHdrErrors) X(Ip6InTruncatedPkts)   \
-                      X(Ip6InNoRoutes) X(Ip6InAddrErrors) X(Ip6InDelivers) X(Ip6OutForwDatagrams) \
-                          X(Ip6OutRequests) X(Ip6InTooBigErrors) X(Ip6InMcastPkts) X(Icmp6InMsgs) \
-                              X(Icmp6InErrors) X(Icmp6InEchos) X(Icmp6InNeighborSolicits)         \
-                                  X(Icmp6InNeighborAdvertisements) X(Icmp6OutMsgs)                \
-                                      X(Icmp6OutEchoReplies) X(Icmp6OutNeighborAdvertisements)    \
-                                          X(Icmp6OutNeighborSolicits) X(Icmp6OutTimeExcds)        \
-                                              X(Icmp6OutDestUnreachs) X(Icmp6OutPktTooBigs)       \
-                                                  X(TcpOutRsts) X(TcpInCsumErrors)
+// clang-format off
+#define SLUICE_IP_MIB(X) \
+  X(InReceives) \
+  X(InHdrErrors) \
+  X(InAddrErrors) \
+  X(ForwDatagrams) \
+  X(InUnknownProtos) \
+  X(InDiscards) \
+  X(InDelivers) \
+  X(OutRequests) \
+  X(OutDiscards) \
+  X(OutNoRoutes) \
+  X(ReasmReqds) \
+  X(FragOKs) \
+  X(FragFails) \
+  X(FragCreates) \
+  X(InNoRoutes) \
+  X(InTruncatedPkts) \
+  X(InMcastPkts) \
+  X(OutMcastPkts) \
+  X(InBcastPkts) \
+  X(OutBcastPkts) \
+  X(InOctets) \
+  X(OutOctets) \
+  X(InCsumErrors) \
+  X(InNoECTPkts) \
+  X(InECT1Pkts) \
+  X(InECT0Pkts) \
+  X(InCEPkts) \
+  X(IcmpInMsgs) \
+  X(IcmpInErrors) \
+  X(IcmpInCsumErrors) \
+  X(IcmpInDestUnreachs) \
+  X(IcmpInTimeExcds) \
+  X(IcmpInEchos) \
+  X(IcmpInEchoReps) \
+  X(IcmpOutMsgs) \
+  X(IcmpOutRateLimitGlobal) \
+  X(IcmpOutRateLimitHost) \
+  X(IcmpOutDestUnreachs) \
+  X(IcmpOutTimeExcds) \
+  X(IcmpOutEchoReps) \
+  X(Ip6InReceives) \
+  X(Ip6InHdrErrors) \
+  X(Ip6InTruncatedPkts) \
+  X(Ip6InNoRoutes) \
+  X(Ip6InAddrErrors) \
+  X(Ip6InDelivers) \
+  X(Ip6OutForwDatagrams) \
+  X(Ip6OutRequests) \
+  X(Ip6InTooBigErrors) \
+  X(Ip6InMcastPkts) \
+  X(Icmp6InMsgs) \
+  X(Icmp6InErrors) \
+  X(Icmp6InEchos) \
+  X(Icmp6InNeighborSolicits) \
+  X(Icmp6InNeighborAdvertisements) \
+  X(Icmp6OutMsgs) \
+  X(Icmp6OutEchoReplies) \
+  X(Icmp6OutNeighborAdvertisements) \
+  X(Icmp6OutNeighborSolicits) \
+  X(Icmp6OutTimeExcds) \
+  X(Icmp6OutDestUnreachs) \
+  X(Icmp6OutPktTooBigs) \
+  X(TcpOutRsts) \
+  X(TcpInCsumErrors)
+// clang-format on
 
 enum class Mib : uint8_t {
 #define SLUICE_MIB_ENUM(n) n,
@@ -463,6 +509,8 @@ class L3 {
   void neigh_set(NeighEntry* e, uint8_t state, const rte_ether_addr* mac, uint64_t now);
   void neigh_flush_queue(NeighEntry* e);
   void neigh_fail_queue(NeighEntry* e);
+  rte_ether_addr neigh_enter(NeighEntry* e, uint8_t state);
+  void neigh_resolution_failed(NeighEntry* e, uint64_t now);
   void send_arp(uint16_t dev, uint16_t op, uint32_t sip, const rte_ether_addr* tha_unicast,
                 uint32_t tip);
   void inject(rte_mbuf* m, unsigned worker);

@@ -154,6 +154,24 @@ void L3::neigh_set(NeighEntry* e, uint8_t state, const rte_ether_addr* mac, uint
   if (state & kNudValid) neigh_flush_queue(e);
 }
 
+// A timer transition that keeps the entry's MAC; returns that MAC.
+rte_ether_addr L3::neigh_enter(NeighEntry* e, uint8_t state) {
+  rte_ether_addr mac;
+  neigh_mac(e->hw.load(), &mac);
+  e->state = state;
+  e->hw.store(neigh_hw(mac, state), std::memory_order_release);
+  return mac;
+}
+
+// INCOMPLETE or PROBE ran out of probes: FAILED, and the queue is answered.
+void L3::neigh_resolution_failed(NeighEntry* e, uint64_t now) {
+  e->state = kNudFailed;
+  e->hw.store(neigh_hw(rte_ether_addr{}, kNudFailed), std::memory_order_release);
+  e->updated_ms = now;
+  nstats_.res_failed++;
+  neigh_fail_queue(e);
+}
+
 std::vector<const NeighEntry*> L3::neighbours() const {
   std::vector<const NeighEntry*> v;
   for (uint32_t i : nused_) v.push_back(nslots_[i].get());
@@ -374,30 +392,20 @@ void L3::neigh_timers(uint64_t now) {
           e->next_ms = now + params.retrans_ms;
           probe(e, nullptr);
         } else {
-          e->state = kNudFailed;
-          e->hw.store(neigh_hw(rte_ether_addr{}, kNudFailed), std::memory_order_release);
-          e->updated_ms = now;
-          nstats_.res_failed++;
-          neigh_fail_queue(e);
+          neigh_resolution_failed(e, now);
         }
         break;
       case kNudReachable:
         if (now >= e->confirmed_ms + e->reachable_ms) {
-          rte_ether_addr mac;
-          neigh_mac(e->hw.load(), &mac);
-          e->state = kNudStale;
           e->used.store(0, std::memory_order_relaxed);
-          e->hw.store(neigh_hw(mac, kNudStale), std::memory_order_release);
+          neigh_enter(e, kNudStale);
           e->updated_ms = now;
         }
         break;
       case kNudStale:
         if (e->used.load(std::memory_order_relaxed)) {
           e->used.store(0, std::memory_order_relaxed);
-          rte_ether_addr mac;
-          neigh_mac(e->hw.load(), &mac);
-          e->state = kNudDelay;
-          e->hw.store(neigh_hw(mac, kNudDelay), std::memory_order_release);
+          neigh_enter(e, kNudDelay);
           e->next_ms = now + params.delay_probe_ms;
         } else if (nused_.size() > params.gc_thresh1 && now >= e->updated_ms + params.gc_stale_ms) {
           gc.push_back(e);
@@ -408,10 +416,7 @@ void L3::neigh_timers(uint64_t now) {
         if (e->confirmed_ms + e->reachable_ms > now) {
           neigh_set(e, kNudReachable, nullptr, now);
         } else {
-          rte_ether_addr mac;
-          neigh_mac(e->hw.load(), &mac);
-          e->state = kNudProbe;
-          e->hw.store(neigh_hw(mac, kNudProbe), std::memory_order_release);
+          rte_ether_addr mac = neigh_enter(e, kNudProbe);
           e->probes = 1;
           e->next_ms = now + params.retrans_ms;
           probe(e, &mac);
@@ -426,11 +431,7 @@ void L3::neigh_timers(uint64_t now) {
           e->next_ms = now + params.retrans_ms;
           probe(e, &mac);
         } else {
-          e->state = kNudFailed;
-          e->hw.store(neigh_hw(rte_ether_addr{}, kNudFailed), std::memory_order_release);
-          e->updated_ms = now;
-          nstats_.res_failed++;
-          neigh_fail_queue(e);
+          neigh_resolution_failed(e, now);
         }
         break;
       case kNudFailed:
