@@ -47,6 +47,7 @@ enum sluice_verdict : uint32_t {
   SLUICE_ACCEPT = 1,  // go on with the next hook, then the normal path
   SLUICE_STOLEN = 2,  // the hook owns the packet now (it must free or keep it)
   SLUICE_QUEUE = 3,   // to queue (verdict >> 16), answered later by a consumer
+  SLUICE_REPEAT = 4,  // only as a consumer's answer: run the queueing hook again
   SLUICE_STOP = 5,    // accept and skip the rest of this point
 };
 inline constexpr uint32_t SLUICE_QUEUE_BYPASS = 0x8000;  // NF_VERDICT_FLAG_QUEUE_BYPASS
@@ -93,6 +94,15 @@ struct sluice_pkt_meta {
   uint32_t mark;  // skb->mark (read/write through set_mark)
 };
 
+// A packet a hook queued, as a queue consumer reads it (nfnetlink_queue).
+struct sluice_queued {
+  sluice_pkt* pkt;
+  uint32_t id;     // per queue, increasing
+  uint16_t queue;  // 0..15
+  uint8_t point;   // sluice_point where it was queued
+  uint16_t in, out;
+};
+
 // The daemon's side: everything a plugin may call. Valid for the process's life.
 struct sluice_host {
   uint32_t abi_version;  // = SLUICE_HOOK_ABI
@@ -118,6 +128,17 @@ struct sluice_host {
   void (*log)(int level, const char* msg);
   bool (*ratelimit)(void* ctx, uint32_t key, uint32_t per_second);
   void (*free_pkt)(sluice_pkt* p);  // for STOLEN packets
+  // ---- ABI 2: hook queue consumer (nfnetlink_queue), from any one thread per queue ----
+  // One consumer per queue: 0, or -1 when q is bad or already bound.
+  int (*queue_bind)(void* ctx, uint16_t q);
+  int (*queue_unbind)(void* ctx, uint16_t q);  // what is queued stays for the next reader
+  // Up to n packets waiting on q (never blocks). Each must get one verdict.
+  unsigned (*queue_read)(void* ctx, uint16_t q, sluice_queued* out, unsigned n);
+  // SLUICE_ACCEPT (the rest of the point's hooks, then on), SLUICE_STOP (on,
+  // skipping the rest), SLUICE_REPEAT (the queueing hook again), SLUICE_DROP,
+  // SLUICE_STOLEN (the consumer keeps the packet; free it with free_pkt).
+  // The packet may have been changed in between (writable(), set_mark()).
+  void (*queue_verdict)(void* ctx, const sluice_queued* qp, uint32_t verdict);
 };
 
 // From the `plugins:` entry.
@@ -127,7 +148,7 @@ struct sluice_plugin_args {
   const char* path;
 };
 
-#define SLUICE_HOOK_ABI 1u
+#define SLUICE_HOOK_ABI 2u  // 2: the queue consumer functions
 #define SLUICE_PLUGIN_INIT "sluice_plugin_init"
 typedef int (*sluice_plugin_init_fn)(const sluice_host* host, const sluice_plugin_args* args);
 

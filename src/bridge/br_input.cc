@@ -71,6 +71,27 @@ inline void stage(WorkerState& ws, const BridgePort& to, rte_mbuf* m) {
   e.pkts[e.n++] = m;
 }
 
+// br_forward_finish ([bridge/post_routing] when post != nullptr) +
+// br_dev_queue_push_xmit for copies leaving through port `to`.
+void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint16_t n,
+                   const HookList* post) {
+  const uint16_t out = to.dev->index;
+  if (post != nullptr) {
+    HookCtx c{HookPoint::post_routing, nullptr, to.dev, br.dev};
+    n = run_hooks(w, post, c, pkts, n, out);
+  }
+  // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
+  const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (pkts[i]->pkt_len > limit)
+      w.drop(pkts[i], out, DropReason::pkt_too_big);
+    else
+      pkts[k++] = pkts[i];
+  }
+  if (k != 0) dev_queue_xmit(w, *to.dev, pkts, k);
+}
+
 // __br_forward + br_forward_finish + br_dev_queue_push_xmit for every staged
 // copy, ports in flood order (newest first).
 void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool from_bridge) {
@@ -89,20 +110,7 @@ void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool
                 to.dev, br.dev};
       n = run_hooks(w, fwd, c, e.pkts, n, out);
     }
-    if (post != nullptr && n != 0) {
-      HookCtx c{HookPoint::post_routing, nullptr, to.dev, br.dev};
-      n = run_hooks(w, post, c, e.pkts, n, out);
-    }
-    // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
-    const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
-    uint16_t k = 0;
-    for (uint16_t i = 0; i < n; i++) {
-      if (e.pkts[i]->pkt_len > limit)
-        w.drop(e.pkts[i], out, DropReason::pkt_too_big);
-      else
-        e.pkts[k++] = e.pkts[i];
-    }
-    if (k != 0) dev_queue_xmit(w, *to.dev, e.pkts, k);
+    if (n != 0) egress_finish(w, br, to, e.pkts, n, post);
   }
   ws.touched.clear();
 }
@@ -570,6 +578,68 @@ void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n) {
     }
     bc.bpdu_rx++;
   }
+}
+
+// ---- resume: frames a hook queue consumer accepted ------------------------------------------
+
+namespace {
+BridgePort* port_of(Worker& w, uint16_t dev) {
+  Device* d = w.net.dev(dev);
+  if (d == nullptr || d->rx_handler.load(std::memory_order_acquire) != br_handle_frame)
+    return nullptr;  // left the bridge while the frame was queued
+  return static_cast<BridgePort*>(d->rx_handler_ctx.load(std::memory_order_relaxed));
+}
+}  // namespace
+
+void resume(Worker& w, HookPoint p, rte_mbuf** pkts, uint16_t n, uint16_t in, uint16_t out) {
+  const uint16_t port_dev = p == HookPoint::pre_routing || p == HookPoint::local_in ? in : out;
+  BridgePort* port = port_of(w, port_dev);
+  if (port == nullptr) {
+    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], port_dev, DropReason::no_tx_target);
+    return;
+  }
+  Bridge& br = *port->br;
+  BridgeSys& sys = *br.sys;
+  WorkerState& ws = *sys.workers[w.id];
+  BrCounters& bc = ws.ctr[br.idx];
+  const uint64_t now = sys.now_ms.load(std::memory_order_relaxed);
+  switch (p) {
+    case HookPoint::pre_routing: {  // br_handle_frame_finish, then as br_handle_frame
+      rte_mbuf* local[kBurst];
+      uint16_t nlocal = 0;
+      br_handle_frame_finish(w, ws, bc, br, *port, port->get_state(), pkts, n, local, &nlocal, now);
+      flush_egress(w, ws, br, port->dev, false);
+      if (nlocal == 0) return;
+      if (const HookList* li = sys.hooks.list(HookPoint::local_in)) {
+        HookCtx c{HookPoint::local_in, port->dev, nullptr, br.dev};
+        nlocal = run_hooks(w, li, c, local, nlocal, br.dev->index);
+      }
+      netif_receive(w, local, nlocal);  // RX_HANDLER_ANOTHER: a round on the bridge
+      return;
+    }
+    case HookPoint::local_in:
+      if (out != kNoDev) {  // br_pass_frame_up → netif_receive_skb on the bridge device
+        for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = br.dev->index;
+        netif_receive(w, pkts, n);
+      } else {  // a link-local frame: learned, then up the port's own stack (PASS)
+        for (uint16_t i = 0; i < n; i++) {
+          learn_link_local(ws, bc, br, *port, pkts[i], now);
+          bc.link_local_pass++;
+        }
+        netif_receive_pass(w, *port->dev, pkts, n);
+      }
+      return;
+    case HookPoint::forward:
+    case HookPoint::local_out:
+      egress_finish(w, br, *port, pkts, n, sys.hooks.list(HookPoint::post_routing));
+      return;
+    case HookPoint::post_routing:
+      egress_finish(w, br, *port, pkts, n, nullptr);
+      return;
+    case HookPoint::count_:
+      break;
+  }
+  for (uint16_t i = 0; i < n; i++) w.free_later(pkts[i]);
 }
 
 }  // namespace sluice::bridge

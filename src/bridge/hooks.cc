@@ -64,17 +64,38 @@ bool Hooks::remove(uint32_t id) {
 }
 
 uint16_t run_hooks(Worker& w, const HookList* l, const HookCtx& ctx, rte_mbuf** pkts, uint16_t n,
-                   uint16_t drop_dev, rte_mbuf** broute, uint16_t* nbroute) {
+                   uint16_t drop_dev, rte_mbuf** broute, uint16_t* nbroute, uint32_t after_id,
+                   int after_pri) {
   if (l == nullptr) return n;
-  for (const Hook& h : l->hooks) {
-    if (n == 0) break;
+  size_t start = 0;
+  if (after_id != 0) {
+    auto it = std::find_if(l->hooks.begin(), l->hooks.end(),
+                           [&](const Hook& h) { return h.id == after_id; });
+    if (it != l->hooks.end())
+      start = static_cast<size_t>(it - l->hooks.begin()) + 1;
+    else
+      while (start < l->hooks.size() && l->hooks[start].priority <= after_pri) start++;
+  }
+  // Packets that saw STOP leave the walk; they rejoin the survivors in order.
+  uint16_t idx[kBurst];
+  for (uint16_t i = 0; i < n; i++) idx[i] = i;
+  rte_mbuf* stopped[kBurst];
+  uint16_t stopped_idx[kBurst];
+  uint16_t ns = 0;
+  for (size_t hi = start; hi < l->hooks.size() && n != 0; hi++) {
+    const Hook& h = l->hooks[hi];
     Verdict v[kBurst];
     h.fn(w, ctx, h.priv, pkts, n, v);
     uint16_t k = 0;
     for (uint16_t i = 0; i < n; i++) {
       switch (v[i]) {
         case Verdict::accept:
+          idx[k] = idx[i];
           pkts[k++] = pkts[i];
+          break;
+        case Verdict::stop:
+          stopped_idx[ns] = idx[i];
+          stopped[ns++] = pkts[i];
           break;
         case Verdict::drop:
           w.drop(pkts[i], drop_dev, DropReason::netfilter_drop);
@@ -82,16 +103,29 @@ uint16_t run_hooks(Worker& w, const HookList* l, const HookCtx& ctx, rte_mbuf** 
         case Verdict::stolen:
           break;
         case Verdict::broute:
-          if (broute != nullptr)
+          if (broute != nullptr) {
             broute[(*nbroute)++] = pkts[i];
-          else
+          } else {
+            idx[k] = idx[i];
             pkts[k++] = pkts[i];
+          }
           break;
       }
     }
     n = k;
   }
-  return n;
+  if (ns == 0) return n;
+  // Merge the two ordered runs back into arrival order.
+  rte_mbuf* out[kBurst];
+  uint16_t a = 0, b = 0, m = 0;
+  while (a < n || b < ns) {
+    if (b == ns || (a < n && idx[a] < stopped_idx[b]))
+      out[m++] = pkts[a++];
+    else
+      out[m++] = stopped[b++];
+  }
+  std::copy(out, out + m, pkts);
+  return m;
 }
 
 }  // namespace sluice::bridge

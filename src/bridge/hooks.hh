@@ -50,9 +50,11 @@ enum HookPriority : int {
 };
 
 // accept: next hook; drop: freed by the bridge (drop reason netfilter_drop);
-// stolen: the hook owns the packet now; broute (pre_routing only): leave the
-// bridge, the frame goes up the port's own stack (ebtables broute "DROP").
-enum class Verdict : uint8_t { accept, drop, stolen, broute };
+// stolen: the hook owns the packet now (also: queued to a hook queue);
+// broute (pre_routing only): leave the bridge, the frame goes up the port's
+// own stack (ebtables broute "DROP"); stop: accept and skip the rest of the
+// point (NF_STOP).
+enum class Verdict : uint8_t { accept, drop, stolen, broute, stop };
 
 struct HookCtx {
   HookPoint point;
@@ -95,10 +97,19 @@ class Hooks {
 };
 
 // Runs the chain of ctx.point over pkts[0..n). Survivors are compacted into
-// pkts (return value = their count); dropped ones are freed (netfilter_drop
-// counted on drop_dev); brouted ones are appended to broute[*nbroute] (only
-// when broute != nullptr; otherwise broute counts as accept).
+// pkts in their order (return value = their count); dropped ones are freed
+// (netfilter_drop counted on drop_dev); brouted ones are appended to
+// broute[*nbroute] (only when broute != nullptr; otherwise broute counts as
+// accept). after_id != 0: start after the hook with that id (a queued
+// packet resumed), or after after_pri when that hook is gone.
 uint16_t run_hooks(Worker& w, const HookList* l, const HookCtx& ctx, rte_mbuf** pkts, uint16_t n,
-                   uint16_t drop_dev, rte_mbuf** broute = nullptr, uint16_t* nbroute = nullptr);
+                   uint16_t drop_dev, rte_mbuf** broute = nullptr, uint16_t* nbroute = nullptr,
+                   uint32_t after_id = 0, int after_pri = INT_MIN);
+
+// Where a packet goes on after the hooks of point p accepted it late (a hook
+// queue consumer's accept: the okfn of NF_HOOK). in/out: device indexes of
+// the walk (local_in: out = the bridge device, or kNoDev for a link-local
+// frame). Worker context; owns the packets (br_input.cc).
+void resume(Worker& w, HookPoint p, rte_mbuf** pkts, uint16_t n, uint16_t in, uint16_t out);
 
 }  // namespace sluice::bridge

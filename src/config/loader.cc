@@ -1062,7 +1062,7 @@ void rule_match(Loader& l, hooks::Rule& r, const Field& f) {
 void rule_verdict(Loader& l, hooks::Rule& r, const Field& f) {
   std::string s = l.get_string(f);
   if (!hooks::parse_rule_verdict(s, &r.verdict))
-    l.fail(f.at(), f.what() + " must be accept, drop or continue, got '" + s + "'");
+    l.fail(f.at(), f.what() + " must be accept, drop, continue or queue, got '" + s + "'");
 }
 void rule_counter(Loader& l, hooks::Rule& r, const Field& f) {
   r.counter = l.get_bool(f);
@@ -1074,11 +1074,17 @@ void rule_set_mark(Loader& l, hooks::Rule& r, const Field& f) {
   r.set_mark = l.get_uint(f, 0, 0xffffffffu, "a 32-bit mark");
   r.has_set_mark = true;
 }
-constexpr KeyDef<hooks::Rule> kRuleKeys[] = {{"match", rule_match},
-                                             {"verdict", rule_verdict},
-                                             {"counter", rule_counter},
-                                             {"log", rule_log},
-                                             {"set_mark", rule_set_mark}};
+void rule_queue(Loader& l, hooks::Rule& r, const Field& f) {
+  r.queue = static_cast<uint16_t>(l.get_uint(f, 0, hooks::kRuleQueues - 1, "a queue number 0..15"));
+  r.has_queue = true;
+}
+void rule_bypass(Loader& l, hooks::Rule& r, const Field& f) {
+  r.bypass = l.get_bool(f);
+}
+constexpr KeyDef<hooks::Rule> kRuleKeys[] = {{"match", rule_match},       {"verdict", rule_verdict},
+                                             {"counter", rule_counter},   {"log", rule_log},
+                                             {"set_mark", rule_set_mark}, {"queue", rule_queue},
+                                             {"bypass", rule_bypass}};
 
 void hook_name(Loader& l, HookIn& h, const Field& f) {
   h.v.name = l.get_string(f);
@@ -1100,6 +1106,8 @@ void hook_rules(Loader& l, HookIn& h, const Field& f) {
     if (!e.IsMap()) l.fail(e, where + " must be a map ({match: {...}, verdict: ...})");
     hooks::Rule r;
     l.parse_keys<hooks::Rule>(e, where, kRuleKeys, r);
+    if ((r.has_queue || r.bypass) && r.verdict != hooks::RuleVerdict::queue)
+      l.fail(e, where + ": queue and bypass go with verdict: queue");
     h.v.rules.push_back(std::move(r));
   }
 }

@@ -69,6 +69,13 @@ class Dataplane {
   void run_timers(uint64_t now_ms);
   void run_shutdown();
 
+  // Worker polls: run by every worker once per poll loop, after its RX
+  // queues and before the TX flush (e.g. packets a hook queue consumer
+  // answered). Register before the workers start; must not block.
+  using WorkerPoll = void (*)(Worker& w, void* ctx);
+  void add_worker_poll(WorkerPoll fn, void* ctx) { worker_polls.emplace_back(fn, ctx); }
+  std::vector<std::pair<WorkerPoll, void*>> worker_polls;
+
   // A feature's state object, created on first use as T(Dataplane&).
   template <class T>
   T& feature() {

@@ -424,6 +424,16 @@ void netif_receive(Worker& w, rte_mbuf** pkts, uint16_t n) {
   w.flush_free();
 }
 
+void netif_receive_pass(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  if (n == 0) return;
+  Regroup again;
+  rte_mbuf* v[kBurst];
+  std::memcpy(v, pkts, n * sizeof(rte_mbuf*));
+  deliver(w, dev, v, n, again);
+  regroup_run(w, again);
+  w.flush_free();
+}
+
 void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n) {
   if (!port.admin_up.load(std::memory_order_relaxed)) {
     for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], port.index, DropReason::link_down);

@@ -34,6 +34,10 @@ uint16_t eth_type_trans(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 // same device (meta.dev) — a freshly classified RX burst. n <= kBurst.
 void netif_receive(Worker& w, rte_mbuf** pkts, uint16_t n);
 
+// The rest of a round for packets an rx_handler answered PASS later (a
+// queued frame a consumer accepted): steps 11–13 on dev, then next rounds.
+void netif_receive_pass(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
+
 // RX on a port: classify + receive (what a worker calls after rx_burst).
 void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n);
 

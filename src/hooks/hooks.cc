@@ -1,6 +1,7 @@
 #include "hooks/hooks.hh"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include <dlfcn.h>
@@ -81,14 +82,31 @@ bool parse_priority(const std::string& s, bool bridge, int* out) {
   return false;
 }
 
+namespace {
+// The queue state of a queued packet, kept in its metadata scratch.
+void put_state(const Queued& q) {
+  static_assert(sizeof(Queued) - offsetof(Queued, id) <= sizeof(PktMeta::user));
+  std::memcpy(meta(q.m).user, &q.id, sizeof(Queued) - offsetof(Queued, id));
+}
+Queued get_state(rte_mbuf* m) {
+  Queued q;
+  q.m = m;
+  std::memcpy(&q.id, meta(m).user, sizeof(Queued) - offsetof(Queued, id));
+  return q;
+}
+}  // namespace
+
 Registry::Registry(Dataplane& d) : dp(d), ctr_(new EntryCounters[kMaxWorkers * kMaxEntries]()) {
   for (unsigned i = kMaxEntries; i-- > 0;) free_slots_.push_back(static_cast<uint16_t>(i));
   static std::atomic<unsigned> seq{0};
   unsigned me = seq++;
   char name[32];
-  std::snprintf(name, sizeof name, "hkreinj%u", me);
-  reinject_ = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  for (unsigned w = 0; w < kMaxWorkers; w++) {
+    std::snprintf(name, sizeof name, "hkri%u_%u", me, w);
+    reinject_[w] = rte_ring_create(name, 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  }
   for (unsigned q = 0; q < kNumQueues; q++) set_queue_len(static_cast<uint16_t>(q), 1024);
+  dp.add_worker_poll([](Worker& w, void* ctx) { static_cast<Registry*>(ctx)->poll(w); }, this);
 }
 
 Registry::~Registry() {
@@ -96,30 +114,36 @@ Registry::~Registry() {
   auto drain = [](rte_ring* r) {
     if (r == nullptr) return;
     void* o;
-    while (rte_ring_dequeue(r, &o) == 0) {
-      auto* qp = static_cast<Queued*>(o);
-      rte_pktmbuf_free(qp->m);
-      delete qp;
-    }
+    while (rte_ring_dequeue(r, &o) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(o));
     rte_ring_free(r);
   };
   for (auto& q : queues_) drain(q.ring);
-  drain(reinject_);
+  for (auto* r : reinject_) drain(r);
   for (auto& l : lists_) delete l.load();
   for (auto& [path, h] : plugins) dlclose(h);
 }
 
-void Registry::set_queue_len(uint16_t q, unsigned len) {
-  if (q >= kNumQueues) return;
+bool Registry::set_queue_len(uint16_t q, unsigned len) {
+  if (q >= kNumQueues || len == 0) return false;
+  if (queues_[q].ring != nullptr && rte_ring_count(queues_[q].ring) != 0) return false;
   static std::atomic<unsigned> seq{0};
   char name[32];
   std::snprintf(name, sizeof name, "hkq%u_%u", q, seq++);
   unsigned sz = 2;
   while (sz < len + 1) sz <<= 1;
   rte_ring* r = rte_ring_create(name, sz, SOCKET_ID_ANY, RING_F_SC_DEQ);
-  if (r == nullptr) return;
+  if (r == nullptr) return false;
   if (queues_[q].ring != nullptr) rte_ring_free(queues_[q].ring);
   queues_[q].ring = r;
+  return true;
+}
+
+unsigned Registry::queue_len(uint16_t q) const {
+  return q < kNumQueues && queues_[q].ring != nullptr ? rte_ring_get_capacity(queues_[q].ring) : 0;
+}
+
+unsigned Registry::waiting(uint16_t q) const {
+  return q < kNumQueues && queues_[q].ring != nullptr ? rte_ring_count(queues_[q].ring) : 0;
 }
 
 uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner) {
@@ -182,15 +206,42 @@ EntryCounters Registry::counters(uint16_t slot) const {
 }
 
 bool Registry::enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint16_t q) {
-  (void)w;
   Queue& Q = queues_[q];
-  auto* qp = new Queued{m, Q.next_id++, q, st.point, meta(m).dev, out_of(st, 0), e.id, e.priority};
-  if (rte_ring_enqueue(Q.ring, qp) != 0) {
-    delete qp;
-    return false;
-  }
-  Q.queued++;
+  put_state(Queued{m, Q.next_id.fetch_add(1, std::memory_order_relaxed), q, st.point,
+                   static_cast<uint8_t>(w.id % kMaxWorkers), st.in, out_of(st, 0), e.id, e.priority,
+                   0});
+  if (rte_ring_mp_enqueue(Q.ring, m) != 0) return false;
+  Q.queued.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+Registry::QueueResult Registry::queue(Worker& w, const State& st, const Entry& e, rte_mbuf* m,
+                                      uint32_t v, uint16_t drop_dev) {
+  const uint16_t q = static_cast<uint16_t>(v >> 16);
+  const bool bypass = v & SLUICE_QUEUE_BYPASS;
+  EntryCounters& c = ctr(w.id, e.slot);
+  DropReason why = DropReason::nfqueue_nolistener;
+  if (q < kNumQueues) {
+    Queue& Q = queues_[q];
+    if (!Q.bound.load(std::memory_order_relaxed)) {
+      Q.nolistener.fetch_add(1, std::memory_order_relaxed);
+    } else if (enqueue(w, st, e, m, q)) {
+      c.queued++;
+      return QueueResult::queued;
+    } else {
+      Q.full.fetch_add(1, std::memory_order_relaxed);
+      why = DropReason::nfqueue_full;
+    }
+    if (bypass) {
+      Q.bypassed.fetch_add(1, std::memory_order_relaxed);
+      return QueueResult::bypass;
+    }
+  } else if (bypass) {
+    return QueueResult::bypass;
+  }
+  c.drops++;
+  w.drop(m, drop_dev, why);
+  return QueueResult::dropped;
 }
 
 uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
@@ -323,35 +374,37 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
   return n;
 }
 
-void Registry::bind(uint16_t q, bool b) {
-  if (q < kNumQueues) queues_[q].bound = b;
+bool Registry::bind(uint16_t q, bool b) {
+  if (q >= kNumQueues) return false;
+  bool was = queues_[q].bound.exchange(b);
+  return !(b && was);
 }
 
 unsigned Registry::read(uint16_t q, Queued* out, unsigned n) {
   if (q >= kNumQueues) return 0;
   void* objs[64];
-  unsigned got = rte_ring_dequeue_burst(queues_[q].ring, objs, std::min(n, 64u), nullptr);
-  for (unsigned i = 0; i < got; i++) {
-    auto* qp = static_cast<Queued*>(objs[i]);
-    out[i] = *qp;
-    delete qp;
-  }
+  unsigned got = rte_ring_sc_dequeue_burst(queues_[q].ring, objs, std::min(n, 64u), nullptr);
+  for (unsigned i = 0; i < got; i++) out[i] = get_state(static_cast<rte_mbuf*>(objs[i]));
   return got;
 }
 
 void Registry::verdict(const Queued& qp, uint32_t v) {
-  if (qp.queue < kNumQueues) queues_[qp.queue].answered++;
+  if (qp.queue < kNumQueues) queues_[qp.queue].answered.fetch_add(1, std::memory_order_relaxed);
   switch (v & 0xff) {
     case SLUICE_DROP:
-      dp.ctl_drop(qp.m, qp.in, DropReason::netfilter_drop);
+      dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::netfilter_drop);
       return;
     case SLUICE_ACCEPT:
-    case SLUICE_STOP: {
-      auto* r = new Queued(qp);
-      if ((v & 0xff) == SLUICE_STOP) r->resume_after = UINT32_MAX;  // skip the rest
-      if (rte_ring_enqueue(reinject_, r) != 0) {
-        delete r;
-        dp.ctl_drop(qp.m, qp.in, DropReason::nfqueue_full);
+    case SLUICE_STOP:
+    case SLUICE_REPEAT: {
+      Queued r = qp;
+      if ((v & 0xff) == SLUICE_STOP) r.resume_after = UINT32_MAX;  // skip the rest
+      r.repeat = (v & 0xff) == SLUICE_REPEAT;
+      put_state(r);
+      if (rte_ring_mp_enqueue(reinject_[r.worker % kMaxWorkers], r.m) != 0) {
+        if (qp.queue < kNumQueues)
+          queues_[qp.queue].reinject_full.fetch_add(1, std::memory_order_relaxed);
+        dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::nfqueue_full);
       }
       return;
     }
@@ -360,38 +413,52 @@ void Registry::verdict(const Queued& qp, uint32_t v) {
   }
 }
 
+void Registry::verdict_pkt(rte_mbuf* m, uint32_t v) {
+  verdict(get_state(m), v);
+}
+
 void Registry::set_okfn(Point p, Okfn fn, void* ctx) {
   if (p < kNumPoints) okfn_[p] = OkfnSlot{fn, ctx};
 }
 
 void Registry::poll(Worker& w) {
+  rte_ring* r = reinject_[w.id % kMaxWorkers];
+  if (r == nullptr || rte_ring_empty(r)) return;
   void* objs[kBurst];
-  unsigned got = rte_ring_dequeue_burst(reinject_, objs, kBurst, nullptr);
+  unsigned got = rte_ring_sc_dequeue_burst(r, objs, kBurst, nullptr);
   for (unsigned i = 0; i < got; i++) {
-    auto* qp = static_cast<Queued*>(objs[i]);
-    State st{qp->point, static_cast<uint16_t>(w.id), qp->in, qp->out, nullptr};
-    rte_mbuf* mm[kBurst];
-    mm[0] = qp->m;
+    Queued qp = get_state(static_cast<rte_mbuf*>(objs[i]));
+    State st{qp.point, static_cast<uint16_t>(w.id), qp.in, qp.out, nullptr};
+    const uint16_t dd = qp.in != kNoDev ? qp.in : qp.out;
+    rte_mbuf* mm[kBurst] = {qp.m};
     uint16_t n = 1;
-    const List* l = list(qp->point);
-    if (l != nullptr && qp->resume_after != UINT32_MAX)
-      n = run_list(w, *l, st, mm, 1, qp->in, nullptr, qp->resume_after, qp->resume_priority);
-    if (n == 1) {
-      const OkfnSlot& ok = okfn_[qp->point];
-      if (ok.fn != nullptr) {
-        ok.fn(w, st, mm, 1, ok.ctx);
-      } else {
-        w.drop(mm[0], qp->in, DropReason::nfqueue_nolistener);
+    const List* l = list(qp.point);
+    if (l != nullptr && qp.resume_after != UINT32_MAX) {
+      uint32_t after = qp.resume_after;
+      int after_pri = qp.resume_priority;
+      if (qp.repeat) {  // start at the queueing entry: after the one before it
+        auto it = std::find_if(l->entries.begin(), l->entries.end(),
+                               [&](const Entry& e) { return e.id == after; });
+        if (it != l->entries.end()) {
+          after = it == l->entries.begin() ? 0 : std::prev(it)->id;
+          after_pri = INT_MIN;
+        }
       }
+      n = run_list(w, *l, st, mm, 1, dd, nullptr, after, after_pri);
     }
-    delete qp;
+    if (n == 0) continue;
+    const OkfnSlot& ok = okfn_[qp.point];
+    if (ok.fn != nullptr)
+      ok.fn(w, st, mm, 1, ok.ctx);
+    else  // nobody continues this point (its feature is not running)
+      w.drop(mm[0], dd, DropReason::nfqueue_nolistener);
   }
 }
 
 Registry::QueueStats Registry::queue_stats(uint16_t q) const {
   const Queue& Q = queues_[q];
-  return QueueStats{Q.queued.load(), Q.full.load(), Q.nolistener.load(), Q.bypassed.load(),
-                    Q.answered.load()};
+  return QueueStats{Q.queued.load(),   Q.full.load(),     Q.nolistener.load(),
+                    Q.bypassed.load(), Q.answered.load(), Q.reinject_full.load()};
 }
 
 }  // namespace sluice::hooks

@@ -29,6 +29,7 @@
 
 #include <rte_mbuf.h>
 
+#include "core/meta.hh"
 #include "core/worker.hh"
 #include "sluice/hook.hh"
 
@@ -84,20 +85,27 @@ struct EntryCounters {
   uint64_t hits, drops, queued, stolen;
 };
 
-// A queued packet (nfqueue): the packet, where its walk stopped, and how to
-// continue it once the consumer answers.
+// A queued packet (nfqueue) as a consumer sees it: the packet, where its walk
+// stopped, and how to continue it once the consumer answers. While queued,
+// this state lives in the mbuf's metadata scratch (PktMeta::user), so queueing
+// allocates nothing; read() hands out copies.
 struct Queued {
   rte_mbuf* m;
   uint32_t id;  // packet id, increasing per queue
   uint16_t queue;
   uint8_t point;
+  uint8_t worker;  // the worker that queued it (and resumes it)
   uint16_t in, out;
-  uint32_t resume_after;  // entry id that queued it
+  uint32_t resume_after;  // entry id that queued it (UINT32_MAX: skip the rest)
   int resume_priority;
+  uint8_t repeat;  // answered REPEAT: run the queueing entry again
 };
+static_assert(sizeof(Queued) - sizeof(rte_mbuf*) <= sizeof(PktMeta::user),
+              "the queue state must fit the metadata scratch");
 
 // Continuation of a point (the okfn of NF_HOOK): takes packets accepted by
-// the whole chain after a queue verdict. Runs on a worker (Registry::poll).
+// the whole chain after a queue verdict, one call per packet, on the worker
+// that queued it (Registry::poll). st.in/st.out are the devices of the walk.
 using Okfn = void (*)(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void* ctx);
 
 class Registry {
@@ -141,19 +149,37 @@ class Registry {
 
   // ---- queues (nfnetlink_queue) ----
   // A consumer binds to a queue; without one, queue verdicts drop (or bypass).
-  void bind(uint16_t q, bool bound);
+  // Unbinding does not touch packets already queued: read() still returns them.
+  // bind(q, true) fails (false) when q is bad or already bound: one consumer per queue.
+  bool bind(uint16_t q, bool bound);
   bool bound(uint16_t q) const { return q < kNumQueues && queues_[q].bound.load(); }
-  void set_queue_len(uint16_t q, unsigned len);  // before traffic; power of 2 rounded
-  // Consumer side (any one thread per queue): up to n packets waiting.
+  // Ring size of queue q (rounded up to a power of two minus one); only while
+  // nothing is queued on it (start-up, tests). Returns false otherwise.
+  bool set_queue_len(uint16_t q, unsigned len);
+  unsigned queue_len(uint16_t q) const;
+  unsigned waiting(uint16_t q) const;  // queued, not read yet
+  // Consumer side (one thread per queue at a time): up to n queued packets.
   unsigned read(uint16_t q, Queued* out, unsigned n);
-  // The answer: accept/stop continue (accept: the rest of the chain, then the
-  // point's okfn), drop frees, anything else = stolen by the consumer.
+  // The answer (any thread): accept/stop/repeat continue on the worker that
+  // queued the packet (accept: the rest of the chain, then the point's okfn;
+  // stop: the okfn; repeat: the queueing entry again), drop frees
+  // (netfilter_drop), stolen: the consumer owns the mbuf now.
   void verdict(const Queued& qp, uint32_t verdict);
+  // The same for a packet read earlier, by its mbuf (the state is in its metadata).
+  void verdict_pkt(rte_mbuf* m, uint32_t verdict);
+  // A queue verdict v given by entry e to packet m (one packet; st.out is
+  // its output device): queued, let through (fail-open: no consumer or a
+  // full ring with the bypass flag) or dropped (freed and counted on drop_dev).
+  enum class QueueResult : uint8_t { queued, bypass, dropped };
+  QueueResult queue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint32_t v,
+                    uint16_t drop_dev);
   void set_okfn(Point p, Okfn fn, void* ctx);
-  // Worker: finishes packets answered with accept/stop (call once per loop).
+  bool has_okfn(Point p) const { return p < kNumPoints && okfn_[p].fn != nullptr; }
+  // Worker: finishes the packets answered with accept/stop (once per loop;
+  // registered as a worker poll by the constructor when workers exist).
   void poll(Worker& w);
   struct QueueStats {
-    uint64_t queued, full, nolistener, bypassed, answered;
+    uint64_t queued, full, nolistener, bypassed, answered, reinject_full;
   };
   QueueStats queue_stats(uint16_t q) const;
 
@@ -161,13 +187,14 @@ class Registry {
   uint16_t run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
                     uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id, int after_pri);
   struct Queue {
-    rte_ring* ring = nullptr;  // Queued* (MP/SC)
+    rte_ring* ring = nullptr;  // rte_mbuf* (MP/SC), the state in the metadata
     std::atomic<bool> bound{false};
     std::atomic<uint32_t> next_id{1};
-    std::atomic<uint64_t> queued{0}, full{0}, nolistener{0}, bypassed{0}, answered{0};
+    std::atomic<uint64_t> queued{0}, full{0}, nolistener{0}, bypassed{0}, answered{0},
+        reinject_full{0};
   };
   Queue queues_[kNumQueues];
-  rte_ring* reinject_ = nullptr;  // Queued* answered accept → a worker
+  rte_ring* reinject_[kMaxWorkers] = {};  // answered accept/stop → the worker (MP/SC)
   struct OkfnSlot {
     Okfn fn = nullptr;
     void* ctx = nullptr;

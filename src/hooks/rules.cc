@@ -166,6 +166,8 @@ bool parse_rule_verdict(const std::string& s, RuleVerdict* out) {
     *out = RuleVerdict::drop;
   else if (s == "continue")
     *out = RuleVerdict::cont;
+  else if (s == "queue")
+    *out = RuleVerdict::queue;
   else
     return false;
   return true;
@@ -584,6 +586,10 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
         return;
       }
       if (cr.r.verdict == RuleVerdict::accept) return;
+      if (cr.r.verdict == RuleVerdict::queue) {
+        verdicts[i] = sluice_queue_nr(cr.r.queue, cr.r.bypass);
+        return;
+      }
       // continue: the next matching rule of this list.
       res = next_match(fc, res, keys[i]);
     }

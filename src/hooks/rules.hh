@@ -41,7 +41,8 @@ struct Match {
   }
 };
 
-enum class RuleVerdict : uint8_t { accept, drop, cont };
+enum class RuleVerdict : uint8_t { accept, drop, cont, queue };
+inline constexpr unsigned kRuleQueues = 16;  // = hooks::kNumQueues
 
 struct Rule {
   Match match;
@@ -50,6 +51,11 @@ struct Rule {
   bool has_set_mark = false;
   uint32_t set_mark = 0;
   bool log = false;
+  // verdict queue (nft `queue num N [bypass]`): to hook queue `queue`
+  // (0..15); bypass: without a consumer or with a full queue, go on (fail-open).
+  bool has_queue = false;
+  uint16_t queue = 0;
+  bool bypass = false;
 };
 
 // The match keys, for messages.

@@ -109,14 +109,41 @@ bool h_ratelimit(void* ctx, uint32_t key, uint32_t per_second) {
 void h_free(sluice_pkt* p) {
   rte_pktmbuf_free(mb(p));
 }
+int h_queue_bind(void* ctx, uint16_t q) {
+  return static_cast<Registry*>(ctx)->bind(q, true) ? 0 : -1;
+}
+int h_queue_unbind(void* ctx, uint16_t q) {
+  auto* reg = static_cast<Registry*>(ctx);
+  if (!reg->bound(q)) return -1;
+  reg->bind(q, false);
+  return 0;
+}
+unsigned h_queue_read(void* ctx, uint16_t q, sluice_queued* out, unsigned n) {
+  Queued buf[64];
+  unsigned got = static_cast<Registry*>(ctx)->read(q, buf, std::min(n, 64u));
+  for (unsigned i = 0; i < got; i++)
+    out[i] = sluice_queued{reinterpret_cast<sluice_pkt*>(buf[i].m),
+                           buf[i].id,
+                           buf[i].queue,
+                           buf[i].point,
+                           buf[i].in,
+                           buf[i].out};
+  return got;
+}
+void h_queue_verdict(void* ctx, const sluice_queued* qp, uint32_t v) {
+  // The walk's state travels in the packet's metadata; the consumer may have
+  // replaced the mbuf (writable()), which copies the metadata.
+  static_cast<Registry*>(ctx)->verdict_pkt(mb(qp->pkt), v);
+}
 
 }  // namespace
 
 sluice_host host_table(Registry& reg) {
   g_host_reg = &reg;
-  return sluice_host{SLUICE_HOOK_ABI, &reg,        h_register, h_unregister, h_data,
-                     h_len,           h_l3_offset, h_meta,     h_set_mark,   h_writable,
-                     h_out_dev,       h_dev_name,  h_log,      h_ratelimit,  h_free};
+  return sluice_host{SLUICE_HOOK_ABI, &reg,           h_register,   h_unregister,   h_data,
+                     h_len,           h_l3_offset,    h_meta,       h_set_mark,     h_writable,
+                     h_out_dev,       h_dev_name,     h_log,        h_ratelimit,    h_free,
+                     h_queue_bind,    h_queue_unbind, h_queue_read, h_queue_verdict};
 }
 
 std::string load_plugin(Registry& reg, const std::string& path, const std::string& point,
@@ -159,29 +186,37 @@ std::vector<std::unique_ptr<BridgeEntry>> g_bridge_entries;
 void bridge_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkts, uint16_t n,
                bridge::Verdict* verdicts) {
   auto* be = static_cast<BridgeEntry*>(priv);
+  // local_in: out = the bridge device (kNoDev for a link-local frame), so a
+  // queued frame resumes where it was (bridge::resume).
+  const Device* out = ctx.point == bridge::HookPoint::local_in ? ctx.bridge : ctx.out;
   State st{static_cast<uint8_t>(SLUICE_BRIDGE_PRE_ROUTING + static_cast<unsigned>(ctx.point)),
            static_cast<uint16_t>(w.id), ctx.in != nullptr ? ctx.in->index : kNoDev,
-           ctx.out != nullptr ? ctx.out->index : kNoDev, nullptr};
+           out != nullptr ? out->index : kNoDev, nullptr};
   uint32_t v[kBurst];
   be->e.fn(w, st, be->e.priv, pkts, n, v);
   EntryCounters& c = be->reg->ctr(w.id, be->e.slot);
   c.hits += n;
+  const uint16_t drop_dev = st.in != kNoDev ? st.in : st.out;
   for (uint16_t i = 0; i < n; i++) {
     switch (v[i] & 0xff) {
       case SLUICE_ACCEPT:
-      case SLUICE_STOP:  // the bridge's list cannot skip the rest: accept
         verdicts[i] = bridge::Verdict::accept;
+        break;
+      case SLUICE_STOP:
+        verdicts[i] = bridge::Verdict::stop;
         break;
       case SLUICE_DROP:
         c.drops++;
         verdicts[i] = bridge::Verdict::drop;
         break;
-      case SLUICE_QUEUE:  // not served at bridge points: NFQUEUE without a listener
-        if (v[i] & SLUICE_QUEUE_BYPASS) {
-          verdicts[i] = bridge::Verdict::accept;
-        } else {
-          c.drops++;
-          verdicts[i] = bridge::Verdict::drop;
+      case SLUICE_QUEUE:  // queued frames left the bridge's walk (stolen for it)
+        switch (be->reg->queue(w, st, be->e, pkts[i], v[i], drop_dev)) {
+          case Registry::QueueResult::bypass:
+            verdicts[i] = bridge::Verdict::accept;
+            break;
+          default:  // queued, or dropped and counted by queue()
+            verdicts[i] = bridge::Verdict::stolen;
+            break;
         }
         break;
       default:
@@ -192,11 +227,18 @@ void bridge_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkt
   }
 }
 
+// The okfn of the bridge points: bridge::resume.
+void bridge_okfn(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  bridge::resume(w, static_cast<bridge::HookPoint>(st.point - SLUICE_BRIDGE_PRE_ROUTING), pkts, n,
+                 st.in, st.out);
+}
+
 }  // namespace
 
 unsigned attach_bridge(Registry& reg, bridge::Hooks& bh) {
   unsigned n = 0;
   for (unsigned p = SLUICE_BRIDGE_PRE_ROUTING; p <= SLUICE_BRIDGE_POST_ROUTING; p++) {
+    reg.set_okfn(static_cast<Point>(p), bridge_okfn, nullptr);
     const List* l = reg.list(p);
     if (l == nullptr) continue;
     // Adding in reverse run order keeps equal priorities in our order (the
@@ -227,6 +269,7 @@ std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg
 
 void setup(Dataplane& dp) {
   Registry& reg = dp.feature<Registry>();
+  dp.add_shutdown([&dp]() { queue_console_shutdown(dp); });
   std::string e = load_rule_lists(reg, dp.topo.hooks);
   if (!e.empty()) throw std::runtime_error(e);
   for (const auto& p : dp.topo.plugins) {

@@ -26,6 +26,8 @@ std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg
 std::string load_plugin(Registry& reg, const std::string& path, const std::string& point,
                         int priority);
 sluice_host host_table(Registry& reg);
+// Drops what control-socket queue consumers hold or left waiting (shutdown).
+void queue_console_shutdown(Dataplane& dp);
 // Registers every entry of our bridge/* points on the bridge's own hook
 // lists (bridge::Hooks::add), so the bridge runs them where Linux runs
 // NF_HOOK(NFPROTO_BRIDGE, …). Returns the number of entries added.

@@ -16,19 +16,15 @@
 
 namespace sluice::l3 {
 
-void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
-  L3& l3 = *static_cast<L3*>(vctx);
+namespace {
+
+// arp_process for packets that passed arp/in, all on device dev.
+void arp_process(Worker& w, L3& l3, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
   WorkerL3& ws = l3.ws(w.id);
   const Snapshot* s = l3.snap();
-  const uint16_t dev = meta(pkts[0]).dev;
   Device* d = w.net.dev(dev);
   rte_mbuf* replies[kBurst];
   uint16_t nr = 0;
-  // [arp/in] NF_ARP_IN (arptables INPUT, in = dev), before arp_process.
-  if (l3.hooks != nullptr && l3.hooks->list(SLUICE_ARP_IN) != nullptr && d->kind != DevKind::punt) {
-    hooks::State st{SLUICE_ARP_IN, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
-    n = l3.hooks->run(w, st, pkts, n, dev);
-  }
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     PktType pt = pkt_type(m);
@@ -106,6 +102,37 @@ void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     nr = l3.hooks->run(w, st, replies, nr, dev);
   }
   if (nr != 0) dev_queue_xmit(w, *d, replies, nr);
+}
+
+// okfns after a queue consumer's accept: arp/in → arp_process, arp/out → the wire.
+void ok_in(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  arp_process(w, *static_cast<L3*>(l3), st.in, pkts, n);
+}
+void ok_out(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  if (Device* d = w.net.dev(st.out))
+    dev_queue_xmit(w, *d, pkts, n);
+  else
+    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], st.out, DropReason::dev_ready);
+}
+
+}  // namespace
+
+void arp_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
+  L3& l3 = *static_cast<L3*>(vctx);
+  const uint16_t dev = meta(pkts[0]).dev;
+  const Device* d = w.net.dev(dev);
+  // [arp/in] NF_ARP_IN (arptables INPUT, in = dev), before arp_process.
+  if (l3.hooks != nullptr && l3.hooks->list(SLUICE_ARP_IN) != nullptr && d->kind != DevKind::punt) {
+    hooks::State st{SLUICE_ARP_IN, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
+    n = l3.hooks->run(w, st, pkts, n, dev);
+  }
+  if (n != 0) arp_process(w, l3, dev, pkts, n);
+}
+
+void arp_set_okfns(L3& l3) {
+  if (l3.hooks == nullptr) return;
+  l3.hooks->set_okfn(SLUICE_ARP_IN, ok_in, &l3);
+  l3.hooks->set_okfn(SLUICE_ARP_OUT, ok_out, &l3);
 }
 
 }  // namespace sluice::l3

@@ -104,8 +104,10 @@ void xmit_grouped(Worker& w, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
-// neigh_output / neigh_resolve_output: a valid entry gives the destination
-// MAC; anything else goes to the control thread, which queues and resolves.
+void neigh_resolve(Ctx& c, OutVec& o);
+
+// ip_finish_output2 → neigh_output: [ipv4/post_routing] first, then the
+// neighbour (neigh_resolve).
 void neigh_output(Ctx& c, OutVec& o) {
   if (o.n == 0) return;
   // [ipv4/post_routing] NF_INET_POST_ROUTING (out = the route's device), on
@@ -132,8 +134,14 @@ void neigh_output(Ctx& c, OutVec& o) {
       }
     }
     o.n = k;
-    if (o.n == 0) return;
   }
+  neigh_resolve(c, o);
+}
+
+// neigh_output / neigh_resolve_output: a valid entry gives the destination
+// MAC; anything else goes to the control thread, which queues and resolves.
+void neigh_resolve(Ctx& c, OutVec& o) {
+  if (o.n == 0) return;
   NeighKey keys[kOutMax];
   const void* kp[kOutMax];
   void* data[kOutMax];
@@ -547,9 +555,73 @@ rte_mbuf* L3::icmp_error(rte_mempool* mp, const rte_mbuf* orig, uint8_t type, ui
   return m;
 }
 
+namespace {
+
+void ip_rcv_finish(Ctx& c, uint16_t dev, rte_mbuf** pre, uint16_t npre);
+
+// ip_local_deliver_finish for one packet of route type rt: the host
+// kernel's (punt TAP tap) or answered here. Also the okfn of ipv4/local_in.
+void local_deliver_finish(Ctx& c, OutVec& gen, rte_mbuf** punted, uint16_t& np, rte_mbuf* m,
+                          RtType rt, uint16_t tap, uint16_t dev) {
+  Worker& w = c.w;
+  MibBlock& mib = c.ws.m(dev);
+  rte_ipv4_hdr* ip = iph(m);
+  auto punt = [&]() {
+    mib[Mib::InDelivers]++;
+    meta(m).dev = tap;
+    meta(m).flags &= static_cast<uint8_t>(~kFlagVlan);
+    punted[np++] = m;
+  };
+  unsigned hl = (ip->version_ihl & 0xf) * 4u;
+  switch (ip->next_proto_id) {
+    case kProtoIcmp: {
+      bool echo = m->data_len > sizeof(rte_ether_hdr) + hl &&
+                  *(reinterpret_cast<const uint8_t*>(ip) + hl) == RTE_IP_ICMP_ECHO_REQUEST;
+      if (tap != kNoDev && !echo) {  // replies and errors are for the host's sockets
+        punt();
+        break;
+      }
+      mib[Mib::InDelivers]++;
+      icmp_rcv(c, gen, m, rt, dev);
+      break;
+    }
+    case kProtoUdp:
+      if (tap != kNoDev) {
+        punt();
+        break;
+      }
+      // No socket on this address (no punt TAP): __udp4_lib_rcv's port unreachable.
+      mib[Mib::InDelivers]++;
+      if (rt == RtType::local) icmp_send(c, gen, m, 3, 3, 0, dev);
+      w.drop(m, dev, DropReason::no_socket);
+      break;
+    case kProtoTcp:
+      if (tap != kNoDev) {
+        punt();
+        break;
+      }
+      // No socket: tcp_v4_send_reset.
+      mib[Mib::InDelivers]++;
+      if (rt == RtType::local && tcp_reset(c, m, dev)) {
+        gen.pkts[gen.n++] = m;
+        break;
+      }
+      if (m != nullptr) w.drop(m, dev, DropReason::no_socket);
+      break;
+    default:
+      if (tap != kNoDev) {
+        punt();
+        break;
+      }
+      mib[Mib::InUnknownProtos]++;
+      if (rt == RtType::local) icmp_send(c, gen, m, 3, 2, 0, dev);
+      w.drop(m, dev, DropReason::ip_noproto);
+      break;
+  }
+}
+
 // ---- the punt TAP: what the host kernel sends --------------------------------------------------
 
-namespace {
 // Packets from the kernel's side of a punt TAP are locally generated:
 // sanity checks only, then ip_local_out (routing, neighbours, the wire).
 void from_host(Ctx& c, rte_mbuf** pkts, uint16_t n, uint16_t dev) {
@@ -596,13 +668,6 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   MibBlock& mib = c.ws.m(dev);
   DevCounters& dc = w.c(dev);
 
-  rte_mbuf* fwd[kBurst];
-  uint32_t fwd_dst[kBurst];
-  uint16_t nf = 0;
-  rte_mbuf* loc[kBurst];
-  RtType loc_rt[kBurst];
-  uint16_t loc_dev[kBurst];  // the device that owns the address (its punt TAP gets the rest)
-  uint16_t nl = 0;
   rte_mbuf* pre[kBurst];  // valid, for PRE_ROUTING
   uint16_t npre = 0;
 
@@ -689,7 +754,25 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     hooks::State st{SLUICE_IPV4_PRE_ROUTING, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
     npre = l3.hooks->run(w, st, pre, npre, dev);
   }
+  if (npre != 0) ip_rcv_finish(c, dev, pre, npre);
+}
 
+namespace {
+
+// ip_rcv_finish: the input route (martians, broadcast, local table, FIB),
+// then ip_forward / ip_error and ip_local_deliver, then output. Also the
+// okfn of ipv4/pre_routing for packets a queue consumer accepted.
+void ip_rcv_finish(Ctx& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
+  Worker& w = c.w;
+  L3& l3 = c.l3;
+  MibBlock& mib = c.ws.m(dev);
+  rte_mbuf* fwd[kBurst];
+  uint32_t fwd_dst[kBurst];
+  uint16_t nf = 0;
+  rte_mbuf* loc[kBurst];
+  RtType loc_rt[kBurst];
+  uint16_t loc_dev[kBurst];  // the device that owns the address (its punt TAP gets the rest)
+  uint16_t nl = 0;
   for (uint16_t pi = 0; pi < npre; pi++) {
     rte_mbuf* m = pre[pi];
     rte_ipv4_hdr* ip = iph(m);
@@ -833,66 +916,113 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   }
   for (uint16_t j = 0; j < nli; j++) {
     const uint16_t i = li_idx[li_kept[j]];
-    rte_mbuf* m = li[j];
-    rte_ipv4_hdr* ip = iph(m);
-    const uint16_t tap = c.s->punt[loc_dev[i]];
-    auto punt = [&]() {
-      mib[Mib::InDelivers]++;
-      meta(m).dev = tap;
-      meta(m).flags &= static_cast<uint8_t>(~kFlagVlan);
-      punted[np++] = m;
-    };
-    unsigned hl = (ip->version_ihl & 0xf) * 4u;
-    switch (ip->next_proto_id) {
-      case kProtoIcmp: {
-        bool echo = m->data_len > sizeof(rte_ether_hdr) + hl &&
-                    *(reinterpret_cast<const uint8_t*>(ip) + hl) == RTE_IP_ICMP_ECHO_REQUEST;
-        if (tap != kNoDev && !echo) {  // replies and errors are for the host's sockets
-          punt();
-          break;
-        }
-        mib[Mib::InDelivers]++;
-        icmp_rcv(c, gen, m, loc_rt[i], dev);
-        break;
-      }
-      case kProtoUdp:
-        if (tap != kNoDev) {
-          punt();
-          break;
-        }
-        // No socket on this address (no punt TAP): __udp4_lib_rcv's port unreachable.
-        mib[Mib::InDelivers]++;
-        if (loc_rt[i] == RtType::local) icmp_send(c, gen, m, 3, 3, 0, dev);
-        w.drop(m, dev, DropReason::no_socket);
-        break;
-      case kProtoTcp:
-        if (tap != kNoDev) {
-          punt();
-          break;
-        }
-        // No socket: tcp_v4_send_reset.
-        mib[Mib::InDelivers]++;
-        if (loc_rt[i] == RtType::local && tcp_reset(c, m, dev)) {
-          gen.pkts[gen.n++] = m;
-          break;
-        }
-        if (m != nullptr) w.drop(m, dev, DropReason::no_socket);
-        break;
-      default:
-        if (tap != kNoDev) {
-          punt();
-          break;
-        }
-        mib[Mib::InUnknownProtos]++;
-        if (loc_rt[i] == RtType::local) icmp_send(c, gen, m, 3, 2, 0, dev);
-        w.drop(m, dev, DropReason::ip_noproto);
-        break;
-    }
+    local_deliver_finish(c, gen, punted, np, li[j], loc_rt[i], c.s->punt[loc_dev[i]], dev);
   }
   if (np != 0) xmit_grouped(w, punted, np);
 
   if (gen.n != 0) local_out(c, out, gen.pkts, gen.n);
   neigh_output(c, out);
+}
+
+// ---- okfns: packets a hook queue consumer accepted go on from their point ----------------------
+
+Ctx ctx_of(Worker& w, void* l3v) {
+  L3& l3 = *static_cast<L3*>(l3v);
+  return Ctx{w, l3, l3.ws(w.id), l3.snap(), l3.now_ms()};
+}
+
+// The route of now for m's destination: (device, address to resolve), or
+// false. A queued packet may have waited across a route change.
+bool route_of(Ctx& c, rte_mbuf* m, uint16_t* dev, uint32_t* target) {
+  uint32_t dst = rte_be_to_cpu_32(iph(m)->dst_addr);
+  uint64_t nh = 0;
+  rte_fib_lookup_bulk(c.s->fib, &dst, &nh, 1);
+  if (nh == 0 || nh >= c.s->nh.size()) return false;
+  const NextHop& h = c.s->nh[nh];
+  *dev = h.dev;
+  *target = h.gw != 0 ? h.gw : dst;
+  return true;
+}
+
+void ok_pre_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx c = ctx_of(w, l3);
+  ip_rcv_finish(c, st.in, pkts, n);
+}
+
+// ip_forward_finish: ForwDatagrams, ip_output (and post_routing).
+void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx c = ctx_of(w, l3);
+  OutVec out;
+  for (uint16_t i = 0; i < n; i++) {
+    uint16_t dev;
+    uint32_t target;
+    if (!route_of(c, pkts[i], &dev, &target)) {
+      c.ws.m(st.in)[Mib::OutNoRoutes]++;
+      w.drop(pkts[i], st.in, DropReason::ip_outnoroutes);
+      continue;
+    }
+    c.ws.m(st.in)[Mib::ForwDatagrams]++;
+    ip_output(c, out, pkts[i], target, dev);
+  }
+  neigh_output(c, out);
+}
+
+// ip_local_deliver_finish with the local route of now.
+void ok_local_in(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx c = ctx_of(w, l3);
+  OutVec gen, out;
+  rte_mbuf* punted[kBurst];
+  uint16_t np = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    uint32_t dst = rte_be_to_cpu_32(iph(pkts[i])->dst_addr);
+    RtType rt = RtType::broadcast;  // limited broadcast, all-hosts
+    uint16_t owner = st.in;
+    if (const LocalSlot* ls = c.s->find_local(dst)) {
+      rt = ls->type;
+      owner = ls->dev;
+    } else if (!is_lbcast(dst) && !is_multicast(dst) && dst != 0) {  // the address went away
+      w.drop(pkts[i], st.in, DropReason::ip_invalid_dest);
+      continue;
+    }
+    local_deliver_finish(c, gen, punted, np, pkts[i], rt, c.s->punt[owner], st.in);
+  }
+  if (np != 0) xmit_grouped(w, punted, np);
+  if (gen.n != 0) local_out(c, out, gen.pkts, gen.n);
+  neigh_output(c, out);
+}
+
+void ok_local_out(Worker& w, const hooks::State&, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx c = ctx_of(w, l3);
+  OutVec out;
+  route_out(c, out, pkts, n);
+  neigh_output(c, out);
+}
+
+// neigh_output after post_routing: the device the packet was routed to.
+void ok_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx c = ctx_of(w, l3);
+  OutVec o;
+  for (uint16_t i = 0; i < n; i++) {
+    uint16_t dev;
+    uint32_t target;
+    if (!route_of(c, pkts[i], &dev, &target) || dev != st.out)
+      target = rte_be_to_cpu_32(iph(pkts[i])->dst_addr);  // on-link on the original device
+    o.pkts[o.n] = pkts[i];
+    o.target[o.n] = target;
+    o.dev[o.n++] = st.out;
+  }
+  neigh_resolve(c, o);
+}
+
+}  // namespace
+
+void ipv4_set_okfns(L3& l3) {
+  if (l3.hooks == nullptr) return;
+  l3.hooks->set_okfn(SLUICE_IPV4_PRE_ROUTING, ok_pre_routing, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV4_LOCAL_IN, ok_local_in, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV4_FORWARD, ok_forward, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV4_LOCAL_OUT, ok_local_out, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV4_POST_ROUTING, ok_post_routing, &l3);
 }
 
 void ip_local_out(Worker& w, L3& l3, rte_mbuf** pkts, uint16_t n) {

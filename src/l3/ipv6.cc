@@ -124,6 +124,8 @@ void xmit_grouped6(Worker& w, rte_mbuf** pkts, uint16_t n) {
 
 // ndisc output: multicast destinations map to 33:33:…; the rest need a
 // valid neighbour, or wait on the control thread.
+void neigh_resolve6(Ctx6& c, Out6& o);
+
 void neigh_output6(Ctx6& c, Out6& o) {
   if (o.n == 0) return;
   // [ipv6/post_routing] NF_INET_POST_ROUTING (out = the route's device).
@@ -149,8 +151,13 @@ void neigh_output6(Ctx6& c, Out6& o) {
       }
     }
     o.n = k;
-    if (o.n == 0) return;
   }
+  neigh_resolve6(c, o);
+}
+
+// After [ipv6/post_routing]: the neighbour (or the multicast MAC).
+void neigh_resolve6(Ctx6& c, Out6& o) {
+  if (o.n == 0) return;
   NeighKey6 keys[kOut6];
   const void* kp[kOut6];
   void* data[kOut6];
@@ -209,6 +216,8 @@ void out6_push(Ctx6& c, Out6& o, rte_mbuf* m, const uint8_t* target, uint16_t de
 
 // ip6_local_out for packets made here: link-local and multicast destinations
 // leave through the device they came from; the rest are routed.
+void route_out6(Ctx6& c, Out6& o, rte_mbuf* m);
+
 void local_out6(Ctx6& c, Out6& o, rte_mbuf* m) {
   // [ipv6/local_out] NF_INET_LOCAL_OUT (one packet: replies and errors are
   // made one at a time here).
@@ -218,6 +227,11 @@ void local_out6(Ctx6& c, Out6& o, rte_mbuf* m) {
     if (c.l3.hooks->run(c.w, st, v, 1, kNoDev) == 0) return;
     m = v[0];
   }
+  route_out6(c, o, m);
+}
+
+// ip6_route_output for a packet made here (after ipv6/local_out).
+void route_out6(Ctx6& c, Out6& o, rte_mbuf* m) {
   rte_ipv6_hdr* ip = ip6h(m);
   const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
   uint16_t in = meta(m).skb_iif;
@@ -391,6 +405,69 @@ void ndisc_na(Ctx6& c, rte_mbuf* m, uint16_t dev) {
   c.w.free_later(m);
 }
 
+void ip6_rcv_finish(Ctx6& c, uint16_t dev, rte_mbuf** pre, uint16_t npre);
+
+// ip6_input_finish → ICMPv6 (echo, ND) or no socket, for one local packet;
+// also the okfn of ipv6/local_in.
+void ip6_local_deliver(Ctx6& c, Out6& out, rte_mbuf* m, const Snapshot::Local6& loc, uint16_t dev) {
+  Worker& w = c.w;
+  const Device& d = *w.net.dev(dev);
+  MibBlock& mib = c.ws.m(dev);
+  const Snapshot::Local6* l = &loc;
+  rte_ipv6_hdr* ip = ip6h(m);
+  uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+  const uint8_t* src = reinterpret_cast<const uint8_t*>(&ip->src_addr);
+  const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
+  if (ip->proto != kProtoIcmp6) {
+    mib[Mib::Ip6InDelivers]++;
+    if (!l->mcast)
+      icmp6_send(c, out, m, ip->proto == kProtoUdp || ip->proto == kProtoTcp ? 1 : 4,
+                 ip->proto == kProtoUdp || ip->proto == kProtoTcp ? 4 : 1, 6, dev);
+    w.drop(m, dev,
+           ip->proto == kProtoUdp || ip->proto == kProtoTcp ? DropReason::no_socket
+                                                            : DropReason::ip_noproto);
+    return;
+  }
+  mib[Mib::Ip6InDelivers]++;
+  mib[Mib::Icmp6InMsgs]++;
+  uint8_t* icmp = reinterpret_cast<uint8_t*>(ip) + 40;
+  if (plen < 8 || rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0) {
+    mib[Mib::Icmp6InErrors]++;
+    w.drop(m, dev, DropReason::icmp_csum);
+    return;
+  }
+  switch (icmp[0]) {
+    case 128: {  // echo request (icmpv6_echo_ignore_multicast = 0: answered)
+      mib[Mib::Icmp6InEchos]++;
+      uint8_t from[16];
+      if (l->mcast)
+        std::memcpy(from, c.s->dev_addr6[dev].data(), 16);
+      else
+        std::memcpy(from, dst, 16);
+      std::memcpy(&ip->dst_addr, src, 16);
+      std::memcpy(&ip->src_addr, from, 16);
+      ip->hop_limits = 64;
+      icmp[0] = 129;
+      icmp6_csum(ip, icmp);
+      mib[Mib::Icmp6OutMsgs]++;
+      mib[Mib::Icmp6OutEchoReplies]++;
+      local_out6(c, out, m);
+      break;
+    }
+    case 135:
+      mib[Mib::Icmp6InNeighborSolicits]++;
+      ndisc_ns(c, out, m, dev, d);
+      break;
+    case 136:
+      mib[Mib::Icmp6InNeighborAdvertisements]++;
+      ndisc_na(c, m, dev);
+      break;
+    default:
+      w.free_later(m);
+      break;
+  }
+}
+
 }  // namespace
 
 void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
@@ -399,10 +476,6 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
   const uint16_t dev = meta(pkts[0]).dev;
   const Device& d = *w.net.dev(dev);
   MibBlock& mib = c.ws.m(dev);
-  Out6 out;
-  rte_mbuf* fwd[kBurst];
-  uint8_t fdst[kBurst][16];
-  uint16_t nf = 0;
   rte_mbuf* pre[kBurst];
   uint16_t npre = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -447,11 +520,24 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     hooks::State st{SLUICE_IPV6_PRE_ROUTING, static_cast<uint16_t>(w.id), dev, kNoDev, nullptr};
     npre = l3.hooks->run(w, st, pre, npre, dev);
   }
+  if (npre != 0) ip6_rcv_finish(c, dev, pre, npre);
+}
 
+namespace {
+
+// ip6_rcv_finish: local (ip6_input_finish) or ip6_forward; also the okfn of
+// ipv6/pre_routing.
+void ip6_rcv_finish(Ctx6& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
+  Worker& w = c.w;
+  L3& l3 = c.l3;
+  MibBlock& mib = c.ws.m(dev);
+  Out6 out;
+  rte_mbuf* fwd[kBurst];
+  uint8_t fdst[kBurst][16];
+  uint16_t nf = 0;
   for (uint16_t pi = 0; pi < npre; pi++) {
     rte_mbuf* m = pre[pi];
     rte_ipv6_hdr* ip = ip6h(m);
-    uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
     const uint8_t* src = reinterpret_cast<const uint8_t*>(&ip->src_addr);
     const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
     if (is_mcast6(src)) {
@@ -480,58 +566,8 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       rte_mbuf* v[kBurst] = {m};
       if (l3.hooks->run(w, st, v, 1, dev) == 0) continue;
       m = v[0];
-      ip = ip6h(m);
-      src = reinterpret_cast<const uint8_t*>(&ip->src_addr);
-      dst = reinterpret_cast<const uint8_t*>(&ip->dst_addr);
     }
-    if (ip->proto != kProtoIcmp6) {
-      mib[Mib::Ip6InDelivers]++;
-      if (!l->mcast)
-        icmp6_send(c, out, m, ip->proto == kProtoUdp || ip->proto == kProtoTcp ? 1 : 4,
-                   ip->proto == kProtoUdp || ip->proto == kProtoTcp ? 4 : 1, 6, dev);
-      w.drop(m, dev,
-             ip->proto == kProtoUdp || ip->proto == kProtoTcp ? DropReason::no_socket
-                                                              : DropReason::ip_noproto);
-      continue;
-    }
-    mib[Mib::Ip6InDelivers]++;
-    mib[Mib::Icmp6InMsgs]++;
-    uint8_t* icmp = reinterpret_cast<uint8_t*>(ip) + 40;
-    if (plen < 8 || rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0) {
-      mib[Mib::Icmp6InErrors]++;
-      w.drop(m, dev, DropReason::icmp_csum);
-      continue;
-    }
-    switch (icmp[0]) {
-      case 128: {  // echo request (icmpv6_echo_ignore_multicast = 0: answered)
-        mib[Mib::Icmp6InEchos]++;
-        uint8_t from[16];
-        if (l->mcast)
-          std::memcpy(from, c.s->dev_addr6[dev].data(), 16);
-        else
-          std::memcpy(from, dst, 16);
-        std::memcpy(&ip->dst_addr, src, 16);
-        std::memcpy(&ip->src_addr, from, 16);
-        ip->hop_limits = 64;
-        icmp[0] = 129;
-        icmp6_csum(ip, icmp);
-        mib[Mib::Icmp6OutMsgs]++;
-        mib[Mib::Icmp6OutEchoReplies]++;
-        local_out6(c, out, m);
-        break;
-      }
-      case 135:
-        mib[Mib::Icmp6InNeighborSolicits]++;
-        ndisc_ns(c, out, m, dev, d);
-        break;
-      case 136:
-        mib[Mib::Icmp6InNeighborAdvertisements]++;
-        ndisc_na(c, m, dev);
-        break;
-      default:
-        w.free_later(m);
-        break;
-    }
+    ip6_local_deliver(c, out, m, *l, dev);
   }
 
   // ---- ip6_forward ----
@@ -587,6 +623,98 @@ void ipv6_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     out6_push(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
   }
   neigh_output6(c, out);
+}
+
+// ---- okfns: packets a hook queue consumer accepted go on from their point ----------------------
+
+Ctx6 ctx6_of(Worker& w, void* l3v) {
+  L3& l3 = *static_cast<L3*>(l3v);
+  return Ctx6{w, l3, l3.ws(w.id), l3.snap()};
+}
+
+// The route of now for m's destination: device and address to resolve.
+bool route6_of(Ctx6& c, rte_mbuf* m, uint16_t* dev, uint8_t* target) {
+  const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip6h(m)->dst_addr);
+  uint8_t ips[1][16];
+  std::memcpy(ips[0], dst, 16);
+  uint64_t nh = 0;
+  if (c.s->fib6 != nullptr) rte_fib6_lookup_bulk(c.s->fib6, ips, &nh, 1);
+  if (nh == 0 || nh >= c.s->nh6.size()) return false;
+  const NextHop6Ref& h = c.s->nh6[nh];
+  *dev = h.dev;
+  std::memcpy(target, is_zero6(h.gw) ? dst : h.gw, 16);
+  return true;
+}
+
+void ok6_pre_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx6 c = ctx6_of(w, l3);
+  ip6_rcv_finish(c, st.in, pkts, n);
+}
+
+void ok6_local_in(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx6 c = ctx6_of(w, l3);
+  Out6 out;
+  for (uint16_t i = 0; i < n; i++) {
+    const Snapshot::Local6* l =
+        c.s->find_local6(reinterpret_cast<const uint8_t*>(&ip6h(pkts[i])->dst_addr), st.in);
+    if (l == nullptr) {  // the address went away while the packet was queued
+      w.drop(pkts[i], st.in, DropReason::ip_invalid_dest);
+      continue;
+    }
+    ip6_local_deliver(c, out, pkts[i], *l, st.in);
+  }
+  neigh_output6(c, out);
+}
+
+void ok6_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx6 c = ctx6_of(w, l3);
+  Out6 out;
+  for (uint16_t i = 0; i < n; i++) {
+    uint16_t dev;
+    uint8_t target[16];
+    if (!route6_of(c, pkts[i], &dev, target)) {
+      w.drop(pkts[i], st.in, DropReason::ip_outnoroutes);
+      continue;
+    }
+    c.ws.m(st.in)[Mib::Ip6OutForwDatagrams]++;
+    out6_push(c, out, pkts[i], target, dev);
+  }
+  neigh_output6(c, out);
+}
+
+void ok6_local_out(Worker& w, const hooks::State&, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx6 c = ctx6_of(w, l3);
+  Out6 out;
+  for (uint16_t i = 0; i < n; i++) route_out6(c, out, pkts[i]);
+  neigh_output6(c, out);
+}
+
+void ok6_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
+  Ctx6 c = ctx6_of(w, l3);
+  Out6 o;
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t* dst = reinterpret_cast<const uint8_t*>(&ip6h(pkts[i])->dst_addr);
+    uint16_t dev;
+    uint8_t target[16];
+    if (is_linklocal6(dst) || is_mcast6(dst) || !route6_of(c, pkts[i], &dev, target) ||
+        dev != st.out)
+      std::memcpy(target, dst, 16);  // on-link on the original device
+    o.pkts[o.n] = pkts[i];
+    std::memcpy(o.target[o.n], target, 16);
+    o.dev[o.n++] = st.out;
+  }
+  neigh_resolve6(c, o);
+}
+
+}  // namespace
+
+void ipv6_set_okfns(L3& l3) {
+  if (l3.hooks == nullptr) return;
+  l3.hooks->set_okfn(SLUICE_IPV6_PRE_ROUTING, ok6_pre_routing, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV6_LOCAL_IN, ok6_local_in, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV6_FORWARD, ok6_forward, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV6_LOCAL_OUT, ok6_local_out, &l3);
+  l3.hooks->set_okfn(SLUICE_IPV6_POST_ROUTING, ok6_post_routing, &l3);
 }
 
 // ---- control side ----------------------------------------------------------------------------

@@ -553,6 +553,9 @@ void L3::start() {
   ptype_ids_.push_back(dp.net.add_ptype(kEthPArp, nullptr, arp_rcv, this, "arp_rcv"));
   if (fib6_ != nullptr)
     ptype_ids_.push_back(dp.net.add_ptype(kEthPIpv6, nullptr, ipv6_rcv, this, "ipv6_rcv"));
+  ipv4_set_okfns(*this);
+  arp_set_okfns(*this);
+  if (fib6_ != nullptr) ipv6_set_okfns(*this);
 }
 
 uint32_t L3::source_for(uint16_t dev, uint32_t target) const {

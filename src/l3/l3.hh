@@ -532,6 +532,11 @@ void setup(Dataplane& dp);
 void ip_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);
 void arp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);
 void ipv6_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);
+// The okfns of the hook points (hooks::Registry::set_okfn): where a packet a
+// queue consumer accepted goes on (ipv4.cc, ipv6.cc, arp.cc).
+void ipv4_set_okfns(L3& l3);
+void ipv6_set_okfns(L3& l3);
+void arp_set_okfns(L3& l3);
 
 inline constexpr uint16_t kEthPIpv6 = 0x86dd;
 // fe80::/64 with the modified EUI-64 of mac (addrconf_addr_eui48).

@@ -84,6 +84,7 @@ int worker_main(void* arg) {
       port_receive(w, *p.dev, pkts, n);
     }
     if (w.inject != nullptr) inject_xmit(w);  // frames made by the control thread
+    for (const auto& [fn, ctx] : plan->dp->worker_polls) fn(w, ctx);
     w.flush_tx();
     rcu.quiescent(w.id);
   }
