@@ -227,16 +227,55 @@ void bridge_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkt
   }
 }
 
+// br_nf_forward_arp (br_netfilter with bridge-nf-call-arptables = 1, its
+// default): at bridge/forward, priority brnf (0), ARP frames the bridge
+// forwards run the arp/forward points (in, out = the bridge ports). Dropped
+// and queued frames leave the bridge's walk; the others go on.
+void arp_forward_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkts, uint16_t n,
+                    bridge::Verdict* verdicts) {
+  auto* reg = static_cast<Registry*>(priv);
+  rte_mbuf* arp[kBurst];
+  uint16_t pos[kBurst], kept[kBurst];
+  uint16_t na = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    verdicts[i] = bridge::Verdict::accept;
+    if (meta(pkts[i]).protocol == 0x0806) {
+      pos[na] = i;
+      arp[na++] = pkts[i];
+    }
+  }
+  if (na == 0 || reg->list(SLUICE_ARP_FORWARD) == nullptr) return;
+  State st{SLUICE_ARP_FORWARD, static_cast<uint16_t>(w.id),
+           ctx.in != nullptr ? ctx.in->index : kNoDev, ctx.out != nullptr ? ctx.out->index : kNoDev,
+           nullptr};
+  for (uint16_t i = 0; i < na; i++) verdicts[pos[i]] = bridge::Verdict::stolen;
+  uint16_t k = reg->run(w, st, arp, na, st.in, kept);
+  for (uint16_t i = 0; i < k; i++) {
+    pkts[pos[kept[i]]] = arp[i];  // a hook may have replaced the mbuf (copy-on-write)
+    verdicts[pos[kept[i]]] = bridge::Verdict::accept;
+  }
+}
+
 // The okfn of the bridge points: bridge::resume.
 void bridge_okfn(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void*) {
   bridge::resume(w, static_cast<bridge::HookPoint>(st.point - SLUICE_BRIDGE_PRE_ROUTING), pkts, n,
                  st.in, st.out);
+}
+void bridge_okfn_forward(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  bridge::resume(w, bridge::HookPoint::forward, pkts, n, st.in, st.out);
 }
 
 }  // namespace
 
 unsigned attach_bridge(Registry& reg, bridge::Hooks& bh) {
   unsigned n = 0;
+  if (reg.list(SLUICE_ARP_FORWARD) != nullptr) {
+    reg.bridge_ids.push_back(bh.add(bridge::HookPoint::forward, bridge::kPriBrnf,
+                                    "br_nf_forward_arp", arp_forward_fn, &reg));
+    // A queued ARP frame goes on where br_nf_forward_finish would: out of the bridge port.
+    reg.set_okfn(SLUICE_ARP_FORWARD, bridge_okfn_forward, nullptr);
+    n++;
+  }
   for (unsigned p = SLUICE_BRIDGE_PRE_ROUTING; p <= SLUICE_BRIDGE_POST_ROUTING; p++) {
     reg.set_okfn(static_cast<Point>(p), bridge_okfn, nullptr);
     const List* l = reg.list(p);

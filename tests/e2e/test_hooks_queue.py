@@ -15,7 +15,7 @@ userspace nfnetlink_queue program) answers:
 * unbind drops what is held.
 
 Once routed (ipv4/forward: A → sluice router → B) and once bridged
-(bridge/forward: A and B on br0)."""
+(bridge/forward: A and B on br0). Also arp/forward on a bridge."""
 import os
 import sys
 import threading
@@ -66,7 +66,7 @@ addresses:
     return a, b, "10.0.2.2"
 
 
-def bridged(lab):
+def bridged(lab, hooks_text=None):
     a, if_a = lab.host("a", addr="10.0.9.2/24", mac=A_MAC)
     b, if_b = lab.host("b", addr="10.0.9.3/24", mac=B_MAC)
     cfg = lab.config("""ports:
@@ -75,8 +75,9 @@ def bridged(lab):
 bridges:
   - name: br0
     ports: [p1, p2]
-""" % (if_a, P1_MAC, if_b, P2_MAC) + hooks("bridge/forward"))
+""" % (if_a, P1_MAC, if_b, P2_MAC) + (hooks_text or hooks("bridge/forward")))
     lab.start(cfg)
+    lab.cfg = cfg
     return a, b, "10.0.9.3"
 
 
@@ -208,8 +209,46 @@ def test_queue_bridged():
         lab.close()
 
 
+ARP_FWD = """hooks:
+  - point: arp/forward
+    priority: filter
+    name: no-arp-for-b
+    rules:
+      - match: {dst: %s/32}
+        verdict: drop
+"""
+
+
+def test_arp_forward_on_bridge():
+    """arp/forward runs for ARP frames the bridge forwards (br_netfilter's
+    bridge-nf-call-arptables): a rule on the ARP target address stops
+    resolution of B across br0; after `hooks reload` with another address,
+    A reaches B."""
+    lab = Lab("hqa")
+    try:
+        a, b, dst = bridged(lab, ARP_FWD % "10.0.9.3")
+        assert ping(lab, a, dst, n=2) == 0
+        e = entry(lab, "arp/forward", "no-arp-for-b")
+        assert e["drops"] >= 1 and e["rules"][0]["hits"] == e["drops"], e
+        assert lab.ctl("show", "drops")["p1"]["netfilter_drop"] == e["drops"]
+        with open(lab.cfg) as f:
+            text = f.read()
+        with open(lab.cfg, "w") as f:
+            f.write(text.replace("10.0.9.3/32", "10.0.9.99/32"))
+        assert lab.ctl("hooks", "reload") == {"reloaded": 1}
+        lab.ns_exec(a, "ip neigh flush dev eth0")  # A's entry for B gave up (FAILED)
+        got = ping(lab, a, dst, n=2)
+        e2 = entry(lab, "arp/forward", "no-arp-for-b")
+        assert got == 2, (got, e, e2, lab.ctl("show", "drops"), lab.ctl("show", "hooks"))
+        assert e2["drops"] == e["drops"] and e2["hits"] > e["hits"], (e, e2)
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 if __name__ == "__main__":
     r = Runner()
-    for t in (test_queue_routed, test_queue_bypass_routed, test_queue_bridged):
+    for t in (test_queue_routed, test_queue_bypass_routed, test_queue_bridged,
+              test_arp_forward_on_bridge):
         r.run(t)
     r.finish()
