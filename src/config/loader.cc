@@ -1075,7 +1075,7 @@ void rule_set_mark(Loader& l, hooks::Rule& r, const Field& f) {
   r.has_set_mark = true;
 }
 void rule_queue(Loader& l, hooks::Rule& r, const Field& f) {
-  r.queue = static_cast<uint16_t>(l.get_uint(f, 0, hooks::kRuleQueues - 1, "a queue number 0..15"));
+  r.queue = static_cast<uint16_t>(l.get_uint(f, 0, hooks::kRuleQueues - 1, "a queue number"));
   r.has_queue = true;
 }
 void rule_bypass(Loader& l, hooks::Rule& r, const Field& f) {

@@ -957,4 +957,226 @@ TEST_F(HooksTest, BridgeAdapterRunsRuleListsAtBridgePoints) {
   sys.run(1100);
 }
 
+// ---- queues: resumption in L3 and the bridge, REPEAT, consumers ---------------------------
+
+class QueueL3Test : public HooksL3Test {
+ protected:
+  std::vector<std::string> qlog;
+  Tag qtag{&qlog, "q", sluice_queue_nr(5)};
+  uint32_t queue_at(Point p) {
+    reg->bind(5, true);
+    return reg->add(p, 0, "q", tag_fn, &qtag, Owner::builtin);
+  }
+  unsigned answer(uint32_t v) {
+    Queued got[16];
+    unsigned n = reg->read(5, got, 16);
+    for (unsigned i = 0; i < n; i++) reg->verdict(got[i], v);
+    reg->poll(*w);
+    w->flush_tx();
+    w->flush_free();
+    return n;
+  }
+  size_t sent_on(Device* d) {
+    size_t n = 0;
+    for (size_t i = 0; i < sink.frames.size(); i++) n += sink.devs[i] == d->index;
+    return n;
+  }
+  void clear_sink() {
+    sink.frames.clear();
+    sink.devs.clear();
+  }
+};
+
+// Every IPv4 point: a queued packet goes nowhere until answered; accept makes
+// it continue exactly where it stopped (forwarded, or the echo answered).
+TEST_F(QueueL3Test, EveryIpv4PointResumesAfterAccept) {
+  for (Point p : {SLUICE_IPV4_PRE_ROUTING, SLUICE_IPV4_FORWARD, SLUICE_IPV4_POST_ROUTING}) {
+    uint32_t id = queue_at(p);
+    rx(Pkt{});
+    EXPECT_EQ(sink.frames.size(), 0u) << point_name(p);
+    EXPECT_EQ(answer(SLUICE_ACCEPT), 1u) << point_name(p);
+    EXPECT_EQ(sent_on(p1), 1u) << point_name(p);
+    EXPECT_EQ(sink.frames.size(), 1u) << point_name(p);
+    // The frame that left is the forwarded one: TTL 63, to the neighbour's MAC.
+    if (!sink.frames.empty()) {
+      EXPECT_EQ(sink.frames[0][14 + 8], 63) << point_name(p);
+      EXPECT_EQ(sink.frames[0][5], 0x77) << point_name(p);
+    }
+    clear_sink();
+    reg->remove(id);
+  }
+  EXPECT_EQ(l3->mib(p0->index)[l3::Mib::ForwDatagrams], 3u);
+  Pkt echo;
+  echo.proto = 1;
+  echo.dst = "192.0.2.1";
+  for (Point p : {SLUICE_IPV4_LOCAL_IN, SLUICE_IPV4_LOCAL_OUT}) {
+    uint32_t id = queue_at(p);
+    rx(echo);
+    EXPECT_EQ(sink.frames.size(), 0u) << point_name(p);
+    EXPECT_EQ(answer(SLUICE_ACCEPT), 1u) << point_name(p);
+    ASSERT_EQ(sent_on(p0), 1u) << point_name(p);
+    EXPECT_EQ(sink.frames[0][14 + 20], 0) << "an echo reply";
+    clear_sink();
+    reg->remove(id);
+  }
+  EXPECT_EQ(reg->queue_stats(5).answered, 5u);
+}
+
+TEST_F(QueueL3Test, DropAndStolenAnswersAndRepeat) {
+  uint32_t id = queue_at(SLUICE_IPV4_FORWARD);
+  rx(Pkt{});
+  EXPECT_EQ(answer(SLUICE_DROP), 1u);
+  EXPECT_EQ(sink.frames.size(), 0u);
+  EXPECT_EQ(drops(p0->index, DropReason::netfilter_drop), 1u);
+  // REPEAT: the queueing hook runs again (and queues again); then accept.
+  rx(Pkt{});
+  qlog.clear();
+  EXPECT_EQ(answer(SLUICE_REPEAT), 1u);
+  EXPECT_EQ(qlog, (std::vector<std::string>{"q"}));
+  EXPECT_EQ(sink.frames.size(), 0u);
+  EXPECT_EQ(reg->waiting(5), 1u);
+  EXPECT_EQ(answer(SLUICE_ACCEPT), 1u);
+  EXPECT_EQ(sent_on(p1), 1u);
+  clear_sink();
+  // STOLEN: the consumer owns the mbuf.
+  rx(Pkt{});
+  Queued got[2];
+  ASSERT_EQ(reg->read(5, got, 2), 1u);
+  reg->verdict(got[0], SLUICE_STOLEN);
+  reg->poll(*w);
+  EXPECT_EQ(sink.frames.size(), 0u);
+  rte_pktmbuf_free(got[0].m);
+  reg->remove(id);
+}
+
+TEST_F(QueueL3Test, Ipv6AndArpPointsResume) {
+  Pkt p;
+  p.v6 = true;
+  p.proto = 17;
+  p.src = "2001:db8:1::2";
+  p.dst = "2001:db8:2::7";
+  // No neighbour for 2001:db8:2::7: a resumed packet goes to the resolution
+  // queue (a solicitation on p1 once the control thread runs).
+  for (Point pt : {SLUICE_IPV6_PRE_ROUTING, SLUICE_IPV6_FORWARD, SLUICE_IPV6_POST_ROUTING}) {
+    uint32_t id = queue_at(pt);
+    rx(p);
+    EXPECT_EQ(reg->waiting(5), 1u) << point_name(pt);
+    EXPECT_EQ(answer(SLUICE_ACCEPT), 1u);
+    reg->remove(id);
+  }
+  // Each was forwarded once (ip6_forward_finish, before post_routing).
+  EXPECT_EQ(l3->mib(p0->index)[l3::Mib::Ip6OutForwDatagrams], 3u);
+  l3->run(l3->fake_now_ms.load());  // resolution: solicitations out, the packets wait
+  clear_sink();
+  // arp/in: a request for 192.0.2.1 answered only after the accept.
+  uint32_t id = queue_at(SLUICE_ARP_IN);
+  std::vector<uint8_t> a = {0,   1, 8, 0,   6, 4, 0, 1, 2, 0, 0,   0, 0, 0xaa,
+                            192, 0, 2, 100, 0, 0, 0, 0, 0, 0, 192, 0, 2, 1};
+  FrameSpec f;
+  f.dst = "ff:ff:ff:ff:ff:ff";
+  f.src = "02:00:00:00:00:aa";
+  f.type = 0x0806;
+  f.payload = a;
+  rte_mbuf* m = frame(f);
+  port_receive(*w, *p0, &m, 1);
+  w->flush_tx();
+  EXPECT_EQ(sink.frames.size(), 0u);
+  EXPECT_EQ(answer(SLUICE_ACCEPT), 1u);
+  ASSERT_EQ(sent_on(p0), 1u);
+  EXPECT_EQ(sink.frames[0][21], 2) << "an ARP reply";
+  clear_sink();
+  reg->remove(id);
+  l3->shutdown();
+}
+
+TEST_F(HooksTest, OneConsumerPerQueueAndPluginConsumerApi) {
+  sluice_host h = host_table(*reg);
+  EXPECT_EQ(h.abi_version, 2u);
+  EXPECT_EQ(h.queue_bind(h.ctx, 4), 0);
+  EXPECT_EQ(h.queue_bind(h.ctx, 4), -1);  // taken
+  EXPECT_FALSE(reg->bind(4, true));
+  EXPECT_EQ(h.queue_bind(h.ctx, 16), -1);
+  Tag q{&log, "q", sluice_queue_nr(4)}, after{&log, "after"};
+  reg->add(SLUICE_IPV4_LOCAL_IN, 0, "q", tag_fn, &q, Owner::builtin);
+  reg->add(SLUICE_IPV4_LOCAL_IN, 5, "after", tag_fn, &after, Owner::builtin);
+  OkSink sinkok;
+  reg->set_okfn(SLUICE_IPV4_LOCAL_IN, ok_fn, &sinkok);
+  EXPECT_FALSE(pass(SLUICE_IPV4_LOCAL_IN, make(Pkt{}, 0)));
+  sluice_queued got[4];
+  ASSERT_EQ(h.queue_read(h.ctx, 4, got, 4), 1u);
+  EXPECT_EQ(got[0].point, SLUICE_IPV4_LOCAL_IN);
+  EXPECT_EQ(got[0].queue, 4);
+  // The consumer rewrites the packet (a private copy when shared) and marks it.
+  rte_mbuf_refcnt_update(reinterpret_cast<rte_mbuf*>(got[0].pkt), 1);  // shared now
+  rte_mbuf* orig = reinterpret_cast<rte_mbuf*>(got[0].pkt);
+  uint8_t* d = h.writable(&got[0].pkt);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(reinterpret_cast<rte_mbuf*>(got[0].pkt), orig);
+  rte_pktmbuf_free(orig);
+  h.set_mark(got[0].pkt, 42);
+  log.clear();
+  h.queue_verdict(h.ctx, &got[0], SLUICE_ACCEPT);
+  reg->poll(*w);
+  EXPECT_EQ(log, (std::vector<std::string>{"after"}));
+  EXPECT_EQ(sinkok.marks, (std::vector<uint32_t>{42}));
+  EXPECT_EQ(h.queue_unbind(h.ctx, 4), 0);
+  EXPECT_EQ(h.queue_unbind(h.ctx, 4), -1);
+}
+
+// The rule verdict queue (nft `queue num 6 bypass`).
+TEST_F(RulesTest, QueueVerdictFromARule) {
+  Rule r = rule({{"proto", "tcp"}}, "queue");
+  r.queue = 6;
+  r.has_queue = true;
+  r.bypass = true;
+  RuleList rl(*reg, "q", SLUICE_IPV4_FORWARD, 0);
+  ASSERT_EQ(rl.load({r}), "");
+  ASSERT_TRUE(rl.attach());
+  EXPECT_TRUE(pass(SLUICE_IPV4_FORWARD, make(Pkt{}, 0)));  // no consumer, bypass
+  EXPECT_EQ(reg->queue_stats(6).bypassed, 1u);
+  reg->bind(6, true);
+  EXPECT_FALSE(pass(SLUICE_IPV4_FORWARD, make(Pkt{}, 0)));
+  EXPECT_EQ(reg->waiting(6), 1u);
+  Queued got[2];
+  ASSERT_EQ(reg->read(6, got, 2), 1u);
+  reg->verdict(got[0], SLUICE_DROP);
+  EXPECT_EQ(rl.rule_hits(), (std::vector<uint64_t>{2}));
+  rl.detach();
+}
+
+// bridge::run_hooks: STOP skips the rest of the point, survivors keep their order.
+TEST_F(HooksTest, BridgeStopVerdictSkipsTheRestKeepsOrder) {
+  bridge::Hooks bh(dp->rcu);
+  struct Spy {
+    std::vector<uint32_t> seen;
+    bool stop_odd;
+  };
+  auto fn = [](Worker&, const bridge::HookCtx&, void* priv, rte_mbuf** pkts, uint16_t n,
+               bridge::Verdict* v) {
+    auto* s = static_cast<Spy*>(priv);
+    for (uint16_t i = 0; i < n; i++) {
+      s->seen.push_back(meta(pkts[i]).mark);
+      v[i] =
+          s->stop_odd && (meta(pkts[i]).mark & 1) ? bridge::Verdict::stop : bridge::Verdict::accept;
+    }
+  };
+  Spy first{{}, true}, second{{}, false};
+  bh.add(bridge::HookPoint::forward, 0, "first", fn, &first);
+  bh.add(bridge::HookPoint::forward, 10, "second", fn, &second);
+  rte_mbuf* v[kBurst];
+  for (uint32_t i = 0; i < 6; i++) {
+    Pkt p;
+    p.mark = i;
+    v[i] = make(p, 0);
+  }
+  bridge::HookCtx ctx{bridge::HookPoint::forward, p0, p1, nullptr};
+  uint16_t n = bridge::run_hooks(*w, bh.list(bridge::HookPoint::forward), ctx, v, 6, 0);
+  ASSERT_EQ(n, 6);
+  for (uint32_t i = 0; i < 6; i++) EXPECT_EQ(meta(v[i]).mark, i);
+  EXPECT_EQ(first.seen.size(), 6u);
+  EXPECT_EQ(second.seen, (std::vector<uint32_t>{0, 2, 4}));
+  for (uint16_t i = 0; i < n; i++) rte_pktmbuf_free(v[i]);
+  dp->rcu.synchronize();
+}
+
 }  // namespace
