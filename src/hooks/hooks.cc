@@ -417,6 +417,14 @@ void Registry::verdict_pkt(rte_mbuf* m, uint32_t v) {
   verdict(get_state(m), v);
 }
 
+bool Registry::run_on_worker(Point p, rte_mbuf* m, uint16_t in, uint16_t out, unsigned worker) {
+  const uint8_t wk = static_cast<uint8_t>(worker % kMaxWorkers);
+  put_state(Queued{m, 0, kNumQueues, static_cast<uint8_t>(p), wk, in, out, 0, INT_MIN, 0});
+  if (rte_ring_mp_enqueue(reinject_[wk], m) == 0) return true;
+  rte_pktmbuf_free(m);
+  return false;
+}
+
 void Registry::set_okfn(Point p, Okfn fn, void* ctx) {
   if (p < kNumPoints) okfn_[p] = OkfnSlot{fn, ctx};
 }

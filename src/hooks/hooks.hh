@@ -174,6 +174,10 @@ class Registry {
   QueueResult queue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint32_t v,
                     uint16_t drop_dev);
   void set_okfn(Point p, Okfn fn, void* ctx);
+  // NF_HOOK for a packet made off the workers (the control thread's ARP
+  // probes): worker `worker` runs point p's whole chain on it, then the
+  // point's okfn. False (and m freed) when that worker's ring is full.
+  bool run_on_worker(Point p, rte_mbuf* m, uint16_t in, uint16_t out, unsigned worker);
   bool has_okfn(Point p) const { return p < kNumPoints && okfn_[p].fn != nullptr; }
   // Worker: finishes the packets answered with accept/stop (once per loop;
   // registered as a worker poll by the constructor when workers exist).

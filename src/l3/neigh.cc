@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/dataplane.hh"
+#include "hooks/hooks.hh"
 #include "l3/l3.hh"
 
 namespace sluice::l3 {
@@ -223,7 +224,10 @@ void L3::send_arp(uint16_t dev, uint16_t op, uint32_t sip, const rte_ether_addr*
   std::memset(rte_mbuf_to_priv(m), 0, sizeof(PktMeta));
   meta(m).dev = dev;
   nstats_.probes_sent++;
-  inject(m, 0);
+  if (hooks != nullptr && hooks->list(SLUICE_ARP_OUT) != nullptr)
+    hooks->run_on_worker(SLUICE_ARP_OUT, m, kNoDev, dev, 0);  // arp_xmit: NF_ARP_OUT
+  else
+    inject(m, 0);
 }
 
 // Rewrites the Ethernet header from the (now valid) entry and sends what waited.

@@ -1089,6 +1089,37 @@ TEST_F(QueueL3Test, Ipv6AndArpPointsResume) {
   l3->shutdown();
 }
 
+// arp_xmit runs NF_ARP_OUT for every ARP frame, also the solicitations the
+// control thread makes: they pass the arp/out chain on a worker.
+TEST_F(QueueL3Test, ArpProbesFromTheControlThreadRunArpOut) {
+  struct Cnt {
+    int n = 0;
+    uint16_t out = 0;
+  } c;
+  reg->add(
+      SLUICE_ARP_OUT, 0, "no-probes",
+      [](Worker&, const State& s, void* priv, rte_mbuf**, uint16_t n, uint32_t* v) {
+        for (uint16_t i = 0; i < n; i++) {
+          static_cast<Cnt*>(priv)->n++;
+          static_cast<Cnt*>(priv)->out = s.out;
+          v[i] = SLUICE_DROP;
+        }
+      },
+      &c, Owner::builtin);
+  Pkt p;
+  p.dst = "198.51.100.9";  // no neighbour: resolution on the control thread
+  rx(p);
+  l3->run(l3->fake_now_ms.load());
+  reg->poll(*w);
+  w->flush_tx();
+  w->flush_free();
+  EXPECT_EQ(c.n, 1);
+  EXPECT_EQ(c.out, p1->index);
+  EXPECT_EQ(sink.frames.size(), 0u);
+  EXPECT_EQ(drops(p1->index, DropReason::netfilter_drop), 1u);
+  l3->shutdown();
+}
+
 TEST_F(HooksTest, OneConsumerPerQueueAndPluginConsumerApi) {
   sluice_host h = host_table(*reg);
   EXPECT_EQ(h.abi_version, 2u);
