@@ -54,6 +54,21 @@ inline bool is_loopback(uint32_t a) {
   return (a >> 24) == 127;
 }
 
+// The header checksum verifies (ip_fast_csum(iph, ihl) == 0). The common
+// 20-byte header is summed as five 32-bit words: the one's-complement sum
+// does not depend on the byte order, and 0xffff is its own byte swap.
+inline bool hdr_csum_ok(const rte_ipv4_hdr* ip, unsigned hl) {
+  if (hl != 20) return rte_raw_cksum(ip, hl) == 0xffff;
+  uint32_t w[5];
+  std::memcpy(w, ip, sizeof w);
+  uint64_t sum = uint64_t(w[0]) + w[1] + w[2] + w[3] + w[4];
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
+
 // Packets leaving through ip_output: the packet, the address to resolve, the device.
 struct OutVec {
   uint16_t n = 0;
@@ -142,15 +157,43 @@ void neigh_output(Ctx& c, OutVec& o) {
 // MAC; anything else goes to the control thread, which queues and resolves.
 void neigh_resolve(Ctx& c, OutVec& o) {
   if (o.n == 0) return;
+  // The worker's cache first; one bulk lookup for the rest.
+  NeighCache& nc = c.ws.ncache;
+  if (const uint64_t gen = c.l3.neigh_gen.load(std::memory_order_acquire); nc.gen != gen) {
+    nc = NeighCache{};
+    nc.gen = gen;
+  }
   NeighKey keys[kOutMax];
   const void* kp[kOutMax];
   void* data[kOutMax];
-  for (uint16_t i = 0; i < o.n; i++) {
-    keys[i] = NeighKey{o.target[i], o.dev[i], 0};
-    kp[i] = &keys[i];
-  }
+  uint16_t miss[kOutMax];
+  uint16_t nm = 0;
   uint64_t hit = 0;
-  rte_hash_lookup_bulk_data(c.l3.neigh_hash(), kp, o.n, &hit, data);
+  for (uint16_t i = 0; i < o.n; i++) {
+    const uint64_t k = NeighCache::key(o.target[i], o.dev[i]);
+    const NeighCache::Slot& sl = nc.s[NeighCache::slot(k)];
+    if (sl.key == k) {
+      data[i] = sl.e;
+      hit |= uint64_t(1) << i;
+      continue;
+    }
+    keys[nm] = NeighKey{o.target[i], o.dev[i], 0};
+    kp[nm] = &keys[nm];
+    miss[nm++] = i;
+  }
+  if (nm != 0) {
+    void* md[kOutMax];
+    uint64_t mhit = 0;
+    rte_hash_lookup_bulk_data(c.l3.neigh_hash(), kp, nm, &mhit, md);
+    for (uint16_t j = 0; j < nm; j++) {
+      if (!(mhit & (uint64_t(1) << j))) continue;
+      const uint16_t i = miss[j];
+      data[i] = md[j];
+      hit |= uint64_t(1) << i;
+      const uint64_t k = NeighCache::key(keys[j].ip, keys[j].dev);
+      nc.s[NeighCache::slot(k)] = NeighCache::Slot{k, static_cast<NeighEntry*>(md[j])};
+    }
+  }
   rte_mbuf* ready[kOutMax];
   uint16_t nr = 0;
   for (uint16_t i = 0; i < o.n; i++) {
@@ -670,6 +713,8 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
 
   rte_mbuf* pre[kBurst];  // valid, for PRE_ROUTING
   uint16_t npre = 0;
+  // Per-burst sums of the per-packet MIB counters (added once, below).
+  uint64_t in_receives = 0, in_octets = 0, ecn[4] = {};
 
   // ---- ip_rcv_core: validation in Linux's order ----
   for (uint16_t i = 0; i < n; i++) {
@@ -681,9 +726,9 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     uint32_t len = m->pkt_len - sizeof(rte_ether_hdr);
-    mib[Mib::InReceives]++;
-    mib[Mib::InOctets] += len;
-    m = unshare(w, m);
+    in_receives++;
+    in_octets += len;
+    if (rte_mbuf_refcnt_read(m) != 1 || !RTE_MBUF_DIRECT(m)) m = unshare(w, m);
     if (m == nullptr) {
       mib[Mib::InDiscards]++;
       w.drops[dev][static_cast<unsigned>(DropReason::nomem)]++;
@@ -701,20 +746,7 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
       w.drop(m, dev, DropReason::ip_inhdr);
       continue;
     }
-    switch (ip->type_of_service & 3) {
-      case 0:
-        mib[Mib::InNoECTPkts]++;
-        break;
-      case 1:
-        mib[Mib::InECT1Pkts]++;
-        break;
-      case 2:
-        mib[Mib::InECT0Pkts]++;
-        break;
-      default:
-        mib[Mib::InCEPkts]++;
-        break;
-    }
+    ecn[ip->type_of_service & 3]++;
     unsigned hl = ihl * 4;
     if (len < hl || m->data_len < sizeof(rte_ether_hdr) + hl) {
       mib[Mib::InHdrErrors]++;
@@ -723,7 +755,7 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     }
     uint64_t ck_flags = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     if (ck_flags == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-        (ck_flags != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip, hl) != 0xffff)) {
+        (ck_flags != RTE_MBUF_F_RX_IP_CKSUM_GOOD && !hdr_csum_ok(ip, hl))) {
       mib[Mib::InCsumErrors]++;
       mib[Mib::InHdrErrors]++;
       w.drop(m, dev, DropReason::ip_csum);
@@ -748,6 +780,13 @@ void ip_rcv(Worker& w, void* vctx, rte_mbuf** pkts, uint16_t n) {
     }
     pre[npre++] = m;
   }
+
+  mib[Mib::InReceives] += in_receives;
+  mib[Mib::InOctets] += in_octets;
+  mib[Mib::InNoECTPkts] += ecn[0];
+  mib[Mib::InECT1Pkts] += ecn[1];
+  mib[Mib::InECT0Pkts] += ecn[2];
+  mib[Mib::InCEPkts] += ecn[3];
 
   // [ipv4/pre_routing] NF_INET_PRE_ROUTING (in = dev), after validation.
   if (npre != 0 && l3.hooks != nullptr) {
@@ -877,10 +916,8 @@ void ip_rcv_finish(Ctx& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
     hooks::State st{SLUICE_IPV4_FORWARD, static_cast<uint16_t>(w.id), dev, kNoDev, fo_dev};
     nfk = l3.hooks->run(w, st, fo_m, nfo, dev, fo_idx);
   }
-  for (uint16_t i = 0; i < nfk; i++) {
-    mib[Mib::ForwDatagrams]++;
-    ip_output(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
-  }
+  mib[Mib::ForwDatagrams] += nfk;
+  for (uint16_t i = 0; i < nfk; i++) ip_output(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
 
   // ---- ip_local_deliver ----
   rte_mbuf* punted[kBurst];

@@ -488,12 +488,13 @@ void L3::commit() {
     if (a.len < 31)
       entries.push_back(LocalSlot{a.addr | ~prefix_mask(a.len), a.dev, RtType::broadcast});
   }
-  uint32_t size = 16;
-  while (size < entries.size() * 2 + 2) size <<= 1;
+  uint32_t size = 64, bits = 6;
+  while (size < entries.size() * 4 + 4) size <<= 1, bits++;
   s->local.assign(size, LocalSlot{});
   s->local_mask = size - 1;
+  s->local_shift = 32 - bits;
   for (const LocalSlot& e : entries) {
-    uint32_t i = (e.addr * 2654435761u) & s->local_mask;
+    uint32_t i = s->local_slot(e.addr);
     while (s->local[i].addr != 0 && s->local[i].addr != e.addr) i = (i + 1) & s->local_mask;
     if (s->local[i].addr == 0 || e.type == RtType::local)
       s->local[i] = e;  // local wins over broadcast

@@ -186,8 +186,12 @@ struct LocalSlot {
 struct Snapshot {
   rte_fib* fib = nullptr;
   std::vector<NextHop> nh;  // index = the FIB's next hop; [0] = no route
-  std::vector<LocalSlot> local;
+  std::vector<LocalSlot> local;  // open addressing, at most 1/4 full
   uint32_t local_mask = 0;
+  uint32_t local_shift = 32;
+  // Fibonacci hashing: the high bits of the product (addresses often share
+  // their low bits: 10.2.x.1 …).
+  uint32_t local_slot(uint32_t a) const { return (a * 2654435761u) >> local_shift; }
   std::vector<uint32_t> dev_addr;  // [device index] primary IPv4 address, 0 = none
   std::vector<uint16_t> punt;      // [device index] its punt TAP device, kNoDev = none
   // IPv6: connected routes in an rte_fib6 (built once at start), own
@@ -209,7 +213,7 @@ struct Snapshot {
 
   const LocalSlot* find_local(uint32_t a) const {
     if (local.empty()) return nullptr;
-    for (uint32_t i = (a * 2654435761u) & local_mask;; i = (i + 1) & local_mask) {
+    for (uint32_t i = local_slot(a);; i = (i + 1) & local_mask) {
       const LocalSlot& s = local[i];
       if (s.addr == a) return &s;
       if (s.addr == 0) return nullptr;
@@ -366,7 +370,28 @@ struct NeighEvent {  // 16 bytes, worker → control
 static_assert(sizeof(NeighEvent) == 16);
 enum NeighEventKind : uint8_t { kEvRequestForUs = 1, kEvReplyToUs = 2, kEvOther = 3, kEvGarp = 4 };
 
+// A worker's cache of IPv4 neighbour lookups (key → entry), so a burst
+// looks up in the shared rte_hash only the next hops it has not seen. It
+// holds entries, not their state (read from the entry each time), and is
+// emptied when the control thread destroys any entry (L3::neigh_gen).
+struct NeighCache {
+  static constexpr unsigned kSlots = 64;
+  struct Slot {
+    uint64_t key = 0;  // ip | dev << 32 | 1 << 63; 0 = empty
+    NeighEntry* e = nullptr;
+  };
+  uint64_t gen = 0;
+  Slot s[kSlots];
+  static uint64_t key(uint32_t ip, uint16_t dev) {
+    return uint64_t(ip) | uint64_t(dev) << 32 | uint64_t(1) << 63;
+  }
+  static unsigned slot(uint64_t k) {
+    return static_cast<unsigned>((k * 0x9e3779b97f4a7c15ull) >> 58);  // top 6 bits
+  }
+};
+
 struct WorkerL3 {
+  NeighCache ncache;
   std::unique_ptr<MibBlock[]> mib;  // [kMaxDevices]
   rte_ring* pending = nullptr;      // mbufs waiting for a neighbour → control
   rte_ring* events = nullptr;       // NeighEvent → control
@@ -419,6 +444,9 @@ class L3 {
   const NeighStats& neigh_stats() const { return nstats_; }
   uint64_t now_ms() const;
   rte_hash* neigh_hash() const { return nhash_; }
+  // Bumped before an entry is destroyed (and its slot reused after an RCU
+  // grace period): workers empty their NeighCache when it changes.
+  std::atomic<uint64_t> neigh_gen{1};
   bool started() const { return started_; }
 
   // Control-side output of an IPv4 packet built by the control thread

@@ -121,6 +121,7 @@ void L3::neigh_destroy(NeighEntry* e) {
   k6.dev = e->key.dev;
   rte_hash* h = e->v6 ? nhash6_ : nhash_;
   int32_t pos = e->v6 ? rte_hash_del_key(h, &k6) : rte_hash_del_key(h, &e->key);
+  neigh_gen.fetch_add(1, std::memory_order_seq_cst);  // workers drop cached entries
   // Lock-free table: the key slot and the entry are reused only after every
   // worker has passed a quiescent state.
   dp.rcu.synchronize();
