@@ -917,7 +917,8 @@ void ip_rcv_finish(Ctx& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
     nfk = l3.hooks->run(w, st, fo_m, nfo, dev, fo_idx);
   }
   mib[Mib::ForwDatagrams] += nfk;
-  for (uint16_t i = 0; i < nfk; i++) ip_output(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
+  for (uint16_t i = 0; i < nfk; i++)
+    ip_output(c, out, fo_m[i], fo_tgt[fo_idx[i]], fo_dev[fo_idx[i]]);
 
   // ---- ip_local_deliver ----
   rte_mbuf* punted[kBurst];

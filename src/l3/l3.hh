@@ -185,7 +185,7 @@ struct LocalSlot {
 // rte_fib buffers (the other is updated while no reader can see it).
 struct Snapshot {
   rte_fib* fib = nullptr;
-  std::vector<NextHop> nh;  // index = the FIB's next hop; [0] = no route
+  std::vector<NextHop> nh;       // index = the FIB's next hop; [0] = no route
   std::vector<LocalSlot> local;  // open addressing, at most 1/4 full
   uint32_t local_mask = 0;
   uint32_t local_shift = 32;

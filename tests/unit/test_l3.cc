@@ -598,6 +598,45 @@ TEST_F(L3Test, NeighbourStateMachineWithFakeClock) {
   EXPECT_EQ(out().size(), 1u);  // a broadcast probe again
 }
 
+// The workers' neighbour cache holds entries, and the control thread recycles
+// destroyed entries for new addresses: a cached entry must never answer
+// for another address after garbage collection.
+TEST_F(L3Test, NeighbourCacheNeverServesARecycledEntry) {
+  l3->params.gc_thresh1 = 0;  // collect STALE entries at once
+  auto resolve = [&](const char* ip, const char* hw) {
+    Ip p;
+    p.dst = ip;
+    rx(p0, ip_bytes(p));
+    tick(now);
+    rx(p1, arp_bytes(2, hw, ip, "02:00:00:00:00:02", "198.51.100.1"), nullptr, 0x0806, hw);
+    tick(now + 10);
+    auto o = out();
+    ASSERT_EQ(o.size(), 2u);  // the probe, then the packet
+    EXPECT_EQ(o[1].dst(), hw);
+  };
+  resolve("198.51.100.9", "02:00:00:00:00:99");
+  Ip x;
+  x.dst = "198.51.100.9";
+  rx(p0, ip_bytes(x));  // from the worker's cache now
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].dst(), "02:00:00:00:00:99");
+  now += 50000;  // STALE, then collected
+  tick(now);
+  tick(now + l3->params.gc_stale_ms + 1000);
+  now += l3->params.gc_stale_ms + 2000;
+  for (auto* e : l3->neighbours()) EXPECT_NE(e->key.ip, ip4("198.51.100.9"));
+  resolve("198.51.100.10", "02:00:00:00:00:aa");  // likely reuses the collected entry
+  rx(p0, ip_bytes(x));  // must wait for a new resolution, not leave to ...:aa
+  o = out();
+  EXPECT_TRUE(o.empty());
+  tick(now);
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].type(), 0x0806);  // a new probe for 198.51.100.9
+  EXPECT_EQ(o[0].at(14 + 24), ip4("198.51.100.9"));
+}
+
 TEST_F(L3Test, UnresolvedQueueIsBoundedInBytes) {
   Ip p;
   p.dst = "198.51.100.10";
