@@ -100,6 +100,7 @@ void Dataplane::clear_stats() {
   }
   base_runtime_ = {};
   base_runtime_ = runtime();
+  for (auto& fn : clear_fns_) fn();
 }
 
 void Dataplane::add_timer(uint64_t period_ms, std::function<void(uint64_t)> fn) {

@@ -66,6 +66,9 @@ class Dataplane {
   // (run in reverse order of registration before the ports close).
   void add_timer(uint64_t period_ms, std::function<void(uint64_t now_ms)> fn);
   void add_shutdown(std::function<void()> fn);
+  // Features' own counters honour `clear stats` too: fn takes their
+  // baseline (control thread, like clear_stats()).
+  void add_clear_stats(std::function<void()> fn) { clear_fns_.push_back(std::move(fn)); }
   void run_timers(uint64_t now_ms);
   void run_shutdown();
 
@@ -100,6 +103,7 @@ class Dataplane {
   };
   std::vector<Timer> timers_;
   std::vector<std::function<void()>> shutdown_;
+  std::vector<std::function<void()>> clear_fns_;
   std::map<std::type_index, std::shared_ptr<void>> features_;
   std::vector<std::shared_ptr<void>> feature_order_;
   // `clear stats` takes a baseline instead of writing the workers' counters.

@@ -234,10 +234,22 @@ uint64_t L3::now_ms() const {
 }
 
 MibBlock L3::mib(uint16_t dev) const {
+  MibBlock s = raw_mib(dev);
+  if (!mib_base_.empty())
+    for (unsigned i = 0; i < kNumMib; i++) s.v[i] -= mib_base_[dev].v[i];
+  return s;
+}
+
+MibBlock L3::raw_mib(uint16_t dev) const {
   MibBlock s{};
   for (auto& ws : workers_)
     for (unsigned i = 0; i < kNumMib; i++) s.v[i] += ws->mib[dev].v[i];
   return s;
+}
+
+void L3::clear_stats() {
+  mib_base_.resize(kMaxDevices);
+  for (uint16_t d = 0; d < kMaxDevices; d++) mib_base_[d] = raw_mib(d);
 }
 
 // ---- next hops and routes -------------------------------------------------------------
@@ -612,6 +624,7 @@ void setup(Dataplane& dp) {
   L3* p = &l3;
   dp.add_timer(10, [p](uint64_t now) { p->run(now); });
   dp.add_shutdown([p]() { p->shutdown(); });
+  dp.add_clear_stats([p]() { p->clear_stats(); });
   spdlog::info("l3: {} address(es), {} route(s), {} static neighbour(s)", l3.addresses().size(),
                l3.routes().size(), t.neighbours.size());
 }

@@ -434,7 +434,8 @@ class L3 {
   // ---- readers ----
   const Snapshot* snap() const { return snap_.load(std::memory_order_acquire); }
   WorkerL3& ws(unsigned worker_id) { return *workers_[worker_id]; }
-  MibBlock mib(uint16_t dev) const;  // summed over workers
+  MibBlock mib(uint16_t dev) const;  // summed over workers, since the last clear_stats()
+  void clear_stats();                // `clear stats`: a baseline (workers' blocks untouched)
   const std::vector<Address>& addresses() const { return addrs_; }
   const std::map<std::pair<uint32_t, uint8_t>, Route>& routes() const { return routes_; }
   const std::map<std::pair<std::array<uint8_t, 16>, uint8_t>, Route6>& routes6() const {
@@ -492,6 +493,8 @@ class L3 {
   bool dirty_ = false;
 
   rte_hash* nhash_ = nullptr;
+  std::vector<MibBlock> mib_base_;  // [kMaxDevices] once cleared
+  MibBlock raw_mib(uint16_t dev) const;
   rte_hash* nhash6_ = nullptr;
   // IPv6: two rte_fib6 with the same routes, as for IPv4 (fib6_ = the published one).
   rte_fib6* fib6_ = nullptr;

@@ -323,6 +323,14 @@ TEST_F(L3Test, ForwardRewritesAndDecrementsTtl) {  // FWD-01
   EXPECT_EQ(mib(p0, Mib::InReceives), 1u);
   EXPECT_EQ(mib(p0, Mib::ForwDatagrams), 1u);
   EXPECT_EQ(mib(p0, Mib::InDelivers), 0u);
+  // `clear stats` zeroes the MIB as shown, and counting goes on from there.
+  dp->clear_stats();
+  EXPECT_EQ(mib(p0, Mib::InReceives), 0u);
+  EXPECT_EQ(mib(p0, Mib::ForwDatagrams), 0u);
+  rx(p0, ip_bytes(Ip{}));
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(mib(p0, Mib::InReceives), 1u);
+  EXPECT_EQ(mib(p0, Mib::ForwDatagrams), 1u);
 }
 
 TEST_F(L3Test, TtlExpiredSendsTimeExceededWithHeaderPlus8) {  // FWD-02
