@@ -17,8 +17,11 @@
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include "config/topology.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "hooks/hooks.hh"
+#include "hooks/rules.hh"
 #include "pmd_glue/pmd.hh"
 #include "alloc_counter.hh"
 #include "support/frames.hh"
@@ -202,6 +205,147 @@ TEST(Vdev, RingPortsLoopTxToRx) {
   // One flow through one worker: order kept.
   for (int i = 0; i < kN; i++) EXPECT_EQ(ids[i], i);
   EXPECT_EQ(pmd::close_ports(dp), 0u);
+}
+
+// An Ethernet/IPv4/UDP frame with a valid header checksum.
+std::vector<uint8_t> udp_frame(const uint8_t dmac[6], uint32_t src, uint32_t dst, uint16_t dport) {
+  std::vector<uint8_t> f(14 + 20 + 8 + 18, 0);
+  std::memcpy(f.data(), dmac, 6);
+  const uint8_t smac[6] = {2, 0, 0, 0, 0x0a, 0x01};
+  std::memcpy(f.data() + 6, smac, 6);
+  f[12] = 0x08;
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  ip[3] = 20 + 8 + 18;
+  ip[8] = 64;
+  ip[9] = 17;
+  for (int i = 0; i < 4; i++) {
+    ip[12 + i] = static_cast<uint8_t>(src >> (24 - 8 * i));
+    ip[16 + i] = static_cast<uint8_t>(dst >> (24 - 8 * i));
+  }
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += uint32_t(ip[i]) << 8 | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  ip[10] = static_cast<uint8_t>(~sum >> 8);
+  ip[11] = static_cast<uint8_t>(~sum);
+  uint8_t* udp = ip + 20;
+  udp[0] = 0x9c, udp[1] = 0x40;
+  udp[2] = static_cast<uint8_t>(dport >> 8), udp[3] = static_cast<uint8_t>(dport);
+  udp[5] = 8 + 18;
+  return f;
+}
+
+void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames) {
+  pcap_t* p = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* d = pcap_dump_open(p, path.c_str());
+  for (const auto& f : frames) {
+    pcap_pkthdr h{};
+    h.caplen = h.len = static_cast<bpf_u_int32>(f.size());
+    pcap_dump(reinterpret_cast<u_char*>(d), &h, f.data());
+  }
+  pcap_dump_close(d);
+  pcap_close(p);
+}
+
+// The real features on real vdevs: L3 forwarding through a forward rule list
+// of 200 rules (rte_acl), a queue whose packets the test answers while the
+// worker runs (the resume path), and a bridge flooding between two ports.
+// The worker allocates nothing on the heap on any of these paths.
+TEST(Vdev, RoutedHookedQueuedAndBridgedPathsAllocateNothing) {
+  std::string dir = tmp_dir();
+  std::string in = dir + "/feat-in.pcap", in_br = dir + "/feat-br-in.pcap";
+  std::string out = dir + "/feat-out.pcap", out_br = dir + "/feat-br-out.pcap";
+  std::string empty = dir + "/empty2.pcap";
+  write_empty_pcap(empty);
+  unlink(out.c_str());
+  unlink(out_br.c_str());
+  const uint8_t p0mac[6] = {2, 0, 0, 0, 0, 1};
+  std::vector<std::vector<uint8_t>> frames;
+  constexpr int kFwd = 60, kBlocked = 10, kQueued = 20;
+  for (int i = 0; i < kFwd; i++)
+    frames.push_back(udp_frame(p0mac, 0x0a000102, 0x0a000202 + (i % 3) * 0x100, 5000));
+  for (int i = 0; i < kBlocked; i++) frames.push_back(udp_frame(p0mac, 0x0a000102, 0x0a000202, 9));
+  for (int i = 0; i < kQueued; i++) frames.push_back(udp_frame(p0mac, 0x0a000102, 0x0a000202, 7));
+  write_pcap(in, frames);
+  const uint8_t unknown[6] = {2, 0, 0, 0, 0, 0x55};
+  constexpr int kBridged = 40;
+  std::vector<std::vector<uint8_t>> bf(kBridged, udp_frame(unknown, 0x0a090001, 0x0a090002, 1));
+  write_pcap(in_br, bf);
+
+  Dataplane dp;
+  dp.topo.eal.lcores = "0-1";
+  dp.topo.ports.push_back(
+      port("p0", "net_pcap30,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
+  dp.topo.ports.push_back(
+      port("p1", "net_pcap31,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
+  dp.topo.ports.push_back(
+      port("b0", "net_pcap32,rx_pcap=" + in_br + ",tx_pcap=/dev/null", "02:00:00:00:00:03"));
+  dp.topo.ports.push_back(
+      port("b1", "net_pcap33,rx_pcap=" + empty + ",tx_pcap=" + out_br, "02:00:00:00:00:04"));
+  dp.topo.ports[2].promiscuous = true;
+  config::Bridge br;
+  br.name = "br0";
+  br.ports = {"b0", "b1"};
+  dp.topo.bridges = {br};
+  dp.topo.addresses = {{{}, "p0", "10.0.1.1/24", {}, {}}, {{}, "p1", "10.0.2.1/16", {}, {}}};
+  dp.topo.neighbours = {{{}, "p1", "10.0.2.2", "02:00:00:00:0b:02", {}, {}},
+                        {{}, "p1", "10.0.3.2", "02:00:00:00:0b:03", {}, {}},
+                        {{}, "p1", "10.0.4.2", "02:00:00:00:0b:04", {}, {}}};
+  config::HookListCfg h;
+  h.name = "fwd";
+  h.point = "ipv4/forward";
+  auto rule = [](std::initializer_list<std::pair<const char*, std::string>> kv, const char* v) {
+    hooks::Rule r;
+    for (auto& [k, val] : kv) {
+      bool unknown_key = false;
+      EXPECT_EQ(hooks::parse_match(k, val, &r.match, &unknown_key), "");
+    }
+    EXPECT_TRUE(hooks::parse_rule_verdict(v, &r.verdict));
+    return r;
+  };
+  for (int i = 0; i < 200; i++)
+    h.rules.push_back(rule({{"proto", "tcp"}, {"dst_port", std::to_string(10000 + i)}}, "drop"));
+  h.rules.push_back(rule({{"proto", "udp"}, {"dst_port", "9"}}, "drop"));
+  hooks::Rule q = rule({{"proto", "udp"}, {"dst_port", "7"}}, "queue");
+  q.queue = 1;
+  q.has_queue = true;
+  h.rules.push_back(q);
+  dp.topo.hooks = {h};
+  pmd::setup(dp);
+  auto& reg = dp.feature<hooks::Registry>();
+  ASSERT_TRUE(reg.bind(1, true));
+  Device* p0 = dp.net.find("p0");
+  Device* p1 = dp.net.find("p1");
+  Device* b1 = dp.net.find("b1");
+  test::g_worker_allocs = 0;
+  pmd::start_workers(dp);
+  // The consumer: answers every queued packet with accept, while the worker runs.
+  unsigned answered = 0;
+  ASSERT_TRUE(wait_for([&] {
+    hooks::Queued got[16];
+    unsigned n = reg.read(1, got, 16);
+    for (unsigned i = 0; i < n; i++) reg.verdict(got[i], SLUICE_ACCEPT);
+    answered += n;
+    return answered == kQueued && dp.counters(p1->index).tx_packets == uint64_t(kFwd + kQueued) &&
+           dp.counters(b1->index).tx_packets == uint64_t(kBridged);
+  }));
+  pmd::stop_workers(dp);
+  EXPECT_EQ(test::g_worker_allocs.load(), 0u);
+  EXPECT_EQ(dp.counters(p0->index).rx_packets, uint64_t(kFwd + kBlocked + kQueued));
+  EXPECT_EQ(dp.drops(p0->index)[static_cast<unsigned>(DropReason::netfilter_drop)],
+            uint64_t(kBlocked));
+  EXPECT_EQ(reg.queue_stats(1).queued, uint64_t(kQueued));
+  EXPECT_EQ(reg.queue_stats(1).answered, uint64_t(kQueued));
+  EXPECT_EQ(pmd::close_ports(dp), 0u) << "every mbuf must be back in its pool";
+  // What left p1: forwarded (TTL 63) to the neighbours' MACs.
+  auto got = read_pcap(out);
+  ASSERT_EQ(got.size(), size_t(kFwd + kQueued));
+  for (const auto& f : got) {
+    EXPECT_EQ(f[14 + 8], 63);
+    EXPECT_EQ(f[0], 2);
+    EXPECT_EQ(f[4], 0x0b);
+  }
+  EXPECT_EQ(read_pcap(out_br).size(), size_t(kBridged));
 }
 
 }  // namespace
