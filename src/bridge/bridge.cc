@@ -4,6 +4,7 @@
 // (br_fdb_cleanup), and the inject path that lets the control thread send
 // frames (BPDUs) without touching a worker's TX queue.
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <stdexcept>
 
@@ -230,23 +231,35 @@ std::string BridgeSys::fdb_add(Bridge& br, const rte_ether_addr& mac, BridgePort
   return "cannot add the entry";
 }
 
-BrCounters BridgeSys::counters(const Bridge& br) const {
+namespace {
+// BrCounters is a row of uint64_t: add or subtract field by field.
+constexpr size_t kBrFields = sizeof(BrCounters) / sizeof(uint64_t);
+static_assert(sizeof(BrCounters) == kBrFields * sizeof(uint64_t));
+void br_add(BrCounters& to, const BrCounters& c, bool subtract = false) {
+  uint64_t a[kBrFields], b[kBrFields];
+  std::memcpy(a, &to, sizeof to);
+  std::memcpy(b, &c, sizeof c);
+  for (size_t i = 0; i < kBrFields; i++) a[i] = subtract ? a[i] - b[i] : a[i] + b[i];
+  std::memcpy(&to, a, sizeof to);
+}
+}  // namespace
+
+BrCounters BridgeSys::raw_counters(const Bridge& br) const {
   BrCounters s{};
-  for (auto& ws : workers) {
-    if (br.idx >= ws->ctr.size()) continue;
-    const BrCounters& c = ws->ctr[br.idx];
-    s.learn_events += c.learn_events;
-    s.learn_ring_full += c.learn_ring_full;
-    s.moves += c.moves;
-    s.own_src += c.own_src;
-    s.flooded += c.flooded;
-    s.forwarded += c.forwarded;
-    s.local += c.local;
-    s.link_local_pass += c.link_local_pass;
-    s.bpdu_rx += c.bpdu_rx;
-    s.hairpin += c.hairpin;
-  }
+  for (auto& ws : workers)
+    if (br.idx < ws->ctr.size()) br_add(s, ws->ctr[br.idx]);
   return s;
+}
+
+BrCounters BridgeSys::counters(const Bridge& br) const {
+  BrCounters s = raw_counters(br);
+  if (br.idx < base_.size()) br_add(s, base_[br.idx], true);
+  return s;
+}
+
+void BridgeSys::clear_stats() {
+  base_.resize(bridges.size());
+  for (auto& b : bridges) base_[b->idx] = raw_counters(*b);
 }
 
 // ---- setup -----------------------------------------------------------------------------------
@@ -434,6 +447,7 @@ void setup(Dataplane& dp) {
   }
   BridgeSys* s = &sys;
   dp.add_timer(10, [s](uint64_t now) { s->run(now); });
+  dp.add_clear_stats([s]() { s->clear_stats(); });
 
   for (auto& w : dp.workers) w->enable_inject();  // BPDUs leave through the workers
   dp.add_shutdown([s]() {

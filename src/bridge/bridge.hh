@@ -259,7 +259,10 @@ class BridgeSys {
   // FDB editing (control thread): the CLI and the config's fdb_static.
   std::string fdb_add(Bridge& br, const rte_ether_addr& mac, BridgePort& p, uint16_t vid,
                       bool is_static);
-  BrCounters counters(const Bridge& br) const;
+  BrCounters counters(const Bridge& br) const;  // since the last clear_stats()
+  void clear_stats();                           // `clear stats`: a baseline
+  BrCounters raw_counters(const Bridge& br) const;
+  std::vector<BrCounters> base_;          // [bridge] (control thread)
   uint64_t gc(Bridge& br, uint64_t now);  // ageing; returns entries removed
 
   // STP (stp.cc).

@@ -149,6 +149,13 @@ TEST_F(BridgeTest, UnknownUnicastFloodsAndLearns) {
   EXPECT_EQ(c.flooded, 1u);
   EXPECT_EQ(c.forwarded, 2u);
   EXPECT_EQ(br->learned, 2u);
+  // `clear stats` zeroes what `show bridge` prints; counting goes on.
+  dp->clear_stats();
+  EXPECT_EQ(sys->counters(*br).forwarded, 0u);
+  rx(p[0], fr(A0, B0));
+  EXPECT_EQ(outs(), (V{"p2"}));
+  EXPECT_EQ(sys->counters(*br).forwarded, 1u);
+  EXPECT_EQ(sys->counters(*br).flooded, 0u);
 }
 
 // BR-03: broadcast: copies on p2 and p1, then local delivery on br0 (dev and orig_dev = br0).
