@@ -96,7 +96,10 @@ Queued get_state(rte_mbuf* m) {
 }
 }  // namespace
 
-Registry::Registry(Dataplane& d) : dp(d), ctr_(new EntryCounters[kMaxWorkers * kMaxEntries]()) {
+Registry::Registry(Dataplane& d)
+    : dp(d),
+      ctr_(new EntryCounters[kMaxWorkers * kMaxEntries]()),
+      base_(new EntryCounters[kMaxEntries]()) {
   for (unsigned i = kMaxEntries; i-- > 0;) free_slots_.push_back(static_cast<uint16_t>(i));
   static std::atomic<unsigned> seq{0};
   unsigned me = seq++;
@@ -107,6 +110,7 @@ Registry::Registry(Dataplane& d) : dp(d), ctr_(new EntryCounters[kMaxWorkers * k
   }
   for (unsigned q = 0; q < kNumQueues; q++) set_queue_len(static_cast<uint16_t>(q), 1024);
   dp.add_worker_poll([](Worker& w, void* ctx) { static_cast<Registry*>(ctx)->poll(w); }, this);
+  dp.add_clear_stats([this]() { clear_stats(); });
 }
 
 Registry::~Registry() {
@@ -160,6 +164,7 @@ uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* pri
   uint16_t cs = free_slots_.back();
   free_slots_.pop_back();
   for (unsigned w = 0; w < kMaxWorkers; w++) ctr_[w * kMaxEntries + cs] = EntryCounters{};
+  base_[cs] = EntryCounters{};
   // 6.x (nf_hook_entries_grow): before the first entry whose priority is >=
   // ours, so equal priorities run newest first. FIFO mode: before the first
   // strictly greater one (2.6.32 nf_register_hook).
@@ -194,6 +199,25 @@ bool Registry::remove(uint32_t id) {
 }
 
 EntryCounters Registry::counters(uint16_t slot) const {
+  EntryCounters s = raw_counters(slot);
+  const EntryCounters& b = base_[slot];
+  s.hits -= b.hits;
+  s.drops -= b.drops;
+  s.queued -= b.queued;
+  s.stolen -= b.stolen;
+  return s;
+}
+
+void Registry::clear_stats() {
+  for (uint16_t slot = 0; slot < kMaxEntries; slot++) base_[slot] = raw_counters(slot);
+  for (uint16_t q = 0; q < kNumQueues; q++) {
+    qbase_[q] = QueueStats{};
+    qbase_[q] = queue_stats(q);
+  }
+  for (auto& rl : rule_lists) rl->clear_stats();
+}
+
+EntryCounters Registry::raw_counters(uint16_t slot) const {
   EntryCounters s{};
   for (unsigned w = 0; w < kMaxWorkers; w++) {
     const EntryCounters& c = ctr_[w * kMaxEntries + slot];
@@ -465,8 +489,10 @@ void Registry::poll(Worker& w) {
 
 Registry::QueueStats Registry::queue_stats(uint16_t q) const {
   const Queue& Q = queues_[q];
-  return QueueStats{Q.queued.load(),   Q.full.load(),     Q.nolistener.load(),
-                    Q.bypassed.load(), Q.answered.load(), Q.reinject_full.load()};
+  const QueueStats& b = qbase_[q];
+  return QueueStats{Q.queued.load() - b.queued,         Q.full.load() - b.full,
+                    Q.nolistener.load() - b.nolistener, Q.bypassed.load() - b.bypassed,
+                    Q.answered.load() - b.answered,     Q.reinject_full.load() - b.reinject_full};
 }
 
 }  // namespace sluice::hooks

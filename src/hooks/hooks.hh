@@ -132,7 +132,10 @@ class Registry {
     return run_list(w, *l, st, pkts, n, drop_dev, kept_idx, 0, INT_MIN);
   }
 
-  EntryCounters counters(uint16_t slot) const;
+  EntryCounters counters(uint16_t slot) const;  // since the last clear_stats()
+  EntryCounters raw_counters(uint16_t slot) const;
+  // `clear stats`: baselines for entries, queues and rule hits (control thread).
+  void clear_stats();
   EntryCounters& ctr(unsigned worker, uint16_t slot) {
     return ctr_[(worker % kMaxWorkers) * kMaxEntries + slot];
   }
@@ -198,6 +201,7 @@ class Registry {
         reinject_full{0};
   };
   Queue queues_[kNumQueues];
+  QueueStats qbase_[kNumQueues] = {};
   rte_ring* reinject_[kMaxWorkers] = {};  // answered accept/stop → the worker (MP/SC)
   struct OkfnSlot {
     Okfn fn = nullptr;
@@ -205,7 +209,8 @@ class Registry {
   };
   OkfnSlot okfn_[kNumPoints];
   std::atomic<const List*> lists_[kNumPoints]{};
-  std::unique_ptr<EntryCounters[]> ctr_;  // [worker * kMaxEntries + slot]
+  std::unique_ptr<EntryCounters[]> ctr_;   // [worker * kMaxEntries + slot]
+  std::unique_ptr<EntryCounters[]> base_;  // [slot]: at the last clear_stats()
   std::vector<uint16_t> free_slots_;
   uint32_t next_id_ = 1;
   bool fifo_equal_ = false;

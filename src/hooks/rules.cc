@@ -660,6 +660,13 @@ size_t RuleList::size() const {
 }
 
 std::vector<uint64_t> RuleList::rule_hits() const {
+  std::vector<uint64_t> r = raw_hits();
+  if (swaps_ == base_swaps_ && base_hits_.size() == r.size())
+    for (size_t i = 0; i < r.size(); i++) r[i] -= base_hits_[i];
+  return r;
+}
+
+std::vector<uint64_t> RuleList::raw_hits() const {
   const RuleTable* t = table.load();
   std::vector<uint64_t> r;
   if (t == nullptr) return r;
@@ -668,6 +675,11 @@ std::vector<uint64_t> RuleList::rule_hits() const {
   for (unsigned w = 0; w < kMaxWorkers; w++)
     for (size_t i = 0; i < nr; i++) r[i] += t->hits[w * nr + i];
   return r;
+}
+
+void RuleList::clear_stats() {
+  base_swaps_ = swaps_;
+  base_hits_ = raw_hits();
 }
 
 }  // namespace sluice::hooks

@@ -87,7 +87,8 @@ class RuleList {
   int priority() const { return priority_; }
   uint32_t hook_id() const { return id_; }
   size_t size() const;
-  std::vector<uint64_t> rule_hits() const;  // summed over workers, per rule
+  std::vector<uint64_t> rule_hits() const;  // summed over workers, per rule, since clear_stats()
+  void clear_stats();  // a baseline for the current table (a new table counts from 0)
   uint64_t swaps() const { return swaps_; }
 
   // The hook function's view (rules.cc).
@@ -100,6 +101,9 @@ class RuleList {
   int priority_;
   uint32_t id_ = 0;
   uint64_t swaps_ = 0;
+  uint64_t base_swaps_ = UINT64_MAX;  // the table the baseline belongs to
+  std::vector<uint64_t> base_hits_;
+  std::vector<uint64_t> raw_hits() const;
 };
 
 }  // namespace sluice::hooks

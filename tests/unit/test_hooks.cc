@@ -739,6 +739,17 @@ TEST_F(HooksL3Test, ForwardRuleBlocksPort9091OnlyAndCountsEachSyn) {
   EXPECT_EQ(drops(p0->index, DropReason::netfilter_drop), 5u);
   // ForwDatagrams counts only what FORWARD let through (ip_forward_finish).
   EXPECT_EQ(l3->mib(p0->index)[l3::Mib::ForwDatagrams], 1u);
+  // `clear stats`: entry counters and rule hits start again from 0.
+  dp->clear_stats();
+  uint16_t slot = reg->list(SLUICE_IPV4_FORWARD)->entries[0].slot;
+  EXPECT_EQ(reg->counters(slot).hits, 0u);
+  EXPECT_EQ(reg->rule_lists[0]->rule_hits(), (std::vector<uint64_t>{0}));
+  Pkt again;
+  again.dport = 9091;
+  rx(again);
+  EXPECT_EQ(reg->counters(slot).hits, 1u);
+  EXPECT_EQ(reg->counters(slot).drops, 1u);
+  EXPECT_EQ(reg->rule_lists[0]->rule_hits(), (std::vector<uint64_t>{1}));
 }
 
 TEST_F(HooksL3Test, PointsSeeTheRightDevices) {
