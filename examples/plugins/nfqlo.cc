@@ -59,7 +59,7 @@ unsigned long long nfqlo_seen() {
 }
 
 int sluice_plugin_init(const sluice_host* host, const sluice_plugin_args* args) {
-  if (host->abi_version != SLUICE_HOOK_ABI) return -1;
+  if (host->abi_version < 1) return -1;  // needs ABI 1 only
   g_host = host;
   if (args->point != SLUICE_POINT_COUNT)
     return host->register_hook(host->ctx, args->point, args->priority, "nfqlo", hook, nullptr) ? 0

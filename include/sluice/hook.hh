@@ -146,10 +146,17 @@ struct sluice_plugin_args {
   uint8_t point;  // the entry's point (SLUICE_POINT_COUNT when not given)
   int priority;   // the entry's priority
   const char* path;
+  const char* args;  // ABI 2: the entry's `args:` text ("" when none)
 };
 
 #define SLUICE_HOOK_ABI 2u  // 2: the queue consumer functions
 #define SLUICE_PLUGIN_INIT "sluice_plugin_init"
 typedef int (*sluice_plugin_init_fn)(const sluice_host* host, const sluice_plugin_args* args);
+// Optional: `extern "C" void sluice_plugin_fini(void)`, called at shutdown
+// while the ports still run (stop threads; answer what you hold), before
+// the plugin is unloaded. A host never runs a plugin whose ABI is newer than
+// its own; a plugin should accept any host abi_version >= the one it needs.
+#define SLUICE_PLUGIN_FINI "sluice_plugin_fini"
+typedef void (*sluice_plugin_fini_fn)(void);
 
 }  // extern "C"

@@ -1152,8 +1152,13 @@ void plugin_priority(Loader& l, PluginIn& p, const Field& f) {
   p.priority = l.get_string(f);
   p.priority_at = f.at();
 }
-constexpr KeyDef<PluginIn> kPluginKeys[] = {
-    {"path", plugin_path}, {"point", plugin_point}, {"priority", plugin_priority}};
+void plugin_args(Loader& l, PluginIn& p, const Field& f) {
+  p.v.args = l.get_string(f);
+}
+constexpr KeyDef<PluginIn> kPluginKeys[] = {{"path", plugin_path},
+                                            {"point", plugin_point},
+                                            {"priority", plugin_priority},
+                                            {"args", plugin_args}};
 
 void section_plugins(Loader& l, const Field& f) {
   auto entries = l.get_list(f, "plugins ({path: ..., point: ..., priority: ...})");

@@ -147,6 +147,7 @@ struct PluginCfg {
   std::string point;  // "" = the plugin chooses
   int priority = 0;
   Mark path_at;
+  std::string args;  // free text for the plugin (sluice_plugin_args::args)
 };
 
 struct Control {

@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 
+#include <rte_lcore.h>
 #include <rte_ring.h>
 
 #include "core/dataplane.hh"
@@ -233,7 +234,7 @@ bool Registry::enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, 
   Queue& Q = queues_[q];
   put_state(Queued{m, Q.next_id.fetch_add(1, std::memory_order_relaxed), q, st.point,
                    static_cast<uint8_t>(w.id % kMaxWorkers), st.in, out_of(st, 0), e.id, e.priority,
-                   0});
+                   Queued::kResume});
   if (rte_ring_mp_enqueue(Q.ring, m) != 0) return false;
   Q.queued.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -414,21 +415,30 @@ unsigned Registry::read(uint16_t q, Queued* out, unsigned n) {
 
 void Registry::verdict(const Queued& qp, uint32_t v) {
   if (qp.queue < kNumQueues) queues_[qp.queue].answered.fetch_add(1, std::memory_order_relaxed);
+  const bool ctl = rte_lcore_id() == rte_get_main_lcore();
   switch (v & 0xff) {
     case SLUICE_DROP:
-      dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::netfilter_drop);
-      return;
+      if (ctl) {  // the control thread counts its own drops
+        dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::netfilter_drop);
+        return;
+      }
+      [[fallthrough]];  // any other thread: the worker drops and counts it
     case SLUICE_ACCEPT:
     case SLUICE_STOP:
     case SLUICE_REPEAT: {
       Queued r = qp;
       if ((v & 0xff) == SLUICE_STOP) r.resume_after = UINT32_MAX;  // skip the rest
-      r.repeat = (v & 0xff) == SLUICE_REPEAT;
+      r.action = (v & 0xff) == SLUICE_REPEAT ? Queued::kRepeat
+                 : (v & 0xff) == SLUICE_DROP ? Queued::kDrop
+                                             : Queued::kResume;
       put_state(r);
       if (rte_ring_mp_enqueue(reinject_[r.worker % kMaxWorkers], r.m) != 0) {
         if (qp.queue < kNumQueues)
           queues_[qp.queue].reinject_full.fetch_add(1, std::memory_order_relaxed);
-        dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::nfqueue_full);
+        if (ctl)
+          dp.ctl_drop(qp.m, qp.in != kNoDev ? qp.in : qp.out, DropReason::nfqueue_full);
+        else
+          rte_pktmbuf_free(qp.m);  // counted in reinject_full only: no worker to count it
       }
       return;
     }
@@ -443,10 +453,25 @@ void Registry::verdict_pkt(rte_mbuf* m, uint32_t v) {
 
 bool Registry::run_on_worker(Point p, rte_mbuf* m, uint16_t in, uint16_t out, unsigned worker) {
   const uint8_t wk = static_cast<uint8_t>(worker % kMaxWorkers);
-  put_state(Queued{m, 0, kNumQueues, static_cast<uint8_t>(p), wk, in, out, 0, INT_MIN, 0});
+  put_state(
+      Queued{m, 0, kNumQueues, static_cast<uint8_t>(p), wk, in, out, 0, INT_MIN, Queued::kResume});
   if (rte_ring_mp_enqueue(reinject_[wk], m) == 0) return true;
   rte_pktmbuf_free(m);
   return false;
+}
+
+unsigned Registry::drain() {
+  unsigned n = 0;
+  auto one = [&](rte_ring* r) {
+    void* o;
+    while (r != nullptr && rte_ring_dequeue(r, &o) == 0) {
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(o));
+      n++;
+    }
+  };
+  for (auto& q : queues_) one(q.ring);
+  for (auto* r : reinject_) one(r);
+  return n;
 }
 
 void Registry::set_okfn(Point p, Okfn fn, void* ctx) {
@@ -464,11 +489,15 @@ void Registry::poll(Worker& w) {
     const uint16_t dd = qp.in != kNoDev ? qp.in : qp.out;
     rte_mbuf* mm[kBurst] = {qp.m};
     uint16_t n = 1;
+    if (qp.action == Queued::kDrop) {
+      w.drop(qp.m, dd, DropReason::netfilter_drop);
+      continue;
+    }
     const List* l = list(qp.point);
     if (l != nullptr && qp.resume_after != UINT32_MAX) {
       uint32_t after = qp.resume_after;
       int after_pri = qp.resume_priority;
-      if (qp.repeat) {  // start at the queueing entry: after the one before it
+      if (qp.action == Queued::kRepeat) {  // start at the queueing entry: after the one before it
         auto it = std::find_if(l->entries.begin(), l->entries.end(),
                                [&](const Entry& e) { return e.id == after; });
         if (it != l->entries.end()) {

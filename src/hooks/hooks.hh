@@ -98,7 +98,8 @@ struct Queued {
   uint16_t in, out;
   uint32_t resume_after;  // entry id that queued it (UINT32_MAX: skip the rest)
   int resume_priority;
-  uint8_t repeat;  // answered REPEAT: run the queueing entry again
+  uint8_t action;  // set by verdict(): kResume, kRepeat (the queueing entry again), kDrop
+  static constexpr uint8_t kResume = 0, kRepeat = 1, kDrop = 2;
 };
 static_assert(sizeof(Queued) - sizeof(rte_mbuf*) <= sizeof(PktMeta::user),
               "the queue state must fit the metadata scratch");
@@ -185,6 +186,8 @@ class Registry {
   // Worker: finishes the packets answered with accept/stop (once per loop;
   // registered as a worker poll by the constructor when workers exist).
   void poll(Worker& w);
+  // Frees what queues and resume rings still hold (shutdown, workers stopped).
+  unsigned drain();
   struct QueueStats {
     uint64_t queued, full, nolistener, bypassed, answered, reinject_full;
   };

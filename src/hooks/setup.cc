@@ -147,7 +147,7 @@ sluice_host host_table(Registry& reg) {
 }
 
 std::string load_plugin(Registry& reg, const std::string& path, const std::string& point,
-                        int priority) {
+                        int priority, const std::string& text) {
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (h == nullptr) return "plugin '" + path + "': " + dlerror();
   auto init = reinterpret_cast<sluice_plugin_init_fn>(dlsym(h, SLUICE_PLUGIN_INIT));
@@ -162,7 +162,7 @@ std::string load_plugin(Registry& reg, const std::string& path, const std::strin
   }
   static sluice_host host;  // must outlive the plugin: it may keep the pointer
   host = host_table(reg);
-  sluice_plugin_args args{static_cast<uint8_t>(p), priority, path.c_str()};
+  sluice_plugin_args args{static_cast<uint8_t>(p), priority, path.c_str(), text.c_str()};
   int rc = init(&host, &args);
   if (rc != 0) {
     dlclose(h);
@@ -171,6 +171,11 @@ std::string load_plugin(Registry& reg, const std::string& path, const std::strin
   reg.plugins.emplace_back(path, h);
   spdlog::info("hooks: plugin {} loaded", path);
   return "";
+}
+
+void fini_plugins(Registry& reg) {
+  for (auto& [path, h] : reg.plugins)
+    if (auto fini = reinterpret_cast<sluice_plugin_fini_fn>(dlsym(h, SLUICE_PLUGIN_FINI))) fini();
 }
 
 // ---- the bridge adapter ----------------------------------------------------------
@@ -308,11 +313,15 @@ std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg
 
 void setup(Dataplane& dp) {
   Registry& reg = dp.feature<Registry>();
+  dp.add_shutdown([&reg]() {  // last: what is still queued or waiting to resume
+    if (unsigned n = reg.drain()) spdlog::info("hooks: {} queued packet(s) freed at shutdown", n);
+  });
   dp.add_shutdown([&dp]() { queue_console_shutdown(dp); });
+  dp.add_shutdown([&reg]() { fini_plugins(reg); });  // runs first (reverse order)
   std::string e = load_rule_lists(reg, dp.topo.hooks);
   if (!e.empty()) throw std::runtime_error(e);
   for (const auto& p : dp.topo.plugins) {
-    e = load_plugin(reg, p.path, p.point, p.priority);
+    e = load_plugin(reg, p.path, p.point, p.priority, p.args);
     if (!e.empty()) throw std::runtime_error(e);
   }
   if (auto* br = dp.find_feature<bridge::BridgeSys>()) {

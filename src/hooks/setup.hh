@@ -24,7 +24,9 @@ void setup(Dataplane& dp);
 std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg>& cfg);
 // dlopen + sluice_plugin_init; returns "" or the error.
 std::string load_plugin(Registry& reg, const std::string& path, const std::string& point,
-                        int priority);
+                        int priority, const std::string& args = "");
+// Calls each plugin's sluice_plugin_fini (shutdown, before the ports close).
+void fini_plugins(Registry& reg);
 sluice_host host_table(Registry& reg);
 // Drops what control-socket queue consumers hold or left waiting (shutdown).
 void queue_console_shutdown(Dataplane& dp);

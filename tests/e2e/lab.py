@@ -99,7 +99,8 @@ class Lab:
         raise RuntimeError("sluiced did not come up:\n" + self.read_log())
 
     def stop(self, timeout=20):
-        """SIGTERM; returns the exit status."""
+        """SIGTERM; returns the exit status, or 99 when the daemon's last log
+        line says mbufs did not come back to their pool (a leak)."""
         if self.proc is None:
             return None
         self.proc.send_signal(signal.SIGTERM)
@@ -109,6 +110,8 @@ class Lab:
             self.proc.kill()
             rc = self.proc.wait()
         self.proc = None
+        if rc == 0 and "(mbufs missing)" in self.read_log():
+            return 99
         return rc
 
     def read_log(self):

@@ -209,6 +209,43 @@ def test_queue_bridged():
         lab.close()
 
 
+BUILD = os.environ.get("SLUICE_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+NFQMARK = os.path.abspath(os.path.join(BUILD, "examples/plugins/libsluice_nfqmark.so"))
+
+
+def test_plugin_consumer_routed():
+    """The example consumer plugin (examples/plugins/nfqmark.cc) binds queue
+    4 from its own thread, marks what it reads 94 and accepts: the drop list
+    after the queue lets marked echo requests through, so the ping works."""
+    lab = Lab("hqp")
+    try:
+        a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
+        b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
+        for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
+            lab.ns_exec(ns, "ip route add default via %s" % gw)
+        text = hooks("ipv4/forward").replace("queue: 3", "queue: 4").replace("mark: 7", "mark: 94")
+        cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: 10.0.1.1/24}
+  - {dev: p2, address: 10.0.2.1/24}
+""" % (if_a, P1_MAC, if_b, P2_MAC) + text + """plugins:
+  - {path: %s, args: "queue=4 mark=94"}
+""" % NFQMARK)
+        lab.start(cfg)
+        assert ping(lab, a, "10.0.2.2") == 3
+        q = [x for x in lab.ctl("show", "queues") if x["queue"] == 4][0]
+        assert q["consumer"] == "plugin" and q["answered"] >= 3 and q["queued"] == q["answered"], q
+        assert entry(lab, "ipv4/forward", "drop-icmp")["rules"][0]["hits"] >= 3
+        r = lab.ctl_raw("queue", "bind", "4")
+        assert r.returncode != 0 and "another consumer" in (r.stdout + r.stderr), r
+        lab.wait_until(lambda: "nfqmark: queue 4 packet" in lab.read_log(), what="the plugin's log")
+        assert lab.stop() == 0  # the plugin's fini ran, every mbuf came back
+    finally:
+        lab.close()
+
+
 ARP_FWD = """hooks:
   - point: arp/forward
     priority: filter
@@ -249,6 +286,6 @@ def test_arp_forward_on_bridge():
 if __name__ == "__main__":
     r = Runner()
     for t in (test_queue_routed, test_queue_bypass_routed, test_queue_bridged,
-              test_arp_forward_on_bridge):
+              test_arp_forward_on_bridge, test_plugin_consumer_routed):
         r.run(t)
     r.finish()
