@@ -232,10 +232,17 @@ EntryCounters Registry::raw_counters(uint16_t slot) const {
 
 bool Registry::enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint16_t q) {
   Queue& Q = queues_[q];
+  // The state goes into the scratch of the stage that called the hooks: on a
+  // full ring (fail-open) that stage gets its scratch back.
+  uint64_t saved[4];
+  std::memcpy(saved, meta(m).user, sizeof saved);
   put_state(Queued{m, Q.next_id.fetch_add(1, std::memory_order_relaxed), q, st.point,
                    static_cast<uint8_t>(w.id % kMaxWorkers), st.in, out_of(st, 0), e.id, e.priority,
                    Queued::kResume});
-  if (rte_ring_mp_enqueue(Q.ring, m) != 0) return false;
+  if (rte_ring_mp_enqueue(Q.ring, m) != 0) {
+    std::memcpy(meta(m).user, saved, sizeof saved);
+    return false;
+  }
   Q.queued.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -424,7 +424,14 @@ TEST_F(HooksTest, FullQueueDropsOrBypasses) {
   reg->remove(id);
   Tag qb{&log, "qb", sluice_queue_nr(2, true)};
   reg->add(SLUICE_IPV6_LOCAL_IN, 0, "qb", tag_fn, &qb, Owner::builtin);
-  EXPECT_TRUE(pass(SLUICE_IPV6_LOCAL_IN, make(Pkt{}, 0)));  // ring still full: fail-open
+  {  // ring still full: fail-open, and the caller's scratch is intact
+    rte_mbuf* m = make(Pkt{}, 0);
+    meta(m).user[0] = 0x1234;
+    rte_mbuf* v[1] = {m};
+    ASSERT_EQ(reg->run(*w, st(SLUICE_IPV6_LOCAL_IN), v, 1, 0), 1);
+    EXPECT_EQ(meta(v[0]).user[0], 0x1234u);
+    rte_pktmbuf_free(v[0]);
+  }
   Queued got[8];
   unsigned n = reg->read(2, got, 8);
   for (unsigned i = 0; i < n; i++) reg->verdict(got[i], SLUICE_DROP);
