@@ -22,6 +22,7 @@
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -178,6 +179,11 @@ class Registry {
   QueueResult queue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint32_t v,
                     uint16_t drop_dev);
   void set_okfn(Point p, Okfn fn, void* ctx);
+  // The okfns of consecutive points from `first` (e.g. the five of a family).
+  void set_okfns(Point first, std::initializer_list<Okfn> fns, void* ctx) {
+    unsigned p = first;
+    for (Okfn fn : fns) set_okfn(static_cast<Point>(p++), fn, ctx);
+  }
   // NF_HOOK for a packet made off the workers (the control thread's ARP
   // probes): worker `worker` runs point p's whole chain on it, then the
   // point's okfn. False (and m freed) when that worker's ring is full.

@@ -1056,11 +1056,9 @@ void ok_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_
 
 void ipv4_set_okfns(L3& l3) {
   if (l3.hooks == nullptr) return;
-  l3.hooks->set_okfn(SLUICE_IPV4_PRE_ROUTING, ok_pre_routing, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV4_LOCAL_IN, ok_local_in, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV4_FORWARD, ok_forward, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV4_LOCAL_OUT, ok_local_out, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV4_POST_ROUTING, ok_post_routing, &l3);
+  l3.hooks->set_okfns(SLUICE_IPV4_PRE_ROUTING,
+                      {ok_pre_routing, ok_local_in, ok_forward, ok_local_out, ok_post_routing},
+                      &l3);
 }
 
 void ip_local_out(Worker& w, L3& l3, rte_mbuf** pkts, uint16_t n) {

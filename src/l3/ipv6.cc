@@ -710,11 +710,9 @@ void ok6_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16
 
 void ipv6_set_okfns(L3& l3) {
   if (l3.hooks == nullptr) return;
-  l3.hooks->set_okfn(SLUICE_IPV6_PRE_ROUTING, ok6_pre_routing, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV6_LOCAL_IN, ok6_local_in, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV6_FORWARD, ok6_forward, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV6_LOCAL_OUT, ok6_local_out, &l3);
-  l3.hooks->set_okfn(SLUICE_IPV6_POST_ROUTING, ok6_post_routing, &l3);
+  l3.hooks->set_okfns(SLUICE_IPV6_PRE_ROUTING,
+                      {ok6_pre_routing, ok6_local_in, ok6_forward, ok6_local_out, ok6_post_routing},
+                      &l3);
 }
 
 // ---- control side ----------------------------------------------------------------------------
