@@ -144,7 +144,10 @@ struct BridgePort {
 };
 
 // Per bridge, per worker counters (plain fields of the worker that writes them).
-struct BrCounters {
+// Per worker and bridge, written per packet: aligned so that two workers'
+// counters (small heap blocks, allocated one after the other) never share a
+// cache line.
+struct alignas(64) BrCounters {
   uint64_t learn_events, learn_ring_full, moves, own_src, flooded, forwarded, local,
       link_local_pass, bpdu_rx, hairpin;
 };
@@ -223,7 +226,7 @@ struct alignas(64) WorkerState {
   };
   std::vector<SrcSeen> src_seen;
   // Per-burst egress staging of one bridge: copies by port position.
-  struct Egress {
+  struct alignas(64) Egress {  // aligned: never on a line of another worker's
     uint16_t n;
     rte_mbuf* pkts[kBurst];
   };

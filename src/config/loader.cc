@@ -34,6 +34,7 @@ namespace sluice::config {
 namespace {
 
 constexpr unsigned kMaxLcore = RTE_MAX_LCORE - 1;
+constexpr unsigned kMaxCpu = 1023;  // CPU_SETSIZE - 1: what an EAL cpuset holds
 constexpr size_t kMaxDevName = 15;      // IFNAMSIZ - 1
 constexpr size_t kMaxSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
@@ -143,43 +144,83 @@ bool looks_pci(std::string_view s) {
          is_hex(s[4]) && s[5] == '.' && is_hex(s[6]);
 }
 
-// All lcores of an lcores string: a comma-separated list of ids and ranges
-// "a-b", increasing and without repeats, so that the first one, the main
-// lcore, is also the lowest (DPDK's default main lcore). Never empty.
-std::vector<unsigned> parse_lcore_list(std::string_view rest) {
-  std::vector<unsigned> all;
-  auto number = [&]() -> unsigned {
+}  // namespace
+
+// An lcores string (docs/config.md): EAL's -l list ("0-1", "0,2-3") or its
+// --lcores mapping ("0@0,1@0,2@1", "0,1@0,2@1", "(0-1)@0,2@1"):
+//
+//   lcores  := element (',' element)*
+//   element := set ['@' set]          lcore ids, then the CPUs they run on
+//   set     := id ['-' id] | '(' id ['-' id] (',' id ['-' id])* ')'
+//
+// No blanks. The lcore ids, in the order written, must increase without
+// repeats, so that the first one, the main lcore, is also the lowest (DPDK's
+// default main lcore). Never empty.
+LcoreSpec parse_lcore_spec(std::string_view rest) {
+  LcoreSpec spec;
+  // what: "lcore" or "CPU".
+  auto number = [&](const std::string& what, unsigned max) -> unsigned {
     size_t n = 0;
     while (n < rest.size() && is_digit(rest[n])) n++;
+    const std::string expected = what == "lcore" ? "expected an lcore id" : "expected a CPU id";
     if (n == 0)
-      throw std::invalid_argument(rest.empty()
-                                      ? "expected an lcore id at the end"
-                                      : "expected an lcore id at '" + std::string(rest) + "'");
+      throw std::invalid_argument(rest.empty() ? expected + " at the end"
+                                               : expected + " at '" + std::string(rest) + "'");
     auto v = parse_int(rest.substr(0, n));
-    if (*v > kMaxLcore)
-      throw std::invalid_argument("lcore " + std::string(rest.substr(0, n)) +
-                                  " is above the maximum " + std::to_string(kMaxLcore));
+    if (*v > max)
+      throw std::invalid_argument(what + " " + std::string(rest.substr(0, n)) +
+                                  " is above the maximum " + std::to_string(max));
     rest.remove_prefix(n);
     return static_cast<unsigned>(*v);
   };
-  while (true) {
-    unsigned lo = number(), hi = lo;
-    if (!rest.empty() && rest[0] == '-') {
+  // One set; calls add(lo, hi) for each id or range in it.
+  auto set = [&](const std::string& what, unsigned max, auto add) {
+    bool group = !rest.empty() && rest[0] == '(';
+    if (group) {
+      spec.mapped = true;
       rest.remove_prefix(1);
-      hi = number();
-      if (hi < lo)
-        throw std::invalid_argument("range " + std::to_string(lo) + "-" + std::to_string(hi) +
-                                    " goes backwards");
     }
-    if (!all.empty() && lo <= all.back())
+    while (true) {
+      unsigned lo = number(what, max), hi = lo;
+      if (!rest.empty() && rest[0] == '-') {
+        rest.remove_prefix(1);
+        hi = number(what, max);
+        if (hi < lo)
+          throw std::invalid_argument("range " + std::to_string(lo) + "-" + std::to_string(hi) +
+                                      " goes backwards");
+      }
+      add(lo, hi);
+      if (!group) return;
+      if (rest.empty()) throw std::invalid_argument("missing ')' at the end");
+      if (rest[0] == ')') {
+        rest.remove_prefix(1);
+        return;
+      }
+      if (rest[0] != ',')
+        throw std::invalid_argument("expected ',' or ')' at '" + std::string(rest) + "'");
+      rest.remove_prefix(1);
+    }
+  };
+  auto add_lcores = [&](unsigned lo, unsigned hi) {
+    if (!spec.lcores.empty() && lo <= spec.lcores.back())
       throw std::invalid_argument("lcore " + std::to_string(lo) +
                                   " repeats or is out of increasing order");
-    for (unsigned i = lo; i <= hi; i++) all.push_back(i);
-    if (rest.empty()) return all;
+    for (unsigned i = lo; i <= hi; i++) spec.lcores.push_back(i);
+  };
+  while (true) {
+    set("lcore", kMaxLcore, add_lcores);
+    if (!rest.empty() && rest[0] == '@') {
+      spec.mapped = true;
+      rest.remove_prefix(1);
+      set("CPU", kMaxCpu, [](unsigned, unsigned) {});
+    }
+    if (rest.empty()) return spec;
     if (rest[0] != ',') throw std::invalid_argument("unexpected '" + std::string(rest) + "'");
     rest.remove_prefix(1);
   }
 }
+
+namespace {
 
 // A parsed "key: value" pair, with the name of what contains it for
 // messages ("port 'eth1'", "eal").
@@ -349,11 +390,11 @@ std::string device_name(Loader& l, const Field& f) {
 void eal_lcores(Loader& l, Eal& e, const Field& f) {
   e.lcores = l.get_string(f);
   try {
-    parse_lcore_list(e.lcores);
+    parse_lcore_spec(e.lcores);
   } catch (const std::invalid_argument& ex) {
     l.fail(f.at(),
-           "eal: lcores must be lcore ids like \"0-1\" or \"0,2-3\" (the first is the main "
-           "lcore), got " +
+           "eal: lcores must be lcore ids like \"0-1\" or \"0,2-3\", optionally mapped to CPUs "
+           "like \"0@0,1@0,2@1\" or \"(0-1)@0,2@1\" (the first is the main lcore), got " +
                describe(f.value) + ": " + ex.what());
   }
 }
@@ -1276,7 +1317,7 @@ void check_vlans(Loader& l) {
 
 void check_workers(Loader& l) {
   const std::string& lcores = l.topo.eal.lcores;
-  std::vector<unsigned> all = parse_lcore_list(lcores);  // valid: checked when parsed
+  std::vector<unsigned> all = parse_lcore_spec(lcores).lcores;  // valid: checked when parsed
   std::vector<unsigned> workers(all.begin() + 1, all.end());
   for (auto& p : l.ports) {
     for (size_t i = 0; i < p.v.workers.size(); i++) {
@@ -1513,7 +1554,7 @@ struct DocStarts : YAML::EventHandler {
 }  // namespace
 
 std::vector<unsigned> parse_lcores(const std::string& s) {
-  std::vector<unsigned> all = parse_lcore_list(s);
+  std::vector<unsigned> all = parse_lcore_spec(s).lcores;
   return std::vector<unsigned>(all.begin() + 1, all.end());
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hooks/rules.hh"
@@ -181,7 +182,19 @@ struct Topology {
 Topology load_file(const std::string& path);
 Topology load_string(const std::string& text, const std::string& name = "<string>");
 
-// Worker lcore ids from an lcores string ("0-1", "0,2-3"): all but the first.
+// What an lcores string says (docs/config.md): its lcore ids in the order
+// written (increasing, so the first is the lowest: the main lcore), and
+// whether it uses EAL's lcore→CPU mapping syntax ("0@0,1@0,2@1", "(0-1)@0"):
+// an '@' or a parenthesised group, which EAL takes as --lcores, not -l.
+// Throws std::invalid_argument saying what is wrong.
+struct LcoreSpec {
+  std::vector<unsigned> lcores;
+  bool mapped = false;
+};
+LcoreSpec parse_lcore_spec(std::string_view s);
+
+// Worker lcore ids from an lcores string ("0-1", "0,2-3", "0@0,1@0,2@1"):
+// all but the first.
 std::vector<unsigned> parse_lcores(const std::string& s);
 
 }  // namespace sluice::config

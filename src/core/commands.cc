@@ -318,8 +318,10 @@ CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
   if (!args.empty()) return usage_error("show runtime");
   Runtime sum{};
   std::string per_worker;
+  std::vector<Runtime> snap;
   for (auto& w : dp.workers) {
     Runtime rt = w->runtime;  // a racy snapshot; the counters only grow (or are cleared)
+    snap.push_back(rt);
     for (size_t s = 0; s < kNumStages; s++) {
       sum[s].calls += rt[s].calls;
       sum[s].packets += rt[s].packets;
@@ -337,12 +339,22 @@ CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
   r.json = json::array();
   for (size_t s = 0; s < kNumStages; s++) {
     const StageStats& st = sum[s];
+    json workers = json::array();  // raw, like the text's per-worker tables
+    for (size_t i = 0; i < dp.workers.size(); i++) {
+      const StageStats& ws = snap[i][s];
+      workers.push_back({{"worker", dp.workers[i]->id},
+                         {"lcore", dp.workers[i]->lcore},
+                         {"calls", ws.calls},
+                         {"packets", ws.packets},
+                         {"cycles", ws.cycles}});
+    }
     r.json.push_back({
         {"stage", stage_name(static_cast<Stage>(s))},
         {"calls", st.calls},
         {"packets", st.packets},
         {"cycles", st.cycles},
         {"cycles_per_packet", st.packets ? static_cast<double>(st.cycles) / st.packets : 0.0},
+        {"workers", std::move(workers)},
     });
   }
   const uint64_t hz = rte_get_tsc_hz();

@@ -40,7 +40,10 @@ struct TxBuffer {
   rte_mbuf* pkts[kTxBufSize];
 };
 
-struct Worker {
+// Cache-line aligned (and so padded to whole lines): the runtime counters,
+// TX buffers and free batch of one worker never share a line with another
+// worker's, whatever the heap puts next to it.
+struct alignas(64) Worker {
   Worker(Net& net, unsigned id, unsigned lcore = 0);
   ~Worker();
   Worker(const Worker&) = delete;

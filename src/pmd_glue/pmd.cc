@@ -1,10 +1,13 @@
 #include "pmd_glue/pmd.hh"
 
 #include <numa.h>
+#include <pcap/pcap.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -93,6 +96,16 @@ int worker_main(void* arg) {
   return 0;
 }
 
+// Worker ids (indexes into wl) that poll port p.
+std::vector<unsigned> pollers_of(const config::Port& p, const std::vector<unsigned>& wl) {
+  std::vector<unsigned> pollers;
+  for (unsigned i = 0; i < wl.size(); i++)
+    if (p.workers.empty() ||
+        std::find(p.workers.begin(), p.workers.end(), wl[i]) != p.workers.end())
+      pollers.push_back(i);
+  return pollers;
+}
+
 unsigned pow2_minus1_at_least(uint64_t n) {
   uint64_t v = 1;
   while (v - 1 < n) v <<= 1;
@@ -101,8 +114,42 @@ unsigned pow2_minus1_at_least(uint64_t n) {
 
 }  // namespace
 
+uint64_t infinite_rx_preload(const std::string& devargs, unsigned data_room) {
+  if (vdev_name(devargs).rfind("net_pcap", 0) != 0 || data_room == 0) return 0;
+  std::string file;
+  bool infinite = false;
+  size_t pos = devargs.find(',');
+  while (pos != std::string::npos) {
+    size_t next = devargs.find(',', pos + 1);
+    std::string kv = devargs.substr(pos + 1, next == std::string::npos ? next : next - pos - 1);
+    pos = next;
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    if (k == "rx_pcap") file = v;
+    // The PMD takes any positive number as "on" (atoi).
+    if (k == "infinite_rx") infinite = std::atoi(v.c_str()) > 0;
+  }
+  if (!infinite || file.empty()) return 0;
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* pc = pcap_open_offline(file.c_str(), err);
+  if (pc == nullptr) {
+    spdlog::warn("cannot read {} to size the mbuf pool for its infinite_rx preload: {}", file, err);
+    return 0;
+  }
+  uint64_t mbufs = 0;
+  pcap_pkthdr* h;
+  const u_char* data;
+  while (pcap_next_ex(pc, &h, &data) == 1)
+    mbufs += std::max<uint64_t>(1, (uint64_t(h->caplen) + data_room - 1) / data_room);
+  pcap_close(pc);
+  return mbufs;
+}
+
 std::vector<std::string> eal_args(const config::Topology& topo, const std::string& prog) {
-  std::vector<std::string> a = {prog, "-l", topo.eal.lcores,
+  // A mapping ("0@0,1@0,2@1") is --lcores; EAL ignores --lcores after -l.
+  bool mapped = config::parse_lcore_spec(topo.eal.lcores).mapped;
+  std::vector<std::string> a = {prog, mapped ? "--lcores" : "-l", topo.eal.lcores,
                                 "--file-prefix=" + topo.eal.file_prefix};
   if (!topo.eal.hugepages) {
     a.push_back("--no-huge");
@@ -150,26 +197,36 @@ void setup(Dataplane& dp) {
     dp.workers.push_back(std::make_unique<Worker>(dp.net, i, wl[i]));
 
   // Pools: per socket of the polling lcores; sized for every descriptor,
-  // every cache, TX buffers, and a margin for captures of in-flight packets
-  // and net_pcap infinite_rx preloads.
+  // every cache, TX buffers, and a margin for captures of in-flight packets;
+  // plus, on the socket of the port's pool, the whole file of every net_pcap
+  // infinite_rx port (the PMD preloads it into mbufs of the pool at queue
+  // setup and keeps them until the port is closed).
   uint64_t need = 0;
   for (auto& p : topo.ports)
     need += uint64_t(p.rx_desc) * p.rx_queues +
             uint64_t(p.tx_desc) * std::max<size_t>(p.tx_queues, wl.size());
   need += wl.size() * (256 + kBurst + kMaxPorts * kTxBufSize);
   need = std::max<uint64_t>(need * 2, 32767);
+  std::map<unsigned, uint64_t> preload;  // socket → mbufs
+  for (auto& p : topo.ports) {
+    auto pollers = pollers_of(p, wl);
+    if (pollers.empty()) continue;  // refused below
+    unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
+    preload[sock] += infinite_rx_preload(p.device, RTE_MBUF_DEFAULT_DATAROOM);
+  }
   std::set<unsigned> sockets;
   for (auto& w : dp.workers) sockets.insert(rte_lcore_to_socket_id(w->lcore));
   for (unsigned s : sockets) {
     std::string name = "sluice_pkt_s" + std::to_string(s);
     rte_mempool* mp =
-        rte_pktmbuf_pool_create(name.c_str(), pow2_minus1_at_least(need), 256, kMbufPrivSize,
-                                RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(s));
+        rte_pktmbuf_pool_create(name.c_str(), pow2_minus1_at_least(need + preload[s]), 256,
+                                kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(s));
     if (mp == nullptr)
       throw std::runtime_error("cannot create mbuf pool on socket " + std::to_string(s) + ": " +
                                rte_strerror(rte_errno) + " (raise eal.memory_mb)");
     dp.pools[s] = mp;
-    spdlog::info("mbuf pool {}: {} mbufs on socket {}", name, mp->size, s);
+    spdlog::info("mbuf pool {}: {} mbufs on socket {} ({} for net_pcap infinite_rx preloads)",
+                 name, mp->size, s, preload[s]);
   }
 
   for (auto& p : topo.ports) {
@@ -219,11 +276,7 @@ void setup(Dataplane& dp) {
     rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
 
     // The pool of the socket of the first worker that polls this port.
-    std::vector<unsigned> pollers;  // worker ids
-    for (unsigned i = 0; i < wl.size(); i++)
-      if (p.workers.empty() ||
-          std::find(p.workers.begin(), p.workers.end(), wl[i]) != p.workers.end())
-        pollers.push_back(i);
+    std::vector<unsigned> pollers = pollers_of(p, wl);
     if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
     unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
     rte_mempool* mp = dp.pool_for_socket(sock);

@@ -16,8 +16,14 @@
 
 namespace sluice::pmd {
 
-// The argv given to rte_eal_init for a topology (exposed for tests and logs).
+// The argv given to rte_eal_init for a topology (exposed for tests and logs):
+// eal.lcores goes as -l, or as --lcores when it maps lcores to CPUs.
 std::vector<std::string> eal_args(const config::Topology& topo, const std::string& prog);
+
+// Mbufs that a port's PMD takes from its RX pool at queue setup and keeps:
+// for "net_pcap…,rx_pcap=FILE,infinite_rx=1" every frame of FILE (one mbuf
+// per data_room bytes of it), 0 for any other device. Reads FILE with libpcap.
+uint64_t infinite_rx_preload(const std::string& devargs, unsigned data_room);
 
 // rte_eal_init; throws std::runtime_error with EAL's reason.
 void init_eal(const config::Topology& topo, const std::string& prog);

@@ -673,6 +673,17 @@ TEST_F(Server, ShowRuntime) {
   EXPECT_EQ(j[0]["cycles"], 10000);
   EXPECT_DOUBLE_EQ(j[0]["cycles_per_packet"].get<double>(), 100.0);
   EXPECT_EQ(j[1]["cycles_per_packet"], 0.0);
+  // Each worker's own counters (bench/run --workers 2 reports them per worker).
+  ASSERT_EQ(j[0]["workers"].size(), 2u) << j[0];
+  EXPECT_EQ(j[0]["workers"][0]["worker"], 0);
+  EXPECT_EQ(j[0]["workers"][0]["lcore"], dp.workers[0]->lcore);
+  EXPECT_EQ(j[0]["workers"][0]["calls"], 2);
+  EXPECT_EQ(j[0]["workers"][0]["packets"], 64);
+  EXPECT_EQ(j[0]["workers"][0]["cycles"], 3200);
+  EXPECT_EQ(j[0]["workers"][1]["worker"], 1);
+  EXPECT_EQ(j[0]["workers"][1]["packets"], 36);
+  EXPECT_EQ(j[0]["workers"][1]["cycles"], 6800);
+  EXPECT_EQ(j[1]["workers"][1]["packets"], 0);
   const std::string text = r["text"];
   EXPECT_NE(text.find("worker 0"), std::string::npos) << text;
   EXPECT_NE(text.find("worker 1"), std::string::npos) << text;

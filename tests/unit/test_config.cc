@@ -44,6 +44,56 @@ TEST(ConfigLcores, InvalidStringsThrow) {
   }
 }
 
+TEST(ConfigLcores, EalMappingSyntax) {
+  struct Case {
+    const char* s;
+    std::vector<unsigned> lcores;
+  };
+  for (const Case& c : {
+           Case{"0@0,1@0,2@1", {0, 1, 2}},
+           Case{"0,1@0,2@1", {0, 1, 2}},
+           Case{"(0-1)@0,2@1", {0, 1, 2}},
+           Case{"0-1@0", {0, 1}},
+           Case{"0@(0-1),1@(0,1),2@1", {0, 1, 2}},
+           Case{"(0,2,4-5)@(0-3)", {0, 2, 4, 5}},
+           Case{"(0-1)", {0, 1}},
+           Case{"0@0,127@1023", {0, 127}},
+           Case{"1@0,3-4@1", {1, 3, 4}},
+       }) {
+    LcoreSpec spec = parse_lcore_spec(c.s);
+    EXPECT_EQ(spec.lcores, c.lcores) << c.s;
+    EXPECT_TRUE(spec.mapped) << c.s;
+    EXPECT_EQ(parse_lcores(c.s), std::vector<unsigned>(c.lcores.begin() + 1, c.lcores.end()))
+        << c.s;
+  }
+  // Plain lists stay plain (-l).
+  for (const char* s : {"0-1", "0,2-3", "0", "3-3"}) EXPECT_FALSE(parse_lcore_spec(s).mapped) << s;
+}
+
+TEST(ConfigLcores, BadMappingThrows) {
+  for (const char* s :
+       {"0@", "@0", "0@a", "0@-1", "0@(0", "0@()", "0@(0,)", "0@(,0)", "0@(0,,1)", "0@(0)-1",
+        "0@0@1", "0@1-0", "0@(3-1)", "0@1024", "0@(0-1024)", "(0-1", "(0-1)x", "()", "(0,)@0",
+        "(1,0)@0", "0@0,0@1", "1@0,0@1", "(0-1)@0,1@1", "0@ 1", "0 @1", "128@0", "0@0,", ",0@0",
+        "0@0,,1@1", "0@(0)(1)", "((0))@0", "0@0;1@1"}) {
+    EXPECT_THROW(parse_lcore_spec(s), std::invalid_argument) << "'" << s << "'";
+  }
+  auto why = [](const char* s) {
+    try {
+      parse_lcore_spec(s);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(why("0@x"), "expected a CPU id at 'x'");
+  EXPECT_EQ(why("0@(0"), "missing ')' at the end");
+  EXPECT_EQ(why("0@(0;1)"), "expected ',' or ')' at ';1)'");
+  EXPECT_EQ(why("0@1024"), "CPU 1024 is above the maximum 1023");
+  EXPECT_EQ(why("0@0,0@1"), "lcore 0 repeats or is out of increasing order");
+  EXPECT_EQ(why("0@0@1"), "unexpected '@1'");
+}
+
 TEST(ConfigLoader, FullFile) {
   Topology t = load_string(
       "eal:\n"
@@ -342,6 +392,16 @@ TEST(ConfigLoader, WorkerLcores) {
   EXPECT_EQ(with("0", "[1]"),
             "t.yaml:5:15: port 'eth0': workers: lcore 1 is not a worker lcore (eal.lcores \"0\" "
             "has no worker lcores)");
+  // Mapped lcores: the workers are all but the first lcore id, wherever they run.
+  EXPECT_EQ(with("0@0,1@0,2@1", "[1, 2]"), "");
+  EXPECT_EQ(with("(0-1)@0,2@1", "[2]"), "");
+  EXPECT_EQ(with("0@0,1@0,2@1", "[0]"),
+            "t.yaml:5:15: port 'eth0': workers: lcore 0 is the main (control) lcore, not a worker "
+            "(eal.lcores \"0@0,1@0,2@1\" has workers: 1, 2)");
+  EXPECT_EQ(error_of(std::string("eal: {lcores: \"0@0,1@x\"}\n") + kMinimal),
+            "t.yaml:1:15: eal: lcores must be lcore ids like \"0-1\" or \"0,2-3\", optionally "
+            "mapped to CPUs like \"0@0,1@0,2@1\" or \"(0-1)@0,2@1\" (the first is the main "
+            "lcore), got '0@0,1@x': expected a CPU id at 'x'");
   // No worker lcores at all is the daemon's business, not the parser's.
   EXPECT_EQ(error_of(std::string("eal: {lcores: \"0\"}\n") + kMinimal), "");
   EXPECT_NE(error_of(std::string("eal: {lcores: \"0-\"}\n") + kMinimal)
