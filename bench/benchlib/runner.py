@@ -222,7 +222,7 @@ def derive(res: dict, sc, ctx, workers: int, mode: str) -> dict:
 def run_testpmd(ctx, a, lcores: str, workers: int, wcpu: int, run_dir: str, name: str) -> dict:
     vdevs = []
     for i in range(workers):
-        vdevs += [f"net_pcap{i},rx_pcap={ctx.pcap},infinite_rx=1", f"net_null{i},no-rx=1"]
+        vdevs += [f"net_pcap{i},rx_pcap={ctx.pcaps[i]},infinite_rx=1", f"net_null{i},no-rx=1"]
     prefix = f"bench-tpmd-{os.getpid()}"
     try:
         r = testpmd.run(lcores, vdevs, workers, prefix, a.warmup, a.seconds, not a.no_huge,
@@ -249,7 +249,15 @@ def run_scenario(sc, a, build: Build, run_dir: str, mode: str) -> dict:
     res["traffic"] = {"file": pcap, "frames": frames, "mean_wire_bytes": traffic.mean_wire_size(mode)}
     tmp = os.path.join(run_dir, sc.name)
     os.makedirs(tmp, exist_ok=True)
-    ctx = scenarios.Ctx(pcap, sc.traffic, wl, tmp, INGRESS_MAC)
+    # Worker k > 0 gets its own file: the same traffic from other source MACs
+    # (its own hosts). With one file, a bridge would see every source move
+    # between the ingress ports on every frame, as in a loop.
+    pcaps = [pcap]
+    for k in range(1, len(wl)):
+        spec = traffic.normalize(sc.traffic)
+        spec["src_mac"] = dict(spec["src_mac"], base=traffic.mac_add(spec["src_mac"]["base"], k << 24))
+        pcaps.append(traffic.ensure(a.cache, spec, mode)[0])
+    ctx = scenarios.Ctx(pcap, sc.traffic, wl, tmp, INGRESS_MAC, pcaps)
     prefix = f"sluice-bench-{os.getpid()}"
     sock = f"/run/sluice/bench-{os.getpid()}.sock"
     body = sc.topology(ctx)

@@ -86,8 +86,10 @@ class Ctx:
     ctx.tmp            a scratch directory for this scenario's run
     """
 
-    def __init__(self, pcap: str, spec: dict, worker_lcores: list[int], tmp: str, mac: str):
+    def __init__(self, pcap: str, spec: dict, worker_lcores: list[int], tmp: str, mac: str,
+                 pcaps: list[str] | None = None):
         self.pcap, self.traffic, self.tmp = pcap, traffic_mod.normalize(spec), tmp
+        self.pcaps = pcaps or [pcap] * len(worker_lcores)  # one file per ingress port
         self.worker_lcores = worker_lcores
         self.ingress_mac = mac
         self._null = 0
@@ -98,7 +100,7 @@ class Ctx:
     def ingress(self, **extra: Any) -> list[dict]:
         ports = []
         for i, (name, lc) in enumerate(zip(self.ingress_names, self.worker_lcores)):
-            dev = f"net_pcap{i},rx_pcap={self.pcap},infinite_rx=1"
+            dev = f"net_pcap{i},rx_pcap={self.pcaps[i]},infinite_rx=1"
             self.vdevs[name] = dev
             p = {"name": name, "device": dev, "mac": self.ingress_mac}
             if len(self.worker_lcores) > 1:

@@ -93,8 +93,9 @@ struct Device {
   uint16_t index = 0;
   std::string name;
   DevKind kind = DevKind::port;
-  uint16_t port_id = 0xffff;  // ethdev port for kind port
-  uint16_t vlan_id = 0;       // for kind vlan
+  uint16_t port_id = 0xffff;    // ethdev port for kind port
+  uint16_t tx_queues = 0xffff;  // kind port: TX queues (worker w sends on queue w if w < this)
+  uint16_t vlan_id = 0;         // for kind vlan
   uint16_t vlan_proto = 0x8100;
   uint16_t link = 0xffff;  // lower device (vlan) or 0xffff
 

@@ -17,6 +17,7 @@ namespace sluice {
   X(dev_ready, "device is down on transmit")                                           \
   X(link_down, "received on an administratively down port")                            \
   X(txq_full, "the NIC TX queue did not take it")                                      \
+  X(no_txq, "this worker has no TX queue on the port (the PMD has fewer than workers)") \
   X(nomem, "no mbuf for a copy")                                                       \
   X(pkt_too_small, "frame shorter than an Ethernet header")                            \
   X(tc_ingress, "an ingress action dropped it")                                        \

@@ -517,6 +517,11 @@ void inject_xmit(Worker& w) {
 }
 
 void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  if (w.tx_queue >= dev.tx_queues) [[unlikely]] {  // fewer TX queues than workers
+    w.c(dev.index).tx_dropped += n;
+    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], dev.index, DropReason::no_txq);
+    return;
+  }
   TxBuffer& b = w.txbuf[dev.port_id];
   b.dev = dev.index;
   for (uint16_t i = 0; i < n; i++) {

@@ -225,8 +225,8 @@ void setup(Dataplane& dp) {
       throw std::runtime_error("cannot create mbuf pool on socket " + std::to_string(s) + ": " +
                                rte_strerror(rte_errno) + " (raise eal.memory_mb)");
     dp.pools[s] = mp;
-    spdlog::info("mbuf pool {}: {} mbufs on socket {} ({} for net_pcap infinite_rx preloads)",
-                 name, mp->size, s, preload[s]);
+    spdlog::info("mbuf pool {}: {} mbufs on socket {} ({} for net_pcap infinite_rx preloads)", name,
+                 mp->size, s, preload[s]);
   }
 
   for (auto& p : topo.ports) {
@@ -253,6 +253,16 @@ void setup(Dataplane& dp) {
 
     unsigned nrx = p.rx_queues;
     unsigned ntx = std::max<unsigned>(p.tx_queues, static_cast<unsigned>(wl.size()));
+    // One TX queue per worker when the PMD has them; with fewer (net_pcap
+    // has one), the workers above the last queue cannot send on this port
+    // (drop reason no_txq): queues are never shared, so never locked.
+    if (ntx > info.max_tx_queues && p.tx_queues <= info.max_tx_queues && info.max_tx_queues > 0) {
+      spdlog::warn(
+          "port {}: {} has {} TX queue(s) for {} workers: workers {}.. cannot send on it "
+          "(drop reason no_txq)",
+          p.name, info.driver_name, info.max_tx_queues, wl.size(), info.max_tx_queues);
+      ntx = info.max_tx_queues;
+    }
     if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
       throw std::runtime_error("port '" + p.name + "': " + info.driver_name + " supports " +
                                std::to_string(info.max_rx_queues) + " rx / " +
@@ -322,6 +332,7 @@ void setup(Dataplane& dp) {
     d->name = p.name;
     d->kind = DevKind::port;
     d->port_id = pid;
+    d->tx_queues = static_cast<uint16_t>(ntx);
     d->mac = mac;
     uint16_t mtu = 0;
     d->mtu = rte_eth_dev_get_mtu(pid, &mtu) == 0 && mtu != 0 ? mtu : static_cast<uint16_t>(p.mtu);
