@@ -159,10 +159,9 @@ bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rt
   return true;
 }
 
+// MAC | VID << 48 of an address of the Ethernet header (see mac48_in_header).
 inline uint64_t src_key(const rte_ether_addr& a, uint16_t vid) {
-  uint64_t key = 0;
-  std::memcpy(&key, a.addr_bytes, 6);
-  return key | uint64_t(vid) << 48;
+  return mac48_in_header(a) | uint64_t(vid) << 48;
 }
 inline uint16_t src_slot(uint64_t key, uint16_t bridge) {
   return static_cast<uint16_t>(((key ^ bridge) * 0x9e3779b97f4a7c15ULL) >> 52);  // 4096 slots
@@ -246,6 +245,7 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
   const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
   FdbKey keys[2 * kBurst];
+  uint32_t hashes[2 * kBurst];
   uint8_t skey[kBurst];  // index of the source key, 0xff = none (no learning, or verified lately)
   uint8_t dkey[kBurst];  // index of the destination key, 0xff = none
   uint16_t vids[kBurst];
@@ -295,12 +295,16 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
       if (!(c.key == key && c.bridge == br.idx && c.port == in && c.gen == gen &&
             now - c.ms < 1000)) {
         skey[k] = static_cast<uint8_t>(nk);
-        keys[nk++] = FdbKey::of(h->src_addr, vid);
+        keys[nk] = FdbKey{key, 0};
+        hashes[nk] = Fdb::hash(keys[nk]);
+        nk++;
       }
     }
     if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
       dkey[k] = static_cast<uint8_t>(nk);
-      keys[nk++] = FdbKey::of(h->dst_addr, vid);
+      keys[nk] = FdbKey::of_bits(mac48_in_header(h->dst_addr), vid);
+      hashes[nk] = Fdb::hash(keys[nk]);
+      nk++;
     } else {
       dkey[k] = 0xff;
     }
@@ -310,7 +314,7 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   n = k;
   if (n == 0) return;
   FdbEntry* ents[2 * kBurst];
-  br.fdb->lookup_bulk(keys, nk, ents);
+  br.fdb->lookup_bulk(keys, hashes, nk, ents);
 
   DevCounters& brc = w.c(br.dev->index);
   for (uint16_t i = 0; i < n; i++) {

@@ -12,7 +12,11 @@ namespace sluice::bridge {
 
 namespace {
 std::atomic<unsigned> g_fdb_serial{0};  // rte_hash names are global to the process
+
+uint32_t fdb_hash(const void* key, uint32_t, uint32_t) {
+  return Fdb::hash(*static_cast<const FdbKey*>(key));
 }
+}  // namespace
 
 Fdb::Fdb(const std::string& name, uint32_t max_entries, rte_rcu_qsbr* qsbr) : max_(max_entries) {
   std::string hname = "fdb_" + std::to_string(g_fdb_serial.fetch_add(1)) + "_" + name;
@@ -22,7 +26,7 @@ Fdb::Fdb(const std::string& name, uint32_t max_entries, rte_rcu_qsbr* qsbr) : ma
   // Room for the limit plus slots still waiting for their grace period.
   hp.entries = std::max<uint32_t>(64, max_entries + max_entries / 8 + 8);
   hp.key_len = sizeof(FdbKey);
-  hp.hash_func = rte_hash_crc;
+  hp.hash_func = fdb_hash;
   hp.hash_func_init_val = 0;
   hp.socket_id = SOCKET_ID_ANY;
   hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
@@ -60,13 +64,14 @@ FdbEntry* Fdb::lookup(const rte_ether_addr& mac, uint16_t vid) const {
   return static_cast<FdbEntry*>(data);
 }
 
-void Fdb::lookup_bulk(const FdbKey* keys, unsigned n, FdbEntry** out) const {
+void Fdb::lookup_bulk(const FdbKey* keys, const uint32_t* hashes, unsigned n,
+                      FdbEntry** out) const {
   const void* kp[RTE_HASH_LOOKUP_BULK_MAX];
   void* data[RTE_HASH_LOOKUP_BULK_MAX];
   uint64_t hits = 0;
-  for (unsigned i = 0; i < n; i++) kp[i] = &keys[i];
   if (n == 0) return;
-  rte_hash_lookup_bulk_data(h_, kp, n, &hits, data);
+  for (unsigned i = 0; i < n; i++) kp[i] = &keys[i];
+  rte_hash_lookup_with_hash_bulk_data(h_, kp, const_cast<uint32_t*>(hashes), n, &hits, data);
   for (unsigned i = 0; i < n; i++)
     out[i] = (hits >> i) & 1 ? static_cast<FdbEntry*>(data[i]) : nullptr;
 }
