@@ -279,10 +279,6 @@ Registry::QueueResult Registry::queue(Worker& w, const State& st, const Entry& e
 uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
                             uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id,
                             int after_pri) {
-  // idx[i]: original index of pkts[i]; done[i]: STOP seen (skips the rest).
-  uint16_t idx[kBurst];
-  bool stopped[kBurst] = {};
-  for (uint16_t i = 0; i < n; i++) idx[i] = i;
   size_t start = 0;
   if (after_id != 0) {
     auto it = std::find_if(l.entries.begin(), l.entries.end(),
@@ -294,23 +290,32 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
     }
   }
   EntryCounters* wc = &ctr_[(w.id % kMaxWorkers) * kMaxEntries];
+  // Common case: every entry accepts the whole burst. Then pkts is untouched,
+  // the caller's State (and its outs) serves every entry, and nothing is
+  // compacted or reordered. `whole` stays true until an entry answers
+  // anything but accept for some packet; from then on idx[i] is the original
+  // index of pkts[i], and the packets that saw STOP sit at the end
+  // (`nstopped` of them): entries run only on the active prefix.
+  bool whole = true, any_stop = false;
+  uint16_t nstopped = 0;
+  uint16_t idx[kBurst];
   uint16_t outs[kBurst];
-  for (size_t ei = start; ei < l.entries.size() && n != 0; ei++) {
-    const Entry& e = l.entries[ei];
-    // Packets that saw STOP sit at the end: run only the active prefix.
-    uint16_t active = 0;
-    for (uint16_t i = 0; i < n; i++)
-      if (!stopped[i]) active++;
+  State s = st;
+  for (size_t ei = start; ei < l.entries.size(); ei++) {
+    const uint16_t active = static_cast<uint16_t>(n - nstopped);
     if (active == 0) break;
-    State s = st;
-    if (st.outs != nullptr) {
-      for (uint16_t i = 0; i < active; i++) outs[i] = st.outs[idx[i]];
-      s.outs = outs;
-    }
+    const Entry& e = l.entries[ei];
     uint32_t v[kBurst];
     e.fn(w, s, e.priv, pkts, active, v);
     EntryCounters& c = wc[e.slot];
     c.hits += active;
+    uint32_t other = 0;
+    for (uint16_t i = 0; i < active; i++) other |= (v[i] & 0xff) ^ SLUICE_ACCEPT;
+    if (other == 0) continue;
+    if (whole) {
+      for (uint16_t i = 0; i < n; i++) idx[i] = i;
+      whole = false;
+    }
     uint16_t k = 0;
     rte_mbuf* held[kBurst];
     uint16_t held_idx[kBurst];
@@ -368,28 +373,39 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
           break;
       }
     }
-    // The stopped packets follow the active ones, then the earlier stopped.
-    uint16_t prev_stopped = static_cast<uint16_t>(n - active);
-    rte_mbuf* tail[kBurst];
-    uint16_t tail_idx[kBurst];
-    for (uint16_t i = 0; i < prev_stopped; i++) {
-      tail[i] = pkts[active + i];
-      tail_idx[i] = idx[active + i];
-    }
+    // The active survivors [0, k), then the newly stopped, then the earlier
+    // stopped (moved down from [active, n)).
     uint16_t m = k;
-    for (uint16_t i = 0; i < nh; i++) {
-      pkts[m] = held[i];
-      idx[m++] = held_idx[i];
-    }
-    for (uint16_t i = 0; i < prev_stopped; i++) {
-      pkts[m] = tail[i];
-      idx[m++] = tail_idx[i];
+    if (nh != 0) {
+      any_stop = true;
+      for (uint16_t i = 0; i < nstopped; i++) {  // make room: they may overlap [k, k + nh)
+        held[nh + i] = pkts[active + i];
+        held_idx[nh + i] = idx[active + i];
+      }
+      for (uint16_t i = 0; i < nh + nstopped; i++) {
+        pkts[m] = held[i];
+        idx[m++] = held_idx[i];
+      }
+    } else {
+      for (uint16_t i = 0; i < nstopped; i++) {
+        pkts[m] = pkts[active + i];
+        idx[m++] = idx[active + i];
+      }
     }
     n = m;
-    for (uint16_t i = 0; i < n; i++) stopped[i] = i >= k;
+    nstopped = static_cast<uint16_t>(n - k);
+    if (st.outs != nullptr) {  // the next entries see the outs of the active prefix
+      for (uint16_t i = 0; i < k; i++) outs[i] = st.outs[idx[i]];
+      s.outs = outs;
+    }
   }
-  // Keep the original order of the survivors.
-  if (n > 1) {
+  if (whole) {
+    if (kept_idx != nullptr)
+      for (uint16_t i = 0; i < n; i++) kept_idx[i] = i;
+    return n;
+  }
+  // Keep the original order of the survivors (only STOP moves packets back).
+  if (any_stop && n > 1) {
     uint16_t ord[kBurst];
     for (uint16_t i = 0; i < n; i++) ord[i] = i;
     std::sort(ord, ord + n, [&](uint16_t a, uint16_t b) { return idx[a] < idx[b]; });

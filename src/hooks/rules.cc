@@ -3,25 +3,34 @@
 // included), so the ACL's answer is the first rule that matches on every
 // field; nothing is checked after it. Only after a `continue` rule are the
 // following rules tried in order, with an exact check on the same key.
-// Layout of the key:
 //
-//   off  size  field                       ACL type  input group
-//   0    1     IP protocol (0: ARP, none)  BITMASK   0
-//   4    4·W   source address (W words)    MASK      1..W
-//   ..   4·W   destination address         MASK      W+1..2W
-//   T+0  2+2   source, destination port    RANGE     (pair)
-//   T+4  2+2   in_dev, out_dev index       RANGE     (pair)
-//   T+8  4     mark                        BITMASK
-//   T+12 2+2   VLAN id, flags              RANGE, BITMASK (pair)
-//   T+16 2+2   ICMP type<<8|code, pad      RANGE, BITMASK (pair)
-//   T+20 4     source MAC bytes 0-3        BITMASK
-//   T+24 4     destination MAC bytes 0-3   BITMASK
-//   T+28 2+2   source, destination MAC 4-5 BITMASK (pair)
+// The match fields ("logical fields", enum F below):
 //
-// W = 1 (IPv4 and ARP: sender/target address) or 4 (IPv6), T = 4 + 8·W.
+//   field                        size  ACL type
+//   IP protocol (0: ARP, none)   1     BITMASK   always the first field, input 0
+//   source address word 0..W-1   4     MASK      (W = 1: IPv4, ARP sender; 4: IPv6)
+//   destination address words    4     MASK
+//   source, destination port     2     RANGE
+//   in_dev, out_dev index        2     RANGE
+//   mark                         4     BITMASK
+//   VLAN id                      2     RANGE
+//   flags                        2     BITMASK
+//   ICMP type<<8|code            2     RANGE
+//   source, dest. MAC bytes 0-3  4     BITMASK
+//   source, dest. MAC bytes 4-5  2     BITMASK
+//
 // flags: bits 0-7 TCP flags, bit 8 "L4 header here" (not a non-first
 // fragment, long enough), bit 9 "VLAN tagged". Values are in network order
 // in the key, host order in the rules (rte_acl's convention).
+//
+// A table compiles only the fields some rule of it uses (a field every rule
+// leaves as "any" cannot change the answer): rte_acl walks one trie level
+// per key byte, so each 4-byte input group left out saves four transitions
+// per packet. Each family context has its own key layout (Layout): the
+// protocol at offset 0, then one 4-byte input group per used 32-bit field
+// and one per pair of used 16-bit fields (a zero pad field completes an odd
+// count). The key builder stores every field at its layout offset; the
+// fields the table does not compile go to a scratch slot past the end.
 #include "hooks/rules.hh"
 
 #include <arpa/inet.h>
@@ -46,16 +55,56 @@ namespace {
 
 constexpr uint16_t kFlagL4 = 0x100;
 constexpr uint16_t kFlagTagged = 0x200;
-constexpr unsigned kKeySize = 72;
-constexpr unsigned kMaxFields = 1 + 2 * 4 + 13;
+constexpr unsigned kTrash = 72;  // offset of the scratch slot for fields not compiled
+constexpr unsigned kKeySize = kTrash + 8;
+
+// The logical fields.
+enum F : uint8_t {
+  F_PROTO,
+  F_SRC0,
+  F_SRC1,
+  F_SRC2,
+  F_SRC3,
+  F_DST0,
+  F_DST1,
+  F_DST2,
+  F_DST3,
+  F_SPORT,
+  F_DPORT,
+  F_IN,
+  F_OUT,
+  F_MARK,
+  F_VLAN,
+  F_FLAGS,
+  F_ICMP,
+  F_SMAC03,
+  F_DMAC03,
+  F_SMAC45,
+  F_DMAC45,
+  F_PAD,  // zero; completes a pair of 16-bit fields
+  kNumF
+};
+constexpr unsigned kMaxFields = kNumF;
+
+struct FieldInfo {
+  uint8_t type, size;
+};
+constexpr FieldInfo kInfo[kNumF] = {
+    {RTE_ACL_FIELD_TYPE_BITMASK, 1}, {RTE_ACL_FIELD_TYPE_MASK, 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4},    {RTE_ACL_FIELD_TYPE_MASK, 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4},    {RTE_ACL_FIELD_TYPE_MASK, 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4},    {RTE_ACL_FIELD_TYPE_MASK, 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4},    {RTE_ACL_FIELD_TYPE_RANGE, 2},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2},   {RTE_ACL_FIELD_TYPE_RANGE, 2},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2},   {RTE_ACL_FIELD_TYPE_BITMASK, 4},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2},   {RTE_ACL_FIELD_TYPE_BITMASK, 2},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2},   {RTE_ACL_FIELD_TYPE_BITMASK, 4},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 4}, {RTE_ACL_FIELD_TYPE_BITMASK, 2},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 2}, {RTE_ACL_FIELD_TYPE_BITMASK, 2}};
 
 struct Key {
   alignas(8) uint8_t b[kKeySize];
 };
-
-unsigned tail_off(unsigned words) {
-  return 4 + 8 * words;
-}
 
 bool parse_u32(const std::string& s, uint64_t max, uint64_t* out) {
   if (s.empty() || s.size() > 12) return false;
@@ -243,11 +292,21 @@ struct CRule {
   uint16_t in = kNoDev, out = kNoDev;  // resolved; kNoDev = any
 };
 
+// Where each logical field sits in a family context's key, and the ACL
+// fields compiled (in ACL field order).
+struct Layout {
+  uint8_t off[kNumF];         // key offset; kTrash when not compiled
+  uint8_t nf = 0;             // compiled fields
+  uint8_t field[kMaxFields];  // logical field of each ACL field
+  rte_acl_field_def defs[kMaxFields];
+};
+
 struct FamCtx {
   rte_acl_ctx* ctx = nullptr;
   unsigned words = 1;
+  Layout lay{};
   std::vector<uint32_t> map;  // ACL userdata - 1 → rule index
-  std::vector<AclRule> full;  // [userdata - 1]: every field, for the exact check
+  std::vector<AclRule> full;  // [userdata - 1]: the compiled fields, for the exact check
   ~FamCtx() {
     if (ctx != nullptr) rte_acl_free(ctx);
   }
@@ -268,134 +327,166 @@ namespace {
 
 std::atomic<unsigned> g_ctx_seq{0};
 
-unsigned num_fields(unsigned words) {
-  return 1 + 2 * words + 13;
+// A rule's value and mask/range (or prefix length) on every logical field.
+struct LVal {
+  uint32_t v = 0, mr = 0;
+};
+using LRule = std::array<LVal, kNumF>;
+
+bool wildcard(unsigned f, const LVal& x) {
+  switch (kInfo[f].type) {
+    case RTE_ACL_FIELD_TYPE_RANGE:
+      return x.v == 0 && x.mr == (kInfo[f].size == 2 ? 0xffffu : 0xffffffffu);
+    default:  // BITMASK: mask; MASK: prefix length
+      return x.mr == 0;
+  }
 }
 
-void field_defs(rte_acl_config* cfg, unsigned words) {
-  unsigned f = 0, in = 0;
-  auto def = [&](uint8_t type, uint8_t size, uint32_t off, bool new_group) {
-    if (new_group) in++;
-    cfg->defs[f] = rte_acl_field_def{type, size, static_cast<uint8_t>(f),
-                                     static_cast<uint8_t>(f == 0 ? 0 : in), off};
-    f++;
-  };
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, false);
-  for (unsigned i = 0; i < 2 * words; i++) def(RTE_ACL_FIELD_TYPE_MASK, 4, 4 + 4 * i, true);
-  unsigned t = tail_off(words);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 0, true);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 2, false);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 4, true);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 6, false);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 4, t + 8, true);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 12, true);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 2, t + 14, false);
-  def(RTE_ACL_FIELD_TYPE_RANGE, 2, t + 16, true);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 2, t + 18, false);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 4, t + 20, true);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 4, t + 24, true);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 2, t + 28, true);
-  def(RTE_ACL_FIELD_TYPE_BITMASK, 2, t + 30, false);
-  cfg->num_fields = f;
-}
-
-// The rule's ACL form for a family with `words` address words.
-void acl_rule(const CRule& cr, unsigned words, AclRule* a) {
+// The rule's value on every logical field for a family with `words` address words.
+LRule logical(const CRule& cr, unsigned words) {
   const Match& m = cr.r.match;
-  std::memset(a, 0, sizeof *a);
-  unsigned f = 0;
+  LRule a{};
   int proto = m.proto;
   if (proto < 0 && (m.icmp_type >= 0 || m.icmp_code >= 0)) proto = words == 4 ? 58 : 1;
-  a->field[f].value.u8 = static_cast<uint8_t>(proto < 0 ? 0 : proto);
-  a->field[f++].mask_range.u8 = proto < 0 ? 0 : 0xff;
-  auto addr = [&](bool has, const std::array<uint8_t, 16>& ad, uint8_t len) {
+  a[F_PROTO] = {static_cast<uint32_t>(proto < 0 ? 0 : proto), proto < 0 ? 0u : 0xffu};
+  auto addr = [&](unsigned f0, bool has, const std::array<uint8_t, 16>& ad, uint8_t len) {
     for (unsigned wi = 0; wi < words; wi++) {
       uint32_t v = uint32_t(ad[4 * wi]) << 24 | uint32_t(ad[4 * wi + 1]) << 16 |
                    uint32_t(ad[4 * wi + 2]) << 8 | ad[4 * wi + 3];
       int bits = has ? std::clamp(int(len) - int(32 * wi), 0, 32) : 0;
-      a->field[f].value.u32 = bits == 0 ? 0 : v;
-      a->field[f++].mask_range.u32 = static_cast<uint32_t>(bits);
+      a[f0 + wi] = {bits == 0 ? 0 : v, static_cast<uint32_t>(bits)};
     }
   };
-  addr(m.has_src, m.src, m.src_len);
-  addr(m.has_dst, m.dst, m.dst_len);
-  auto range = [&](uint16_t lo, uint16_t hi) {
-    a->field[f].value.u16 = lo;
-    a->field[f++].mask_range.u16 = hi;
-  };
-  auto bits16 = [&](uint16_t v, uint16_t mk) {
-    a->field[f].value.u16 = v & mk;
-    a->field[f++].mask_range.u16 = mk;
-  };
-  auto bits32 = [&](uint32_t v, uint32_t mk) {
-    a->field[f].value.u32 = v & mk;
-    a->field[f++].mask_range.u32 = mk;
-  };
-  range(m.sport_lo, m.sport_hi);
-  range(m.dport_lo, m.dport_hi);
-  range(cr.in == kNoDev ? 0 : cr.in, cr.in == kNoDev ? 0xffff : cr.in);
-  range(cr.out == kNoDev ? 0 : cr.out, cr.out == kNoDev ? 0xffff : cr.out);
-  bits32(m.mark, m.has_mark ? m.mark_mask : 0);
-  range(m.vlan < 0 ? 0 : m.vlan, m.vlan < 0 ? 0xffff : m.vlan);
+  addr(F_SRC0, m.has_src, m.src, m.src_len);
+  addr(F_DST0, m.has_dst, m.dst, m.dst_len);
+  for (unsigned f : {F_SPORT, F_DPORT, F_IN, F_OUT, F_VLAN, F_ICMP}) a[f] = {0, 0xffff};
+  a[F_SPORT] = {m.sport_lo, m.sport_hi};
+  a[F_DPORT] = {m.dport_lo, m.dport_hi};
+  if (cr.in != kNoDev) a[F_IN] = {cr.in, cr.in};
+  if (cr.out != kNoDev) a[F_OUT] = {cr.out, cr.out};
+  if (m.has_mark) a[F_MARK] = {m.mark & m.mark_mask, m.mark_mask};
+  if (m.vlan >= 0) a[F_VLAN] = {static_cast<uint32_t>(m.vlan), static_cast<uint32_t>(m.vlan)};
   uint16_t fv = m.tcp_set, fm = m.tcp_mask;
   if (m.needs_l4()) fv |= kFlagL4, fm |= kFlagL4;
   if (m.vlan >= 0) fv |= kFlagTagged, fm |= kFlagTagged;
-  bits16(fv, fm);
-  if (m.icmp_type >= 0 && m.icmp_code >= 0) {
-    range(static_cast<uint16_t>(m.icmp_type << 8 | m.icmp_code),
-          static_cast<uint16_t>(m.icmp_type << 8 | m.icmp_code));
-  } else if (m.icmp_type >= 0) {
-    range(static_cast<uint16_t>(m.icmp_type << 8), static_cast<uint16_t>(m.icmp_type << 8 | 0xff));
-  } else {
-    range(0, 0xffff);
+  a[F_FLAGS] = {static_cast<uint32_t>(fv & fm), fm};
+  if (m.icmp_type >= 0 && m.icmp_code >= 0)
+    a[F_ICMP] = {uint32_t(m.icmp_type << 8 | m.icmp_code),
+                 uint32_t(m.icmp_type << 8 | m.icmp_code)};
+  else if (m.icmp_type >= 0)
+    a[F_ICMP] = {uint32_t(m.icmp_type << 8), uint32_t(m.icmp_type << 8 | 0xff)};
+  if (m.has_smac) {
+    a[F_SMAC03] = {uint32_t(m.smac[0]) << 24 | uint32_t(m.smac[1]) << 16 |
+                       uint32_t(m.smac[2]) << 8 | m.smac[3],
+                   0xffffffff};
+    a[F_SMAC45] = {uint32_t(m.smac[4] << 8 | m.smac[5]), 0xffff};
   }
-  bits16(0, 0);
-  auto mac4 = [&](bool has, const std::array<uint8_t, 6>& mc) {
-    bits32(uint32_t(mc[0]) << 24 | uint32_t(mc[1]) << 16 | uint32_t(mc[2]) << 8 | mc[3],
-           has ? 0xffffffff : 0);
-  };
-  mac4(m.has_smac, m.smac);
-  mac4(m.has_dmac, m.dmac);
-  bits16(static_cast<uint16_t>(m.smac[4] << 8 | m.smac[5]), m.has_smac ? 0xffff : 0);
-  bits16(static_cast<uint16_t>(m.dmac[4] << 8 | m.dmac[5]), m.has_dmac ? 0xffff : 0);
+  if (m.has_dmac) {
+    a[F_DMAC03] = {uint32_t(m.dmac[0]) << 24 | uint32_t(m.dmac[1]) << 16 |
+                       uint32_t(m.dmac[2]) << 8 | m.dmac[3],
+                   0xffffffff};
+    a[F_DMAC45] = {uint32_t(m.dmac[4] << 8 | m.dmac[5]), 0xffff};
+  }
+  return a;
 }
 
-std::string build_family(RuleTable& t, FamCtx& fc, unsigned words, int family) {
+// The key layout of a context compiling the fields in `used`.
+void make_layout(const bool (&used)[kNumF], Layout* L) {
+  std::memset(L->off, kTrash, sizeof L->off);
+  L->nf = 0;
+  unsigned off = 4, in = 1;
+  auto def = [&](unsigned f, unsigned o, unsigned input) {
+    L->off[f] = static_cast<uint8_t>(o);
+    L->field[L->nf] = static_cast<uint8_t>(f);
+    L->defs[L->nf] =
+        rte_acl_field_def{kInfo[f].type, kInfo[f].size, L->nf, static_cast<uint8_t>(input), o};
+    L->nf++;
+  };
+  def(F_PROTO, 0, 0);
+  for (unsigned f : {F_SRC0, F_SRC1, F_SRC2, F_SRC3, F_DST0, F_DST1, F_DST2, F_DST3, F_MARK,
+                     F_SMAC03, F_DMAC03}) {
+    if (!used[f]) continue;
+    def(f, off, in++);
+    off += 4;
+  }
+  unsigned half[kNumF], nh = 0;
+  for (unsigned f : {F_SPORT, F_DPORT, F_FLAGS, F_IN, F_OUT, F_VLAN, F_ICMP, F_SMAC45, F_DMAC45})
+    if (used[f]) half[nh++] = f;
+  if (nh % 2) half[nh++] = F_PAD;
+  for (unsigned i = 0; i < nh; i += 2) {
+    def(half[i], off, in);
+    def(half[i + 1], off + 2, in++);
+    off += 4;
+  }
+}
+
+// The ACL form of a rule in a layout.
+void acl_rule(const LRule& lr, const Layout& L, AclRule* a) {
+  std::memset(a, 0, sizeof *a);
+  for (unsigned i = 0; i < L.nf; i++) {
+    const LVal& x = lr[L.field[i]];
+    switch (kInfo[L.field[i]].size) {
+      case 1:
+        a->field[i].value.u8 = static_cast<uint8_t>(x.v);
+        a->field[i].mask_range.u8 = static_cast<uint8_t>(x.mr);
+        break;
+      case 2:
+        a->field[i].value.u16 = static_cast<uint16_t>(x.v);
+        a->field[i].mask_range.u16 = static_cast<uint16_t>(x.mr);
+        break;
+      default:
+        a->field[i].value.u32 = x.v;
+        a->field[i].mask_range.u32 = x.mr;
+    }
+  }
+}
+
+std::string build_family(RuleTable& t, FamCtx& fc, unsigned words, int family, bool all_fields) {
   fc.words = words;
-  std::vector<AclRule> rs;
+  std::vector<LRule> lrs;
   for (size_t i = 0; i < t.rules.size(); i++) {
     const Match& m = t.rules[i].r.match;
     if (m.family != 0 && m.family != family) continue;
-    AclRule a;
-    acl_rule(t.rules[i], words, &a);
-    fc.full.push_back(a);
+    lrs.push_back(logical(t.rules[i], words));
     fc.map.push_back(static_cast<uint32_t>(i));
-    a.data.category_mask = 1;
-    a.data.priority = static_cast<int32_t>(t.rules.size() - i);  // first match wins
-    a.data.userdata = static_cast<uint32_t>(fc.map.size());
-    rs.push_back(a);
   }
-  if (rs.empty()) return "";
+  if (lrs.empty()) return "";
+  bool used[kNumF] = {};
+  used[F_PROTO] = true;
+  for (unsigned f = 1; f < F_PAD; f++) {
+    bool exists = !((f > F_SRC0 && f <= F_SRC3) || (f > F_DST0 && f <= F_DST3)) || words == 4;
+    if (!exists) continue;
+    used[f] = all_fields;
+    for (const LRule& lr : lrs) used[f] = used[f] || !wildcard(f, lr[f]);
+  }
+  make_layout(used, &fc.lay);
   char name[RTE_ACL_NAMESIZE];
   std::snprintf(name, sizeof name, "hk%u", g_ctx_seq++);
   rte_acl_param p{};
   p.name = name;
   p.socket_id = SOCKET_ID_ANY;
-  p.rule_size = RTE_ACL_RULE_SZ(num_fields(words));
-  p.max_rule_num = static_cast<uint32_t>(rs.size());
+  p.rule_size = RTE_ACL_RULE_SZ(fc.lay.nf);
+  p.max_rule_num = static_cast<uint32_t>(lrs.size());
   fc.ctx = rte_acl_create(&p);
   if (fc.ctx == nullptr) return "rte_acl_create failed";
+  fc.full.resize(lrs.size());
   // Rules are laid out with kMaxFields fields; add them one by one in the
   // context's own (smaller) size.
   std::vector<uint8_t> buf(p.rule_size);
-  for (auto& a : rs) {
+  for (size_t j = 0; j < lrs.size(); j++) {
+    AclRule& a = fc.full[j];
+    acl_rule(lrs[j], fc.lay, &a);
     std::memcpy(buf.data(), &a, p.rule_size);
-    if (rte_acl_add_rules(fc.ctx, reinterpret_cast<const rte_acl_rule*>(buf.data()), 1) != 0)
-      return "rte_acl_add_rules failed";
+    auto* r = reinterpret_cast<rte_acl_rule*>(buf.data());
+    r->data.category_mask = 1;
+    r->data.priority = static_cast<int32_t>(t.rules.size() - fc.map[j]);  // first match wins
+    r->data.userdata = static_cast<uint32_t>(j + 1);
+    if (rte_acl_add_rules(fc.ctx, r, 1) != 0) return "rte_acl_add_rules failed";
   }
   rte_acl_config cfg{};
   cfg.num_categories = 1;
-  field_defs(&cfg, words);
+  cfg.num_fields = fc.lay.nf;
+  std::memcpy(cfg.defs, fc.lay.defs, fc.lay.nf * sizeof(rte_acl_field_def));
   int rc = rte_acl_build(fc.ctx, &cfg);
   if (rc != 0) return "rte_acl_build failed (" + std::to_string(rc) + ")";
   return "";
@@ -406,38 +497,46 @@ inline void put16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v);
 }
 
-// Fills the key of one packet; returns the family (4, 6, 0 = ARP as 4, -1 none).
-int make_key(const rte_mbuf* m, uint16_t in, uint16_t out, Key* k) {
-  std::memset(k->b, 0, sizeof k->b);
+// Which family context classifies a packet (6 or 4; ARP and non-IP are 4).
+inline int family_of(const rte_mbuf* m) {
+  return meta(m).protocol == 0x86dd && m->data_len >= 14 + 40 ? 6 : 4;
+}
+
+// Fills the key of one packet in a context's layout.
+void make_key(const rte_mbuf* m, uint16_t in, uint16_t out, const FamCtx& fc, Key* k) {
+  uint8_t* b = k->b;
+  const uint8_t* off = fc.lay.off;
   const PktMeta& md = meta(m);
   const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
   uint32_t len = m->data_len;
-  if (len < 14) return -1;
-  uint16_t type = md.protocol;
-  int fam = -1;
-  unsigned words = 1;
+  if (len < 14) {  // runt: the all-zero key
+    std::memset(b, 0, sizeof k->b);
+    return;
+  }
+  static const uint8_t kZero[32] = {};
+  const uint16_t type = md.protocol;
   uint16_t flags = 0;
   const uint8_t* l4 = nullptr;
   uint32_t l4len = 0;
   uint8_t proto = 0;
   const uint8_t* ip = d + 14;
-  uint32_t iplen = len - 14;
+  const uint32_t iplen = len - 14;
+  const uint8_t* sa = kZero;  // addresses (words × 4 bytes each)
+  const uint8_t* da = kZero;
   if (type == 0x0800 && iplen >= 20) {
-    fam = 4;
     unsigned hl = (ip[0] & 0xf) * 4u;
     proto = ip[9];
-    std::memcpy(k->b + 4, ip + 12, 4);
-    std::memcpy(k->b + 8, ip + 16, 4);
+    sa = ip + 12;
+    da = ip + 16;
     uint16_t fo = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
     if ((fo & 0x1fff) == 0 && iplen > hl) {  // non-first fragments have no ports
       l4 = ip + hl;
       l4len = iplen - hl;
     }
   } else if (type == 0x86dd && iplen >= 40) {
-    fam = 6;
-    words = 4;
     proto = ip[6];
-    std::memcpy(k->b + 4, ip + 8, 32);
+    sa = ip + 8;
+    da = ip + 24;
     l4 = ip + 40;
     l4len = iplen - 40;
     if (proto == 44 && l4len >= 8) {  // fragment header: ports only in the first
@@ -451,62 +550,53 @@ int make_key(const rte_mbuf* m, uint16_t in, uint16_t out, Key* k) {
       }
     }
   } else if (type == 0x0806 && iplen >= 28) {
-    fam = 4;  // ARP: sender and target IPv4 in the address fields, proto 0
-    std::memcpy(k->b + 4, ip + 14, 4);
-    std::memcpy(k->b + 8, ip + 24, 4);
-  } else {
-    fam = 4;  // anything else (bridge points): L2 fields only
+    sa = ip + 14;  // ARP: sender and target IPv4 in the address fields, proto 0
+    da = ip + 24;
+  }  // else (bridge points): L2 fields only
+  uint32_t w0 = proto;
+  std::memcpy(b, &w0, 4);
+  for (unsigned i = 0; i < fc.words; i++) {
+    std::memcpy(b + off[F_SRC0 + i], sa + 4 * i, 4);
+    std::memcpy(b + off[F_DST0 + i], da + 4 * i, 4);
   }
-  k->b[0] = proto;
-  uint8_t* t = k->b + tail_off(words);
+  const uint8_t* ports = kZero;
   uint16_t icmp = 0;
   if (l4 != nullptr) {
     if ((proto == 6 && l4len >= 14) || ((proto == 17 || proto == 132) && l4len >= 4)) {
       flags |= kFlagL4;
-      std::memcpy(t, l4, 4);
+      ports = l4;
       if (proto == 6) flags |= l4[13];
     } else if ((proto == 1 || proto == 58) && l4len >= 2) {
       flags |= kFlagL4;
       icmp = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
     }
   }
-  put16(t + 4, in);
-  put16(t + 6, out);
-  uint32_t mk = md.mark;
-  t[8] = static_cast<uint8_t>(mk >> 24);
-  t[9] = static_cast<uint8_t>(mk >> 16);
-  t[10] = static_cast<uint8_t>(mk >> 8);
-  t[11] = static_cast<uint8_t>(mk);
+  std::memcpy(b + off[F_SPORT], ports, 2);
+  std::memcpy(b + off[F_DPORT], ports + 2, 2);
+  put16(b + off[F_IN], in);
+  put16(b + off[F_OUT], out);
+  uint32_t mk = rte_cpu_to_be_32(md.mark);
+  std::memcpy(b + off[F_MARK], &mk, 4);
+  uint16_t vlan = 0;
   if (md.flags & kFlagVlan) {
     flags |= kFlagTagged;
-    put16(t + 12, md.vlan_tci & 0xfff);
+    vlan = md.vlan_tci & 0xfff;
   }
-  put16(t + 14, flags);
-  put16(t + 16, icmp);
-  std::memcpy(t + 20, d + 6, 4);   // source MAC 0-3
-  std::memcpy(t + 24, d, 4);       // destination MAC 0-3
-  std::memcpy(t + 28, d + 10, 2);  // source MAC 4-5
-  std::memcpy(t + 30, d + 4, 2);   // destination MAC 4-5
-  (void)fam;
-  return words == 4 ? 6 : 4;
+  put16(b + off[F_VLAN], vlan);
+  put16(b + off[F_FLAGS], flags);
+  put16(b + off[F_ICMP], icmp);
+  std::memcpy(b + off[F_SMAC03], d + 6, 4);  // source MAC 0-3
+  std::memcpy(b + off[F_DMAC03], d, 4);      // destination MAC 0-3
+  std::memcpy(b + off[F_SMAC45], d + 10, 2);
+  std::memcpy(b + off[F_DMAC45], d + 4, 2);
+  put16(b + off[F_PAD], 0);
 }
 
 // Scalar check of one rule against a key (continue rules: the rules after
 // the ACL's answer are walked with it).
-bool key_matches(const AclRule& a, const Key& k, unsigned words) {
-  static const rte_acl_config cfgs[2] = {[] {
-                                           rte_acl_config c{};
-                                           field_defs(&c, 1);
-                                           return c;
-                                         }(),
-                                         [] {
-                                           rte_acl_config c{};
-                                           field_defs(&c, 4);
-                                           return c;
-                                         }()};
-  const rte_acl_config& cfg = cfgs[words == 4];
-  for (unsigned f = 0; f < cfg.num_fields; f++) {
-    const auto& d = cfg.defs[f];
+bool key_matches(const AclRule& a, const Key& k, const Layout& L) {
+  for (unsigned f = 0; f < L.nf; f++) {
+    const auto& d = L.defs[f];
     const uint8_t* p = k.b + d.offset;
     uint32_t v = 0;
     for (unsigned i = 0; i < d.size; i++) v = v << 8 | p[i];
@@ -540,30 +630,34 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
   for (uint16_t i = 0; i < n; i++) verdicts[i] = SLUICE_ACCEPT;
   if (t == nullptr || t->rules.empty()) return;
   Key keys[kBurst];
-  int fam[kBurst];
   const uint8_t* d4[kBurst];
   const uint8_t* d6[kBurst];
   uint16_t i4[kBurst], i6[kBurst], n4 = 0, n6 = 0;
+  const bool has4 = t->v4.ctx != nullptr, has6 = t->v6.ctx != nullptr;
   for (uint16_t i = 0; i < n; i++) {
-    fam[i] = make_key(pkts[i], st.in != kNoDev ? st.in : kNoDev, out_of(st, i), &keys[i]);
-    if (fam[i] == 6) {
+    // A family without rules (no context) accepts without a key.
+    if (family_of(pkts[i]) == 6) {
+      if (!has6) continue;
+      make_key(pkts[i], st.in, out_of(st, i), t->v6, &keys[i]);
       d6[n6] = keys[i].b;
       i6[n6++] = i;
     } else {
+      if (!has4) continue;
+      make_key(pkts[i], st.in, out_of(st, i), t->v4, &keys[i]);
       d4[n4] = keys[i].b;
       i4[n4++] = i;
     }
   }
-  uint32_t r4[kBurst] = {}, r6[kBurst] = {};
-  if (n4 != 0 && t->v4.ctx != nullptr) rte_acl_classify(t->v4.ctx, d4, r4, n4, 1);
-  if (n6 != 0 && t->v6.ctx != nullptr) rte_acl_classify(t->v6.ctx, d6, r6, n6, 1);
+  uint32_t r4[kBurst], r6[kBurst];
+  if (n4 != 0) rte_acl_classify(t->v4.ctx, d4, r4, n4, 1);
+  if (n6 != 0) rte_acl_classify(t->v6.ctx, d6, r6, n6, 1);
   const unsigned nr = static_cast<unsigned>(t->rules.size());
   uint64_t* hits = &t->hits[(w.id % kMaxWorkers) * nr];
   // The ACL's answer is the first rule that matches on every field; after a
   // `continue` rule the next ones are tried in order with the exact check.
   auto next_match = [&](const FamCtx& fc, uint32_t from, const Key& k) -> uint32_t {
     for (uint32_t j = from; j < fc.map.size(); j++)
-      if (key_matches(fc.full[j], k, fc.words)) return j + 1;
+      if (key_matches(fc.full[j], k, fc.lay)) return j + 1;
     return 0;
   };
   auto apply = [&](uint16_t i, const FamCtx& fc, uint32_t res) {
@@ -632,8 +726,8 @@ std::string RuleList::load(const std::vector<Rule>& rules, bool dry_run) {
     t->rules.push_back(std::move(cr));
   }
   std::string e;
-  if (!v6_point) e = build_family(*t, t->v4, 1, 4);
-  if (e.empty() && !v4_point) e = build_family(*t, t->v6, 4, 6);
+  if (!v6_point) e = build_family(*t, t->v4, 1, 4, compile_all_fields);
+  if (e.empty() && !v4_point) e = build_family(*t, t->v6, 4, 6, compile_all_fields);
   if (!e.empty()) return "hook '" + name_ + "': " + e;
   if (dry_run) return "";
   t->hits.reset(new uint64_t[kMaxWorkers * std::max<size_t>(1, t->rules.size())]());
@@ -652,6 +746,13 @@ bool RuleList::attach() {
 void RuleList::detach() {
   if (id_ != 0) reg.remove(id_);
   id_ = 0;
+}
+
+unsigned RuleList::compiled_fields(int family) const {
+  const RuleTable* t = table.load();
+  if (t == nullptr) return 0;
+  const FamCtx& fc = family == 6 ? t->v6 : t->v4;
+  return fc.ctx != nullptr ? fc.lay.nf : 0;
 }
 
 size_t RuleList::size() const {

@@ -90,6 +90,13 @@ class RuleList {
   std::vector<uint64_t> rule_hits() const;  // summed over workers, per rule, since clear_stats()
   void clear_stats();  // a baseline for the current table (a new table counts from 0)
   uint64_t swaps() const { return swaps_; }
+  // ACL fields the current table compiles for family 4 (IPv4, ARP, other) or
+  // 6; 0 when that family has no rules. Only fields some rule uses are
+  // compiled (plus the protocol, always first, and a pad to pair 16-bit ones).
+  unsigned compiled_fields(int family) const;
+  // Tests: compile every field, used or not (the differential test compares
+  // a table compiled both ways). Read by load().
+  bool compile_all_fields = false;
 
   // The hook function's view (rules.cc).
   std::atomic<const RuleTable*> table{nullptr};
