@@ -336,35 +336,12 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
           w.drop(pkts[i], dd, DropReason::netfilter_drop);
           break;
         case SLUICE_QUEUE: {
-          uint16_t q = static_cast<uint16_t>(v[i] >> 16);
-          bool bypass = v[i] & SLUICE_QUEUE_BYPASS;
-          if (q >= kNumQueues || !queues_[q].bound.load(std::memory_order_relaxed)) {
-            if (q < kNumQueues) queues_[q].nolistener++;
-            if (bypass) {
-              if (q < kNumQueues) queues_[q].bypassed++;
-              pkts[k] = pkts[i];
-              idx[k++] = idx[i];
-            } else {
-              c.drops++;
-              w.drop(pkts[i], dd, DropReason::nfqueue_nolistener);
-            }
-            break;
-          }
           State one = s;
           one.outs = nullptr;
           one.out = out_of(s, i);
-          if (enqueue(w, one, e, pkts[i], q)) {
-            c.queued++;
-            break;
-          }
-          queues_[q].full++;
-          if (bypass) {  // fail-open
-            queues_[q].bypassed++;
+          if (queue(w, one, e, pkts[i], v[i], dd) == QueueResult::bypass) {
             pkts[k] = pkts[i];
             idx[k++] = idx[i];
-          } else {
-            c.drops++;
-            w.drop(pkts[i], dd, DropReason::nfqueue_full);
           }
           break;
         }
