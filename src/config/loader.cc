@@ -34,7 +34,7 @@ namespace sluice::config {
 namespace {
 
 constexpr unsigned kMaxLcore = RTE_MAX_LCORE - 1;
-constexpr unsigned kMaxCpu = 1023;  // CPU_SETSIZE - 1: what an EAL cpuset holds
+constexpr unsigned kMaxCpu = 1023;      // CPU_SETSIZE - 1: what an EAL cpuset holds
 constexpr size_t kMaxDevName = 15;      // IFNAMSIZ - 1
 constexpr size_t kMaxSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
