@@ -40,7 +40,7 @@ std::string dev_name(Dataplane& dp, uint16_t d) {
 }
 
 // Drops everything of q that is waiting or held (unbind, shutdown).
-unsigned flush(Dataplane& dp, Registry& reg, QueueConsole& qc, uint16_t q) {
+unsigned flush(Registry& reg, QueueConsole& qc, uint16_t q) {
   unsigned n = 0;
   for (auto& [id, qp] : qc.held[q]) {
     reg.verdict(qp, SLUICE_DROP);
@@ -52,7 +52,6 @@ unsigned flush(Dataplane& dp, Registry& reg, QueueConsole& qc, uint16_t q) {
     for (unsigned i = 0; i < got; i++) reg.verdict(buf[i], SLUICE_DROP);
     n += got;
   }
-  (void)dp;
   return n;
 }
 
@@ -68,7 +67,7 @@ void queue_console_shutdown(Dataplane& dp) {
     if (qc->cli_bound[q]) {
       reg.bind(q, false);
       qc->cli_bound[q] = false;
-      flush(dp, reg, *qc, q);
+      flush(reg, *qc, q);
     }
 }
 
@@ -97,7 +96,7 @@ CmdResult queue_unbind(Dataplane& dp, const std::vector<std::string>& args) {
   if (!qc.cli_bound[q]) return CmdResult::error("queue " + args[0] + " is not bound here");
   reg.bind(q, false);
   qc.cli_bound[q] = false;
-  unsigned n = flush(dp, reg, qc, q);
+  unsigned n = flush(reg, qc, q);
   CmdResult r;
   r.text = "queue " + args[0] + " unbound, " + std::to_string(n) + " packet(s) dropped\n";
   r.json = {{"queue", q}, {"bound", false}, {"dropped", n}};

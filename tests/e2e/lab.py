@@ -73,6 +73,30 @@ class Lab:
         return self.ns_exec(ns, "%s %s" % (PY, path), timeout=timeout)
 
     # ---- sluiced ----------------------------------------------------------
+    def router(self, macs, extra=""):
+        """The routed lab: host A (10.0.1.2/24) behind p1, host B (10.0.2.2/24)
+        behind p2, sluiced routing between them (p1 10.0.1.1, p2 10.0.2.1, on
+        net_af_packet over the veths, offloads off so every frame is a real,
+        checksummed, MTU-sized packet), with `extra` appended to the topology.
+        macs: (p1, p2, A, B). Starts sluiced; returns (A, B, config path)."""
+        p1_mac, p2_mac, a_mac, b_mac = macs
+        a, if_a = self.host("a", addr="10.0.1.2/24", mac=a_mac)
+        b, if_b = self.host("b", addr="10.0.2.2/24", mac=b_mac)
+        for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
+            self.ns_exec(ns, "ip route add default via %s" % gw)
+            self.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
+        for i in (if_a, if_b):
+            sh("ethtool -K %s tx off tso off gso off gro off" % i, check=False)
+        cfg = self.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: 10.0.1.1/24}
+  - {dev: p2, address: 10.0.2.1/24}
+""" % (if_a, p1_mac, if_b, p2_mac) + extra)
+        self.start(cfg)
+        return a, b, cfg
+
     def config(self, body, lcores="0-1", metrics=""):
         text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: 256\n"
                 "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: false\n"

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lab import Lab, Runner, sh  # noqa: E402
+from lab import Lab, Runner  # noqa: E402
 
 P1_MAC = "02:00:00:00:04:01"
 P2_MAC = "02:00:00:00:04:02"
@@ -38,22 +38,7 @@ plugins:
 
 
 def topology(lab, port=9091):
-    a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
-    b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
-    for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
-        lab.ns_exec(ns, "ip route add default via %s" % gw)
-        lab.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
-    for i in (if_a, if_b):
-        sh("ethtool -K %s tx off tso off gso off gro off" % i, check=False)
-    cfg = lab.config("""ports:
-  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
-  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
-addresses:
-  - {dev: p1, address: 10.0.1.1/24}
-  - {dev: p2, address: 10.0.2.1/24}
-""" % (if_a, P1_MAC, if_b, P2_MAC) + HOOKS % (port, PLUGIN))
-    lab.start(cfg)
-    return a, b, cfg
+    return lab.router((P1_MAC, P2_MAC, A_MAC, B_MAC), HOOKS % (port, PLUGIN))
 
 
 def listen(lab, ns, port):

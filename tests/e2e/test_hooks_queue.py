@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lab import Lab, Runner, sh  # noqa: E402
+from lab import Lab, Runner  # noqa: E402
 
 P1_MAC = "02:00:00:00:05:01"
 P2_MAC = "02:00:00:00:05:02"
@@ -50,19 +50,8 @@ def hooks(point, bypass=False, drop_prio=10):
 """ % (point, "\n        bypass: true" if bypass else "", point, drop_prio)
 
 
-def routed(lab, bypass=False):
-    a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
-    b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
-    for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
-        lab.ns_exec(ns, "ip route add default via %s" % gw)
-    cfg = lab.config("""ports:
-  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
-  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
-addresses:
-  - {dev: p1, address: 10.0.1.1/24}
-  - {dev: p2, address: 10.0.2.1/24}
-""" % (if_a, P1_MAC, if_b, P2_MAC) + hooks("ipv4/forward", bypass))
-    lab.start(cfg)
+def routed(lab, extra):
+    a, b, _ = lab.router((P1_MAC, P2_MAC, A_MAC, B_MAC), extra)
     return a, b, "10.0.2.2"
 
 
@@ -181,7 +170,7 @@ def check_verdicts(lab, a, dst, point):
 def test_queue_routed():
     lab = Lab("hq")
     try:
-        a, b, dst = routed(lab)
+        a, b, dst = routed(lab, hooks("ipv4/forward"))
         check_verdicts(lab, a, dst, "ipv4/forward")
     finally:
         lab.close()
@@ -190,7 +179,7 @@ def test_queue_routed():
 def test_queue_bypass_routed():
     lab = Lab("hqb")
     try:
-        a, b, dst = routed(lab, bypass=True)
+        a, b, dst = routed(lab, hooks("ipv4/forward", bypass=True))
         assert ping(lab, a, dst) == 0  # fail-open: on to the drop list
         q = queue3(lab)
         assert q["bypassed"] >= 3 and q["nolistener"] >= 3, q
@@ -219,22 +208,11 @@ def test_plugin_consumer_routed():
     after the queue lets marked echo requests through, so the ping works."""
     lab = Lab("hqp")
     try:
-        a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
-        b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
-        for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
-            lab.ns_exec(ns, "ip route add default via %s" % gw)
         text = hooks("ipv4/forward").replace("queue: 3", "queue: 4").replace("mark: 7", "mark: 94")
-        cfg = lab.config("""ports:
-  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
-  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
-addresses:
-  - {dev: p1, address: 10.0.1.1/24}
-  - {dev: p2, address: 10.0.2.1/24}
-""" % (if_a, P1_MAC, if_b, P2_MAC) + text + """plugins:
+        a, b, dst = routed(lab, text + """plugins:
   - {path: %s, args: "queue=4 mark=94"}
 """ % NFQMARK)
-        lab.start(cfg)
-        assert ping(lab, a, "10.0.2.2") == 3
+        assert ping(lab, a, dst) == 3
         q = [x for x in lab.ctl("show", "queues") if x["queue"] == 4][0]
         assert q["consumer"] == "plugin" and q["answered"] >= 3 and q["queued"] == q["answered"], q
         assert entry(lab, "ipv4/forward", "drop-icmp")["rules"][0]["hits"] >= 3
