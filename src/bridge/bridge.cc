@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bridge/bridge.hh"
+#include "bridge/config.hh"
 #include "core/dataplane.hh"
 #include "core/format.hh"
 #include "core/netif.hh"
@@ -431,11 +432,12 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
 }  // namespace
 
 void setup(Dataplane& dp) {
-  if (dp.topo.bridges.empty()) return;
+  const Config& cfgs = dp.topo.get<Config>();
+  if (cfgs.bridges.empty()) return;
   BridgeSys& sys = dp.feature<BridgeSys>();
   sys.init_workers();
   if (sys.pool == nullptr && !dp.pools.empty()) sys.pool = dp.pools.begin()->second;
-  for (auto& cfg : dp.topo.bridges) build_bridge(dp, sys, cfg);
+  for (auto& cfg : cfgs.bridges) build_bridge(dp, sys, cfg);
   size_t max_ports = 0;
   for (auto& b : sys.bridges) max_ports = std::max(max_ports, b->ports.size());
   for (auto& ws : sys.workers) {

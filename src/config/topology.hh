@@ -5,13 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeindex>
 #include <vector>
 
-#include "hooks/rules.hh"
 
 namespace sluice::config {
 
@@ -56,101 +58,6 @@ struct Vlan {
   std::string protocol = "802.1Q";  // or "802.1ad"
 };
 
-// bridges: (docs/bridge.md). Per-port settings of one bridge port.
-struct BridgePortSettings {
-  Mark mark;
-  std::string port;
-  std::optional<unsigned> pvid;    // vlan_filtering: VID for untagged frames (0/none: drop them)
-  std::vector<unsigned> vlans;     // vlan_filtering: member VIDs
-  std::vector<unsigned> untagged;  // vlan_filtering: VIDs sent untagged
-  bool hairpin = false;
-  bool learning = true;
-  bool flood = true;  // unknown unicast
-  bool mcast_flood = true;
-  bool bcast_flood = true;
-  std::optional<std::string> state;  // forced STP state when stp is off (tests, maintenance)
-  unsigned group_fwd_mask = 0;       // per port: any bit but 1 (pause)
-  unsigned priority = 0x20;          // STP port priority
-  unsigned path_cost = 0;            // STP; 0 = from the link speed
-};
-
-struct BridgeFdbStatic {
-  Mark mark;
-  std::string mac;
-  std::string port;
-  unsigned vlan = 0;
-};
-
-struct Bridge {
-  Mark mark;
-  std::string name;
-  std::vector<std::string> ports;
-  std::vector<Mark> port_at;
-  std::optional<std::string> mac;  // nullopt = auto (lowest port MAC, as Linux)
-  unsigned ageing_s = 300;
-  unsigned max_fdb_entries = 65536;
-  bool stp = false;
-  bool vlan_filtering = false;
-  unsigned default_pvid = 1;
-  unsigned group_fwd_mask = 0;  // bridge level: bits 0-2 refused (BR_GROUPFWD_RESTRICTED)
-  unsigned priority = 0x8000;   // STP bridge priority
-  unsigned hello_s = 2, max_age_s = 20, forward_delay_s = 15;
-  std::vector<BridgePortSettings> port_settings;
-  std::vector<BridgeFdbStatic> fdb_static;
-};
-
-// addresses / routes / neighbours / punt (docs/l3.md).
-struct L3Address {
-  Mark mark;
-  std::string dev;
-  std::string address;  // CIDR, IPv4 or IPv6
-  Mark dev_at, address_at;
-};
-
-struct L3Route {
-  Mark mark;
-  std::string prefix;  // CIDR
-  std::string via;     // "" = on-link (dev must be given)
-  std::string dev;     // "" = from the next hop's connected subnet
-  std::string table = "main";
-  Mark prefix_at, via_at, dev_at;
-};
-
-struct L3Neighbour {
-  Mark mark;
-  std::string dev;
-  std::string address;
-  std::string mac;
-  Mark dev_at, address_at;
-};
-
-struct L3Punt {
-  Mark mark;
-  std::string dev;
-  std::string tap;
-  Mark dev_at, tap_at;
-};
-
-// hooks: (docs/hooks.md): one rule list at one point.
-struct HookListCfg {
-  Mark mark;
-  std::string name;
-  std::string point;  // "ipv4/forward", …
-  int priority = 0;
-  std::vector<hooks::Rule> rules;
-  Mark name_at, point_at;
-};
-
-// plugins: a shared object loaded at start.
-struct PluginCfg {
-  Mark mark;
-  std::string path;
-  std::string point;  // "" = the plugin chooses
-  int priority = 0;
-  Mark path_at;
-  std::string args;  // free text for the plugin (sluice_plugin_args::args)
-};
-
 struct Control {
   std::string socket = "/run/sluice/sluice.sock";
   bool telemetry = true;
@@ -162,20 +69,61 @@ struct Logging {
   std::string file;  // "" = stderr
 };
 
-struct Topology {
+// The topology: the core's sections as members; every feature's sections
+// as one value of the feature's own type (bridge::Config, l3::Config, …,
+// declared in its folder's config.hh), reached with get<T>().
+class Topology {
+ public:
   std::string file;
   Eal eal;
   std::vector<Port> ports;
   std::vector<Vlan> vlans;
-  std::vector<Bridge> bridges;
-  std::vector<L3Address> addresses;
-  std::vector<L3Route> routes;
-  std::vector<L3Neighbour> neighbours;
-  std::vector<L3Punt> punt;
-  std::vector<HookListCfg> hooks;
-  std::vector<PluginCfg> plugins;
   Control control;
   Logging logging;
+
+  Topology() = default;
+  Topology(const Topology& o) { *this = o; }
+  Topology& operator=(const Topology& o) {
+    if (this == &o) return *this;
+    file = o.file;
+    eal = o.eal;
+    ports = o.ports;
+    vlans = o.vlans;
+    control = o.control;
+    logging = o.logging;
+    sections_.clear();
+    for (auto& [t, s] : o.sections_) sections_.emplace(t, s->clone());
+    return *this;
+  }
+  Topology(Topology&&) = default;
+  Topology& operator=(Topology&&) = default;
+
+  // A feature's sections, created empty on first use.
+  template <class T>
+  T& get() {
+    auto& s = sections_[std::type_index(typeid(T))];
+    if (!s) s = std::make_unique<SectionOf<T>>();
+    return static_cast<SectionOf<T>*>(s.get())->v;
+  }
+  // Read-only: an empty T when the file has none of them.
+  template <class T>
+  const T& get() const {
+    static const T empty{};
+    auto it = sections_.find(std::type_index(typeid(T)));
+    return it == sections_.end() ? empty : static_cast<const SectionOf<T>*>(it->second.get())->v;
+  }
+
+ private:
+  struct Section {
+    virtual ~Section() = default;
+    virtual std::unique_ptr<Section> clone() const = 0;
+  };
+  template <class T>
+  struct SectionOf final : Section {
+    T v;
+    std::unique_ptr<Section> clone() const override { return std::make_unique<SectionOf>(*this); }
+  };
+  std::map<std::type_index, std::unique_ptr<Section>> sections_;
 };
 
 // Parses and validates; throws ConfigError.

@@ -3,6 +3,12 @@
 #include <algorithm>
 
 #include <rte_cycles.h>
+#include <rte_launch.h>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "core/feature.hh"
 
 namespace sluice {
 
@@ -127,6 +133,62 @@ void Dataplane::run_shutdown() {
     shutdown_.pop_back();
     fn();
   }
+}
+
+void Dataplane::build() {
+  add_vlans();
+  setup_features(*this);
+}
+
+// A link may be a sub-device defined later in the file.
+void Dataplane::add_vlans() {
+  std::vector<const config::Vlan*> todo;
+  for (auto& v : topo.vlans) todo.push_back(&v);
+  while (!todo.empty()) {
+    size_t before = todo.size();
+    for (auto it = todo.begin(); it != todo.end();) {
+      Device* lower = net.find((*it)->link);
+      if (lower == nullptr) {
+        ++it;
+        continue;
+      }
+      std::string err;
+      uint16_t proto = (*it)->protocol == "802.1ad" ? 0x88a8 : 0x8100;
+      if (net.add_vlan(*lower, (*it)->name, static_cast<uint16_t>((*it)->id), proto, &err) ==
+          nullptr)
+        throw std::runtime_error("vlan '" + (*it)->name + "': " + err);
+      spdlog::info("vlan {}: on {} id {}", (*it)->name, (*it)->link, (*it)->id);
+      it = todo.erase(it);
+    }
+    if (todo.size() == before)
+      throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link +
+                               "'");
+  }
+}
+
+void Dataplane::start_workers() {
+  for (auto& w : workers) w->polls.clear();
+  for (auto& pi : ports)
+    for (auto& [wid, q] : pi.pollers)
+      workers[wid]->polls.push_back(RxPoll{pi.port_id, q, net.dev(pi.dev)});
+  stop_workers_.store(false);
+  struct Launch {
+    static int main(void* arg) {
+      auto* w = static_cast<Worker*>(arg);
+      w->run(*w->owner);
+      return 0;
+    }
+  };
+  for (auto& w : workers) {
+    w->owner = this;
+    if (int rc = rte_eal_remote_launch(Launch::main, w.get(), w->lcore); rc != 0)
+      throw std::runtime_error("cannot launch worker on lcore " + std::to_string(w->lcore));
+  }
+}
+
+void Dataplane::stop_workers() {
+  stop_workers_.store(true);
+  for (auto& w : workers) rte_eal_wait_lcore(w->lcore);
 }
 
 }  // namespace sluice

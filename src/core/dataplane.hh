@@ -4,6 +4,7 @@
 // timers and shutdown steps without the core knowing them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -75,9 +76,25 @@ class Dataplane {
   // Worker polls: run by every worker once per poll loop, after its RX
   // queues and before the TX flush (e.g. packets a hook queue consumer
   // answered). Register before the workers start; must not block.
-  using WorkerPoll = void (*)(Worker& w, void* ctx);
   void add_worker_poll(WorkerPoll fn, void* ctx) { worker_polls.emplace_back(fn, ctx); }
   std::vector<std::pair<WorkerPoll, void*>> worker_polls;
+
+  // After the ports (pmd::setup): the VLAN sub-devices of topo.vlans, then
+  // every feature in dependency order (src/core/feature.hh). Throws
+  // std::runtime_error.
+  void build();
+  void add_vlans();
+
+  // Workers: each runs Worker::run on its lcore, polling the RX queues that
+  // ports (and features that add ports) assigned to it; stop asks them to
+  // finish their loop and waits.
+  void start_workers();
+  void stop_workers();
+  bool workers_stopping() const { return stop_workers_.load(std::memory_order_relaxed); }
+
+  // Set by a port's link-state event (any thread): the control loop polls
+  // the links at once.
+  std::atomic<bool> link_event{false};
 
   // A feature's state object, created on first use as T(Dataplane&).
   template <class T>
@@ -102,6 +119,7 @@ class Dataplane {
     std::function<void(uint64_t)> fn;
   };
   std::vector<Timer> timers_;
+  std::atomic<bool> stop_workers_{false};
   std::vector<std::function<void()>> shutdown_;
   std::vector<std::function<void()>> clear_fns_;
   std::map<std::type_index, std::shared_ptr<void>> features_;

@@ -26,9 +26,9 @@ const char* pkt_type_name(PktType t) {
 
 const char* drop_reason_name(DropReason r) {
   static const char* const names[] = {
-#define SLUICE_DR_NAME(name, text) #name,
-      SLUICE_DROP_REASONS(SLUICE_DR_NAME)
-#undef SLUICE_DR_NAME
+#define X(name, text) #name,
+#include "sluice/drop_reasons.inc"
+#undef X
   };
   auto i = static_cast<unsigned>(r);
   return i < kNumDropReasons ? names[i] : "?";
@@ -36,9 +36,9 @@ const char* drop_reason_name(DropReason r) {
 
 const char* drop_reason_text(DropReason r) {
   static const char* const texts[] = {
-#define SLUICE_DR_TEXT(name, text) text,
-      SLUICE_DROP_REASONS(SLUICE_DR_TEXT)
-#undef SLUICE_DR_TEXT
+#define X(name, text) text,
+#include "sluice/drop_reasons.inc"
+#undef X
   };
   auto i = static_cast<unsigned>(r);
   return i < kNumDropReasons ? texts[i] : "?";

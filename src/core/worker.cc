@@ -5,6 +5,9 @@
 
 #include <rte_ethdev.h>
 
+#include "core/dataplane.hh"
+#include "core/netif.hh"
+
 namespace sluice {
 
 Worker::Worker(Net& n, unsigned i, unsigned lc)
@@ -64,6 +67,31 @@ void Worker::flush_port(uint16_t port) {
   st.packets += b.n;
   st.cycles += rte_rdtsc() - t0;
   b.n = 0;
+}
+
+void Worker::run(Dataplane& dp) {
+  Rcu& rcu = dp.rcu;
+  rcu.register_thread(id);
+  rcu.online(id);
+  rte_mbuf* pkts[kBurst];
+  auto& rx = runtime[static_cast<size_t>(Stage::rx)];
+  while (!dp.workers_stopping()) {
+    for (const RxPoll& p : polls) {
+      uint64_t t0 = rte_rdtsc();
+      uint16_t n = rte_eth_rx_burst(p.port, p.queue, pkts, kBurst);
+      if (n == 0) continue;
+      rx.calls++;
+      rx.packets += n;
+      rx.cycles += rte_rdtsc() - t0;
+      port_receive(*this, *p.dev, pkts, n);
+    }
+    if (inject != nullptr) inject_xmit(*this);  // frames made by the control thread
+    for (const auto& [fn, ctx] : dp.worker_polls) fn(*this, ctx);
+    flush_tx();
+    rcu.quiescent(id);
+  }
+  flush_tx();
+  rcu.offline(id);
 }
 
 void Worker::flush_tx() {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -32,6 +33,20 @@ enum class Stage : uint8_t { rx, classify, netif_receive, protocol, tx, count_ }
 const char* stage_name(Stage s);
 struct StageStats {
   uint64_t calls, packets, cycles;
+};
+
+struct Worker;
+class Dataplane;
+
+// Work every worker does once per poll loop, registered by features
+// (Dataplane::add_worker_poll).
+using WorkerPoll = void (*)(Worker& w, void* ctx);
+
+// One (port, RX queue) pair a worker polls.
+struct RxPoll {
+  uint16_t port;
+  uint16_t queue;
+  Device* dev;
 };
 
 struct TxBuffer {
@@ -61,6 +76,16 @@ struct alignas(64) Worker {
   uint64_t tx_dirty = 0;  // bitmask of ports with buffered packets
 
   DevCounters& c(uint16_t dev) { return ctr[dev]; }
+
+  // What it polls, and for whom (Dataplane::start_workers sets both).
+  std::vector<RxPoll> polls;
+  Dataplane* owner = nullptr;
+
+  // The poll loop, on the worker's lcore until dp asks the workers to stop:
+  // RX bursts of every (port, queue) into the receive path, frames injected
+  // by the control thread, the features' worker polls, the TX flush, and a
+  // quiescent state for RCU.
+  void run(Dataplane& dp);
 
   // Frames made off the worker (by the control thread: ARP probes, ICMP
   // errors, packets released by neighbour resolution) that must leave

@@ -134,7 +134,9 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     sluice::Dataplane dp;
     dp.topo = topo;
     g_dp = &dp;
-    sluice::pmd::setup(dp);
+    sluice::pmd::setup(dp);  // workers, pools, ports
+    dp.build();              // VLAN sub-devices, then every feature (src/core/feature.hh)
+    sluice::pmd::poll_links(dp);  // ports that features added (punt TAPs)
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");
     sluice::ControlServer server(dp, topo.control.socket);
@@ -144,7 +146,7 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
       spdlog::info("metrics: http://{}/metrics", topo.control.metrics);
     }
     dp.add_timer(100, [&dp](uint64_t) { sluice::pmd::poll_links(dp); });
-    sluice::pmd::start_workers(dp);
+    dp.start_workers();
     spdlog::info("sluiced {} running: {} port(s), {} device(s), {} worker(s); control socket {}",
                  SLUICE_VERSION, dp.ports.size(), dp.net.device_count(), dp.workers.size(),
                  topo.control.socket);
@@ -152,11 +154,11 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     while (!g_quit.load()) {
       server.poll(20);
       if (metrics) metrics->poll();
-      if (sluice::pmd::g_link_event.load()) sluice::pmd::poll_links(dp);
+      if (dp.link_event.load()) sluice::pmd::poll_links(dp);
       dp.run_timers(now_ms());
     }
     spdlog::info("stopping");
-    sluice::pmd::stop_workers(dp);
+    dp.stop_workers();
     dp.run_shutdown();
     log_final_stats(dp);
     missing = static_cast<int>(sluice::pmd::close_ports(dp));

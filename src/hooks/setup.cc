@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bridge/bridge.hh"
-#include "config/topology.hh"
+#include "hooks/config.hh"
 #include "control/command.hh"
 #include "core/dataplane.hh"
 #include "hooks/hooks.hh"
@@ -318,9 +318,9 @@ void setup(Dataplane& dp) {
   });
   dp.add_shutdown([&dp]() { queue_console_shutdown(dp); });
   dp.add_shutdown([&reg]() { fini_plugins(reg); });  // runs first (reverse order)
-  std::string e = load_rule_lists(reg, dp.topo.hooks);
+  std::string e = load_rule_lists(reg, dp.topo.get<Config>().hooks);
   if (!e.empty()) throw std::runtime_error(e);
-  for (const auto& p : dp.topo.plugins) {
+  for (const auto& p : dp.topo.get<Config>().plugins) {
     e = load_plugin(reg, p.path, p.point, p.priority, p.args);
     if (!e.empty()) throw std::runtime_error(e);
   }
@@ -420,11 +420,11 @@ CmdResult hooks_reload(Dataplane& dp, const std::vector<std::string>& args) {
   } catch (const std::exception& e) {
     return CmdResult::error(e.what());
   }
-  std::string e = reload(dp, t.hooks);
+  std::string e = reload(dp, t.get<Config>().hooks);
   if (!e.empty()) return CmdResult::error(e);
   CmdResult r;
   r.text = "hooks reloaded from " + file + "\n";
-  r.json = {{"reloaded", t.hooks.size()}};
+  r.json = {{"reloaded", t.get<Config>().hooks.size()}};
   return r;
 }
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "config/topology.hh"
+#include "hooks/config.hh"
 #include "sluice/hook.hh"
 
 namespace sluice {

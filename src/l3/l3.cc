@@ -8,6 +8,7 @@
 // change is applied to the old one. DPDK 22.11's rte_fib has no RCU hook of
 // its own, and this way no reader ever sees a half-updated table.
 #include "l3/l3.hh"
+#include "l3/config.hh"
 #include "hooks/hooks.hh"
 
 #include <arpa/inet.h>
@@ -587,11 +588,12 @@ uint32_t L3::source_for(uint16_t dev, uint32_t target) const {
 // ---- setup ----------------------------------------------------------------------------------
 
 void setup(Dataplane& dp) {
-  const auto& t = dp.topo;
+  const Config& t = dp.topo.get<Config>();
   if (t.addresses.empty() && t.routes.empty() && t.neighbours.empty() && t.punt.empty()) return;
+  add_punt_ports(dp);  // punt TAPs are ports too (src/l3/punt.cc)
   L3& l3 = dp.feature<L3>();
   auto where = [&](const config::Mark& m) {
-    return t.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
+    return dp.topo.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
   };
   for (const auto& a : t.addresses) {
     Device* d = dp.net.find(a.dev);

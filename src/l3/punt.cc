@@ -21,6 +21,7 @@
 #include "core/format.hh"
 #include "core/netif.hh"
 #include "l3/l3.hh"
+#include "l3/config.hh"
 
 namespace sluice::l3 {
 
@@ -32,12 +33,12 @@ void run(const std::string& cmd) {
 
 void add_punt_ports(Dataplane& dp) {
   unsigned k = 0;
-  for (const auto& p : dp.topo.punt) {
+  for (const auto& p : dp.topo.get<Config>().punt) {
     Device* d = dp.net.find(p.dev);
     if (d == nullptr)
       throw std::runtime_error(
           "punt " + p.tap + ": device '" + p.dev +
-          "' does not exist before the punt TAPs are made (ports and VLANs only)");
+          "' does not exist");
     std::string name = "net_tap" + std::to_string(90 + k++);
     std::string devargs = name + ",iface=" + p.tap;
     if (int rc = rte_dev_probe(devargs.c_str()); rc < 0)
@@ -89,7 +90,7 @@ void add_punt_ports(Dataplane& dp) {
     run("ip link set dev " + p.tap + " arp off");
     run("ip link set dev " + p.tap + " mtu " + std::to_string(d->mtu));
     run("sysctl -qw net.ipv6.conf." + p.tap + ".disable_ipv6=1");
-    for (const auto& a : dp.topo.addresses)
+    for (const auto& a : dp.topo.get<Config>().addresses)
       if (a.dev == p.dev && a.address.find(':') == std::string::npos)
         run("ip addr add " + a.address + " dev " + p.tap);
     run("ip link set dev " + p.tap + " up");

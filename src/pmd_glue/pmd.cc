@@ -23,31 +23,11 @@
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
-#include "bridge/bridge.hh"
-#include "l3/l3.hh"
-#include "hooks/setup.hh"
 #include "core/netif.hh"
 
 namespace sluice::pmd {
 
-std::atomic<bool> g_link_event{false};
-
 namespace {
-
-std::atomic<bool> g_stop_workers{false};
-
-struct Poll {
-  uint16_t port;
-  uint16_t queue;
-  Device* dev;
-};
-
-struct WorkerPlan {
-  Dataplane* dp;
-  Worker* w;
-  std::vector<Poll> polls;
-};
-std::vector<WorkerPlan> g_plans;
 
 std::string normalize_pci(const std::string& a) {
   return std::count(a.begin(), a.end(), ':') == 1 ? "0000:" + a : a;
@@ -63,36 +43,8 @@ std::string fmt_mac(const rte_ether_addr& a) {
   return b;
 }
 
-int lsc_callback(uint16_t, rte_eth_event_type, void*, void*) {
-  g_link_event.store(true);
-  return 0;
-}
-
-int worker_main(void* arg) {
-  auto* plan = static_cast<WorkerPlan*>(arg);
-  Worker& w = *plan->w;
-  Rcu& rcu = plan->dp->rcu;
-  rcu.register_thread(w.id);
-  rcu.online(w.id);
-  rte_mbuf* pkts[kBurst];
-  auto& rx = w.runtime[static_cast<size_t>(Stage::rx)];
-  while (!g_stop_workers.load(std::memory_order_relaxed)) {
-    for (const Poll& p : plan->polls) {
-      uint64_t t0 = rte_rdtsc();
-      uint16_t n = rte_eth_rx_burst(p.port, p.queue, pkts, kBurst);
-      if (n == 0) continue;
-      rx.calls++;
-      rx.packets += n;
-      rx.cycles += rte_rdtsc() - t0;
-      port_receive(w, *p.dev, pkts, n);
-    }
-    if (w.inject != nullptr) inject_xmit(w);  // frames made by the control thread
-    for (const auto& [fn, ctx] : plan->dp->worker_polls) fn(w, ctx);
-    w.flush_tx();
-    rcu.quiescent(w.id);
-  }
-  w.flush_tx();
-  rcu.offline(w.id);
+int lsc_callback(uint16_t, rte_eth_event_type, void* dp, void*) {
+  static_cast<Dataplane*>(dp)->link_event.store(true);
   return 0;
 }
 
@@ -183,24 +135,26 @@ void init_eal(const config::Topology& topo, const std::string& prog) {
   if (numa_available() >= 0) spdlog::info("NUMA: {} node(s)", numa_num_configured_nodes());
 }
 
-void setup(Dataplane& dp) {
-  const auto& topo = dp.topo;
-  std::vector<unsigned> wl = config::parse_lcores(topo.eal.lcores);
+namespace {
+
+// One Worker per worker lcore of eal.lcores.
+void create_workers(Dataplane& dp, const std::vector<unsigned>& wl) {
   if (wl.empty())
     throw std::runtime_error("eal.lcores names no worker lcore (the first is the control thread)");
   for (unsigned lc : wl)
     if (!rte_lcore_is_enabled(lc))
       throw std::runtime_error("lcore " + std::to_string(lc) + " is not enabled");
-
-  // Workers first: their lcores decide the NUMA sockets that need pools.
   for (unsigned i = 0; i < wl.size(); i++)
     dp.workers.push_back(std::make_unique<Worker>(dp.net, i, wl[i]));
+}
 
-  // Pools: per socket of the polling lcores; sized for every descriptor,
-  // every cache, TX buffers, and a margin for captures of in-flight packets;
-  // plus, on the socket of the port's pool, the whole file of every net_pcap
-  // infinite_rx port (the PMD preloads it into mbufs of the pool at queue
-  // setup and keeps them until the port is closed).
+// Pools: per socket of the polling lcores; sized for every descriptor,
+// every cache, TX buffers, and a margin for captures of in-flight packets;
+// plus, on the socket of the port's pool, the whole file of every net_pcap
+// infinite_rx port (the PMD preloads it into mbufs of the pool at queue
+// setup and keeps them until the port is closed).
+void create_pools(Dataplane& dp, const std::vector<unsigned>& wl) {
+  const auto& topo = dp.topo;
   uint64_t need = 0;
   for (auto& p : topo.ports)
     need += uint64_t(p.rx_desc) * p.rx_queues +
@@ -210,7 +164,7 @@ void setup(Dataplane& dp) {
   std::map<unsigned, uint64_t> preload;  // socket → mbufs
   for (auto& p : topo.ports) {
     auto pollers = pollers_of(p, wl);
-    if (pollers.empty()) continue;  // refused below
+    if (pollers.empty()) continue;  // refused by setup_port
     unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
     preload[sock] += infinite_rx_preload(p.device, RTE_MBUF_DEFAULT_DATAROOM);
   }
@@ -228,178 +182,167 @@ void setup(Dataplane& dp) {
     spdlog::info("mbuf pool {}: {} mbufs on socket {} ({} for net_pcap infinite_rx preloads)", name,
                  mp->size, s, preload[s]);
   }
+}
 
-  for (auto& p : topo.ports) {
-    std::string name;
-    if (p.is_pci) {
-      name = normalize_pci(p.device);
-    } else {
-      name = vdev_name(p.device);
-      uint16_t existing;
-      if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
-        int rc = rte_dev_probe(p.device.c_str());
-        if (rc < 0)
-          throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device +
-                                   "': " + rte_strerror(-rc));
-      }
+// The ethdev of a port: a PCI device EAL probed (-a), or a vdev probed now.
+uint16_t probe_port(const config::Port& p) {
+  std::string name;
+  if (p.is_pci) {
+    name = normalize_pci(p.device);
+  } else {
+    name = vdev_name(p.device);
+    uint16_t existing;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
+      int rc = rte_dev_probe(p.device.c_str());
+      if (rc < 0)
+        throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device +
+                                 "': " + rte_strerror(-rc));
     }
-    uint16_t pid;
-    if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0)
-      throw std::runtime_error("port '" + p.name + "': no ethdev named '" + name +
-                               "' (is the PCI device bound to vfio-pci?)");
-    rte_eth_dev_info info;
-    if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
-      throw std::runtime_error("port '" + p.name + "': dev_info: " + rte_strerror(-rc));
+  }
+  uint16_t pid;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0)
+    throw std::runtime_error("port '" + p.name + "': no ethdev named '" + name +
+                             "' (is the PCI device bound to vfio-pci?)");
+  return pid;
+}
 
-    unsigned nrx = p.rx_queues;
-    unsigned ntx = std::max<unsigned>(p.tx_queues, static_cast<unsigned>(wl.size()));
-    // One TX queue per worker when the PMD has them; with fewer (net_pcap
-    // has one), the workers above the last queue cannot send on this port
-    // (drop reason no_txq): queues are never shared, so never locked.
-    if (ntx > info.max_tx_queues && p.tx_queues <= info.max_tx_queues && info.max_tx_queues > 0) {
-      spdlog::warn(
-          "port {}: {} has {} TX queue(s) for {} workers: workers {}.. cannot send on it "
-          "(drop reason no_txq)",
-          p.name, info.driver_name, info.max_tx_queues, wl.size(), info.max_tx_queues);
-      ntx = info.max_tx_queues;
-    }
-    if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
-      throw std::runtime_error("port '" + p.name + "': " + info.driver_name + " supports " +
-                               std::to_string(info.max_rx_queues) + " rx / " +
-                               std::to_string(info.max_tx_queues) + " tx queues, asked " +
-                               std::to_string(nrx) + " / " + std::to_string(ntx));
-    rte_eth_conf conf{};
-    if (nrx > 1) {
-      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-      conf.rx_adv_conf.rss_conf.rss_hf =
-          (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
-    }
-    // Link state is polled (every 100 ms, and at once on an LSC event) and
-    // LSC interrupts stay off: with them on, rte_eth_link_get_nowait only
-    // returns the status cached by the interrupt handler, and some PMDs never
-    // raise it (e1000e under vfio MSI-X: carrier loss went unseen), while
-    // most vdevs have no interrupt at all. Polling reads the PHY every time.
-    conf.intr_conf.lsc = 0;
-    if (int rc = rte_eth_dev_configure(pid, nrx, ntx, &conf); rc != 0)
-      throw std::runtime_error("port '" + p.name + "': configure: " + rte_strerror(-rc));
-    uint16_t nb_rxd = p.rx_desc, nb_txd = p.tx_desc;
-    rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
+// How many TX queues: one per worker when the PMD has them; with fewer
+// (net_pcap has one), the workers above the last queue cannot send on this
+// port (drop reason no_txq): queues are never shared, so never locked.
+unsigned tx_queue_count(const config::Port& p, const rte_eth_dev_info& info, size_t workers) {
+  unsigned ntx = std::max<unsigned>(p.tx_queues, static_cast<unsigned>(workers));
+  if (ntx > info.max_tx_queues && p.tx_queues <= info.max_tx_queues && info.max_tx_queues > 0) {
+    spdlog::warn(
+        "port {}: {} has {} TX queue(s) for {} workers: workers {}.. cannot send on it "
+        "(drop reason no_txq)",
+        p.name, info.driver_name, info.max_tx_queues, workers, info.max_tx_queues);
+    ntx = info.max_tx_queues;
+  }
+  return ntx;
+}
 
-    // The pool of the socket of the first worker that polls this port.
-    std::vector<unsigned> pollers = pollers_of(p, wl);
-    if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
-    unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
-    rte_mempool* mp = dp.pool_for_socket(sock);
-    for (unsigned q = 0; q < nrx; q++)
-      if (int rc = rte_eth_rx_queue_setup(
-              pid, q, nb_rxd, rte_eth_dev_socket_id(pid) < 0 ? sock : rte_eth_dev_socket_id(pid),
-              nullptr, mp);
-          rc != 0)
-        throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " +
-                                 rte_strerror(-rc));
-    for (unsigned q = 0; q < ntx; q++)
-      if (int rc = rte_eth_tx_queue_setup(pid, q, nb_txd, SOCKET_ID_ANY, nullptr); rc != 0)
-        throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " +
-                                 rte_strerror(-rc));
+// rte_eth_dev_configure and the queues, RX from mp.
+void configure_port(const config::Port& p, uint16_t pid, const rte_eth_dev_info& info,
+                    unsigned nrx, unsigned ntx, unsigned sock, rte_mempool* mp) {
+  if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
+    throw std::runtime_error("port '" + p.name + "': " + info.driver_name + " supports " +
+                             std::to_string(info.max_rx_queues) + " rx / " +
+                             std::to_string(info.max_tx_queues) + " tx queues, asked " +
+                             std::to_string(nrx) + " / " + std::to_string(ntx));
+  rte_eth_conf conf{};
+  if (nrx > 1) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  }
+  // Link state is polled (every 100 ms, and at once on an LSC event) and
+  // LSC interrupts stay off: with them on, rte_eth_link_get_nowait only
+  // returns the status cached by the interrupt handler, and some PMDs never
+  // raise it (e1000e under vfio MSI-X: carrier loss went unseen), while
+  // most vdevs have no interrupt at all. Polling reads the PHY every time.
+  conf.intr_conf.lsc = 0;
+  if (int rc = rte_eth_dev_configure(pid, nrx, ntx, &conf); rc != 0)
+    throw std::runtime_error("port '" + p.name + "': configure: " + rte_strerror(-rc));
+  uint16_t nb_rxd = p.rx_desc, nb_txd = p.tx_desc;
+  rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
+  int dev_sock = rte_eth_dev_socket_id(pid);
+  for (unsigned q = 0; q < nrx; q++)
+    if (int rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, dev_sock < 0 ? sock : dev_sock, nullptr, mp);
+        rc != 0)
+      throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " +
+                               rte_strerror(-rc));
+  for (unsigned q = 0; q < ntx; q++)
+    if (int rc = rte_eth_tx_queue_setup(pid, q, nb_txd, SOCKET_ID_ANY, nullptr); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': tx queue " + std::to_string(q) + ": " +
+                               rte_strerror(-rc));
+}
 
-    uint16_t cur_mtu = 0;
-    if (rte_eth_dev_get_mtu(pid, &cur_mtu) == 0 && cur_mtu == p.mtu) {
-      // already right
-    } else if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0)
-      spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu,
+// MTU, MAC, promiscuous and all-multicast; returns the MAC sluice uses.
+rte_ether_addr apply_port_settings(const config::Port& p, uint16_t pid) {
+  uint16_t cur_mtu = 0;
+  if (rte_eth_dev_get_mtu(pid, &cur_mtu) == 0 && cur_mtu == p.mtu) {
+    // already right
+  } else if (int rc = rte_eth_dev_set_mtu(pid, p.mtu); rc != 0) {
+    spdlog::warn("port {}: cannot set MTU {} ({}); keeping the PMD's", p.name, p.mtu,
+                 rte_strerror(-rc));
+  }
+  rte_ether_addr mac;
+  if (p.mac) {
+    rte_ether_unformat_addr(p.mac->c_str(), &mac);
+    if (int rc = rte_eth_dev_default_mac_addr_set(pid, &mac); rc != 0)
+      spdlog::info("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac,
                    rte_strerror(-rc));
-    rte_ether_addr mac;
-    if (p.mac) {
-      rte_ether_unformat_addr(p.mac->c_str(), &mac);
-      if (int rc = rte_eth_dev_default_mac_addr_set(pid, &mac); rc != 0)
-        spdlog::info("port {}: PMD refused MAC {} ({}); sluice uses it anyway", p.name, *p.mac,
-                     rte_strerror(-rc));
-    } else {
-      rte_eth_macaddr_get(pid, &mac);
-    }
-    int prc = p.promiscuous ? rte_eth_promiscuous_enable(pid) : rte_eth_promiscuous_disable(pid);
-    if (prc != 0 && prc != -ENOTSUP)
-      spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off",
-                   rte_strerror(-prc));
-    rte_eth_allmulticast_enable(pid);
-    // PMDs that report link events without the interrupt mode (net_vhost,
-    // bonding) still wake the poller early.
-    rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, nullptr);
-    if (int rc = rte_eth_dev_start(pid); rc != 0)
-      throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
-
-    auto d = std::make_unique<Device>();
-    d->name = p.name;
-    d->kind = DevKind::port;
-    d->port_id = pid;
-    d->tx_queues = static_cast<uint16_t>(ntx);
-    d->mac = mac;
-    uint16_t mtu = 0;
-    d->mtu = rte_eth_dev_get_mtu(pid, &mtu) == 0 && mtu != 0 ? mtu : static_cast<uint16_t>(p.mtu);
-    d->promiscuous = p.promiscuous;
-    d->xmit = port_xmit;
-    d->oper_up = false;  // until the first link poll
-    Device* dev = dp.net.add_device(std::move(d));
-    if (dev == nullptr) throw std::runtime_error("port '" + p.name + "': duplicate device name");
-
-    PortInfo pi;
-    pi.dev = dev->index;
-    pi.port_id = pid;
-    pi.devargs = p.device;
-    pi.driver = info.driver_name;
-    pi.rx_queues = nrx;
-    pi.tx_queues = ntx;
-    pi.socket = sock;
-    for (unsigned q = 0; q < nrx; q++) pi.pollers.emplace_back(pollers[q % pollers.size()], q);
-    dp.ports.push_back(pi);
-    spdlog::info("port {}: {} ({}) ethdev {} mac {} rxq {} txq {} mtu {}", p.name, p.device,
-                 info.driver_name, pid, fmt_mac(mac), nrx, ntx, dev->mtu);
+  } else {
+    rte_eth_macaddr_get(pid, &mac);
   }
+  int prc = p.promiscuous ? rte_eth_promiscuous_enable(pid) : rte_eth_promiscuous_disable(pid);
+  if (prc != 0 && prc != -ENOTSUP)
+    spdlog::warn("port {}: promiscuous {}: {}", p.name, p.promiscuous ? "on" : "off",
+                 rte_strerror(-prc));
+  rte_eth_allmulticast_enable(pid);
+  return mac;
+}
 
-  // VLAN sub-devices; a link may be a sub-device defined later in the file.
-  std::vector<const config::Vlan*> todo;
-  for (auto& v : topo.vlans) todo.push_back(&v);
-  while (!todo.empty()) {
-    size_t before = todo.size();
-    for (auto it = todo.begin(); it != todo.end();) {
-      Device* lower = dp.net.find((*it)->link);
-      if (lower == nullptr) {
-        ++it;
-        continue;
-      }
-      std::string err;
-      uint16_t proto = (*it)->protocol == "802.1ad" ? 0x88a8 : 0x8100;
-      if (dp.net.add_vlan(*lower, (*it)->name, static_cast<uint16_t>((*it)->id), proto, &err) ==
-          nullptr)
-        throw std::runtime_error("vlan '" + (*it)->name + "': " + err);
-      spdlog::info("vlan {}: on {} id {}", (*it)->name, (*it)->link, (*it)->id);
-      it = todo.erase(it);
-    }
-    if (todo.size() == before)
-      throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link +
-                               "'");
-  }
+// One port of ports: probed, configured, started; its Device and PortInfo.
+void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned>& wl) {
+  uint16_t pid = probe_port(p);
+  rte_eth_dev_info info;
+  if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
+    throw std::runtime_error("port '" + p.name + "': dev_info: " + rte_strerror(-rc));
+  unsigned nrx = p.rx_queues;
+  unsigned ntx = tx_queue_count(p, info, wl.size());
+  // The pool of the socket of the first worker that polls this port.
+  std::vector<unsigned> pollers = pollers_of(p, wl);
+  if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
+  unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
+  configure_port(p, pid, info, nrx, ntx, sock, dp.pool_for_socket(sock));
+  rte_ether_addr mac = apply_port_settings(p, pid);
+  // PMDs that report link events without the interrupt mode (net_vhost,
+  // bonding) still wake the poller early.
+  rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, &dp);
+  if (int rc = rte_eth_dev_start(pid); rc != 0)
+    throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
 
-  l3::add_punt_ports(dp);  // punt TAPs are ports too (src/l3/punt.cc)
+  auto d = std::make_unique<Device>();
+  d->name = p.name;
+  d->kind = DevKind::port;
+  d->port_id = pid;
+  d->tx_queues = static_cast<uint16_t>(ntx);
+  d->mac = mac;
+  uint16_t mtu = 0;
+  d->mtu = rte_eth_dev_get_mtu(pid, &mtu) == 0 && mtu != 0 ? mtu : static_cast<uint16_t>(p.mtu);
+  d->promiscuous = p.promiscuous;
+  d->xmit = port_xmit;
+  d->oper_up = false;  // until the first link poll
+  Device* dev = dp.net.add_device(std::move(d));
+  if (dev == nullptr) throw std::runtime_error("port '" + p.name + "': duplicate device name");
 
-  // Worker poll lists.
-  g_plans.clear();
-  g_plans.resize(dp.workers.size());
-  for (unsigned i = 0; i < dp.workers.size(); i++) {
-    g_plans[i].dp = &dp;
-    g_plans[i].w = dp.workers[i].get();
-  }
-  for (auto& pi : dp.ports)
-    for (auto& [wid, q] : pi.pollers)
-      g_plans[wid].polls.push_back(Poll{pi.port_id, q, dp.net.dev(pi.dev)});
+  PortInfo pi;
+  pi.dev = dev->index;
+  pi.port_id = pid;
+  pi.devargs = p.device;
+  pi.driver = info.driver_name;
+  pi.rx_queues = nrx;
+  pi.tx_queues = ntx;
+  pi.socket = sock;
+  for (unsigned q = 0; q < nrx; q++) pi.pollers.emplace_back(pollers[q % pollers.size()], q);
+  dp.ports.push_back(pi);
+  spdlog::info("port {}: {} ({}) ethdev {} mac {} rxq {} txq {} mtu {}", p.name, p.device,
+               info.driver_name, pid, fmt_mac(mac), nrx, ntx, dev->mtu);
+}
+
+}  // namespace
+
+void setup(Dataplane& dp) {
+  std::vector<unsigned> wl = config::parse_lcores(dp.topo.eal.lcores);
+  create_workers(dp, wl);  // first: their lcores decide the NUMA sockets that need pools
+  create_pools(dp, wl);
+  for (auto& p : dp.topo.ports) setup_port(dp, p, wl);
   poll_links(dp);
-  bridge::setup(dp);  // bridges over the ports and VLANs above (src/bridge)
-  l3::setup(dp);      // addresses, routes, neighbours over every device above (src/l3)
-  hooks::setup(dp);   // rule lists, plugins, the bridge adapter (src/hooks)
 }
 
 void poll_links(Dataplane& dp) {
-  g_link_event.store(false);
+  dp.link_event.store(false);
   for (auto& pi : dp.ports) {
     rte_eth_link link{};
     if (rte_eth_link_get_nowait(pi.port_id, &link) != 0) continue;
@@ -419,19 +362,6 @@ void poll_links(Dataplane& dp) {
       spdlog::info("link {}: {}", d->name, s);
     }
   }
-}
-
-void start_workers(Dataplane& dp) {
-  g_stop_workers.store(false);
-  for (auto& plan : g_plans)
-    if (int rc = rte_eal_remote_launch(worker_main, &plan, plan.w->lcore); rc != 0)
-      throw std::runtime_error("cannot launch worker on lcore " + std::to_string(plan.w->lcore));
-  (void)dp;
-}
-
-void stop_workers(Dataplane& dp) {
-  g_stop_workers.store(true);
-  for (auto& w : dp.workers) rte_eal_wait_lcore(w->lcore);
 }
 
 uint64_t close_ports(Dataplane& dp) {

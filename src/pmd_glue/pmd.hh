@@ -1,13 +1,14 @@
 // PMD glue: EAL start-up from the `eal:` section, mbuf pools per NUMA socket,
 // ports (PCI devices on vfio-pci or vdevs) probed, configured and started,
-// link state polled, and the worker lcore loop.
+// link state polled, ports closed. EAL and ethdev only: the poll loop is
+// Worker::run (src/core/worker.cc), VLAN devices and features are built by
+// Dataplane::build (src/core/dataplane.cc).
 //
 // Config keys: eal.*, ports[].{device, rx_queues, tx_queues, mtu, mac,
-//   promiscuous, workers, rx_desc, tx_desc}, vlans[].
+//   promiscuous, workers, rx_desc, tx_desc}.
 // Logs: link changes ("link eth0: up 10 Gbps full-duplex").
 #pragma once
 
-#include <atomic>
 #include <string>
 #include <vector>
 
@@ -28,17 +29,13 @@ uint64_t infinite_rx_preload(const std::string& devargs, unsigned data_room);
 // rte_eal_init; throws std::runtime_error with EAL's reason.
 void init_eal(const config::Topology& topo, const std::string& prog);
 
-// Pools, workers, ports and VLAN sub-devices of dp.topo. Throws std::runtime_error.
+// Workers, pools and the ports of dp.topo, started, links read once.
+// Throws std::runtime_error.
 void setup(Dataplane& dp);
 
-// Control thread: read link state of every port, log and apply changes.
+// Control thread: read link state of every port, log and apply changes
+// (also when dp.link_event was set by a PMD's link event).
 void poll_links(Dataplane& dp);
-// Set by the LSC callback: poll now.
-extern std::atomic<bool> g_link_event;
-
-// Workers: launch on their lcores, stop (and wait).
-void start_workers(Dataplane& dp);
-void stop_workers(Dataplane& dp);
 
 // Stop and close every port; then report whether every pool is full again.
 // Returns the number of mbufs missing (0 = all returned).

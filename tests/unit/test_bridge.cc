@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 
 #include "bridge/bridge.hh"
+#include "bridge/config.hh"
 #include "control/command.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
@@ -76,7 +77,7 @@ class BridgeTest : public ::testing::Test {
     return b;
   }
   void build(config::Bridge b) {
-    dp->topo.bridges = {b};
+    dp->topo.get<bridge::Config>().bridges = {b};
     bridge::setup(*dp);
     sys = &dp->feature<BridgeSys>();
     sys->pool = pool();  // for the BPDUs the control side sends

@@ -15,7 +15,9 @@
 
 #include <rte_mempool.h>
 
-#include "config/topology.hh"
+#include "bridge/config.hh"
+#include "hooks/config.hh"
+#include "l3/config.hh"
 #include "bridge/bridge.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
@@ -693,11 +695,11 @@ class HooksL3Test : public HooksTest {
   l3::L3* l3 = nullptr;
   void SetUp() override {
     HooksTest::SetUp();
-    dp->topo.addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
+    dp->topo.get<l3::Config>().addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
                           {{}, "p1", "198.51.100.1/24", {}, {}},
                           {{}, "p0", "2001:db8:1::1/64", {}, {}},
                           {{}, "p1", "2001:db8:2::1/64", {}, {}}};
-    dp->topo.neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
+    dp->topo.get<l3::Config>().neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
                            {{}, "p0", "192.0.2.100", "02:00:00:00:00:aa", {}, {}}};
     l3::setup(*dp);
     l3 = dp->find_feature<l3::L3>();
@@ -938,7 +940,7 @@ TEST_F(HooksTest, BridgeAdapterRunsRuleListsAtBridgePoints) {
   config::Bridge b;
   b.name = "br0";
   b.ports = {"p0", "p1", "p2"};
-  dp->topo.bridges = {b};
+  dp->topo.get<bridge::Config>().bridges = {b};
   bridge::setup(*dp);
   auto& sys = dp->feature<bridge::BridgeSys>();
   sys.pool = pool();

@@ -12,6 +12,7 @@
 
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "l3/config.hh"
 #include "l3/l3.hh"
 #include "support/frames.hh"
 
@@ -151,9 +152,9 @@ class L3Test : public ::testing::Test {
     w = dp->workers[0].get();
     p0 = add_dev("p0", "02:00:00:00:00:01");
     p1 = add_dev("p1", "02:00:00:00:00:02");
-    dp->topo.addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
+    dp->topo.get<l3::Config>().addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
                           {{}, "p1", "198.51.100.1/24", {}, {}}};
-    dp->topo.neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
+    dp->topo.get<l3::Config>().neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
                            {{}, "p0", "192.0.2.100", "02:00:00:00:00:aa", {}, {}}};
     l3::setup(*dp);
     l3 = dp->find_feature<l3::L3>();
@@ -818,7 +819,7 @@ class L3v6Test : public L3Test {
     w = dp->workers[0].get();
     p0 = add_dev("p0", "02:00:00:00:00:01");
     p1 = add_dev("p1", "02:00:00:00:00:02");
-    dp->topo.addresses = {{{}, "p0", "2001:db8:1::1/64", {}, {}},
+    dp->topo.get<l3::Config>().addresses = {{{}, "p0", "2001:db8:1::1/64", {}, {}},
                           {{}, "p1", "2001:db8:2::1/64", {}, {}}};
     l3::setup(*dp);
     l3 = dp->find_feature<l3::L3>();

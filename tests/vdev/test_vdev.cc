@@ -17,7 +17,9 @@
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
-#include "config/topology.hh"
+#include "bridge/config.hh"
+#include "hooks/config.hh"
+#include "l3/config.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "hooks/hooks.hh"
@@ -118,13 +120,14 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
   dp.topo.vlans.push_back(config::Vlan{{}, "p0.100", "p0", 100, "802.1Q"});
   dp.topo.vlans.push_back(config::Vlan{{}, "p1.200", "p1", 200, "802.1Q"});
   pmd::setup(dp);
+  dp.build();
   Fwd f{dp.net.find("p0"), dp.net.find("p0.100"), dp.net.find("p1"), dp.net.find("p1.200")};
   dp.net.add_ptype(0x0800, nullptr, fwd_ipv4, &f, "test-fwd");
   test::g_worker_allocs = 0;
-  pmd::start_workers(dp);
+  dp.start_workers();
   Device* p0 = f.p0;
   ASSERT_TRUE(wait_for([&] { return dp.counters(p0->index).rx_packets == 40; }));
-  pmd::stop_workers(dp);
+  dp.stop_workers();
   // The packet path (rx, classify, rounds, delivery, xmit, tx) allocates nothing.
   EXPECT_EQ(test::g_worker_allocs.load(), 0u);
 
@@ -154,6 +157,7 @@ TEST(Vdev, RingPortsLoopTxToRx) {
   dp.topo.ports.push_back(port("r0", "net_ring20", "02:00:00:00:00:01"));
   dp.topo.ports.push_back(port("r1", "net_ring21", "02:00:00:00:00:02"));
   pmd::setup(dp);
+  dp.build();
   Device* r0 = dp.net.find("r0");
   Device* r1 = dp.net.find("r1");
   Fwd f{r0, r0, r1, r1};
@@ -187,10 +191,10 @@ TEST(Vdev, RingPortsLoopTxToRx) {
   v.push_back(arp);
   ASSERT_EQ(rte_eth_tx_burst(r0->port_id, 0, v.data(), static_cast<uint16_t>(v.size())), v.size());
 
-  pmd::start_workers(dp);
+  dp.start_workers();
   ASSERT_TRUE(
       wait_for([&] { return f.seen.load() == kN && dp.counters(r1->index).rx_packets == kN; }));
-  pmd::stop_workers(dp);
+  dp.stop_workers();
 
   EXPECT_EQ(dp.counters(r0->index).rx_packets, kN + 1u);
   EXPECT_EQ(dp.counters(r0->index).rx_dropped, 1u);  // the ARP frame: no handler
@@ -286,9 +290,9 @@ TEST(Vdev, RoutedHookedQueuedAndBridgedPathsAllocateNothing) {
   config::Bridge br;
   br.name = "br0";
   br.ports = {"b0", "b1"};
-  dp.topo.bridges = {br};
-  dp.topo.addresses = {{{}, "p0", "10.0.1.1/24", {}, {}}, {{}, "p1", "10.0.2.1/16", {}, {}}};
-  dp.topo.neighbours = {{{}, "p1", "10.0.2.2", "02:00:00:00:0b:02", {}, {}},
+  dp.topo.get<bridge::Config>().bridges = {br};
+  dp.topo.get<l3::Config>().addresses = {{{}, "p0", "10.0.1.1/24", {}, {}}, {{}, "p1", "10.0.2.1/16", {}, {}}};
+  dp.topo.get<l3::Config>().neighbours = {{{}, "p1", "10.0.2.2", "02:00:00:00:0b:02", {}, {}},
                         {{}, "p1", "10.0.3.2", "02:00:00:00:0b:03", {}, {}},
                         {{}, "p1", "10.0.4.2", "02:00:00:00:0b:04", {}, {}}};
   config::HookListCfg h;
@@ -310,15 +314,16 @@ TEST(Vdev, RoutedHookedQueuedAndBridgedPathsAllocateNothing) {
   q.queue = 1;
   q.has_queue = true;
   h.rules.push_back(q);
-  dp.topo.hooks = {h};
+  dp.topo.get<hooks::Config>().hooks = {h};
   pmd::setup(dp);
+  dp.build();
   auto& reg = dp.feature<hooks::Registry>();
   ASSERT_TRUE(reg.bind(1, true));
   Device* p0 = dp.net.find("p0");
   Device* p1 = dp.net.find("p1");
   Device* b1 = dp.net.find("b1");
   test::g_worker_allocs = 0;
-  pmd::start_workers(dp);
+  dp.start_workers();
   // The consumer: answers every queued packet with accept, while the worker runs.
   unsigned answered = 0;
   ASSERT_TRUE(wait_for([&] {
@@ -329,7 +334,7 @@ TEST(Vdev, RoutedHookedQueuedAndBridgedPathsAllocateNothing) {
     return answered == kQueued && dp.counters(p1->index).tx_packets == uint64_t(kFwd + kQueued) &&
            dp.counters(b1->index).tx_packets == uint64_t(kBridged);
   }));
-  pmd::stop_workers(dp);
+  dp.stop_workers();
   EXPECT_EQ(test::g_worker_allocs.load(), 0u);
   EXPECT_EQ(dp.counters(p0->index).rx_packets, uint64_t(kFwd + kBlocked + kQueued));
   EXPECT_EQ(dp.drops(p0->index)[static_cast<unsigned>(DropReason::netfilter_drop)],
