@@ -326,36 +326,19 @@ CmdResult fdb_flush(Dataplane& dp, const std::vector<std::string>& args) {
   return r;
 }
 
-const CommandRegistrar kShowBridge({
-    .words = {"show", "bridge"},
-    .usage = "show bridge [BR]",
-    .help = "bridges: ports, STP states and roles, VLANs, counters",
-    .fn = show_bridge,
-});
-const CommandRegistrar kShowFdb({
-    .words = {"show", "fdb"},
-    .usage = "show fdb BR",
-    .help = "a bridge's forwarding database: MAC, VLAN, port, type, age",
-    .fn = show_fdb,
-});
-const CommandRegistrar kFdbAdd({
-    .words = {"fdb", "add"},
-    .usage = "fdb add BR MAC PORT [vlan V]",
-    .help = "add a static FDB entry",
-    .fn = fdb_add,
-});
-const CommandRegistrar kFdbDel({
-    .words = {"fdb", "del"},
-    .usage = "fdb del BR MAC PORT [vlan V]",
-    .help = "remove an FDB entry",
-    .fn = fdb_del,
-});
-const CommandRegistrar kFdbFlush({
-    .words = {"fdb", "flush"},
-    .usage = "fdb flush BR",
-    .help = "remove every learned FDB entry of a bridge",
-    .fn = fdb_flush,
-});
+const CommandRegistrar kCommands{
+    {{"show", "bridge"},
+     "show bridge [BR]",
+     "bridges: ports, STP states and roles, VLANs, counters",
+     show_bridge},
+    {{"show", "fdb"},
+     "show fdb BR",
+     "a bridge's forwarding database: MAC, VLAN, port, type, age",
+     show_fdb},
+    {{"fdb", "add"}, "fdb add BR MAC PORT [vlan V]", "add a static FDB entry", fdb_add},
+    {{"fdb", "del"}, "fdb del BR MAC PORT [vlan V]", "remove an FDB entry", fdb_del},
+    {{"fdb", "flush"}, "fdb flush BR", "remove every learned FDB entry of a bridge", fdb_flush},
+};
 
 }  // namespace
 }  // namespace sluice::bridge

@@ -28,7 +28,6 @@ struct Parsed {
   std::vector<BridgeIn> bridges;
 };
 
-
 // A 16-bit mask, decimal or 0x-hex.
 unsigned mask16(Loader& l, const Field& f) {
   if (f.value.IsScalar()) {
@@ -277,8 +276,7 @@ void check(Loader& l) {
       if (l.device_kind(p) == "bridge")
         l.fail(at, where + ": port '" + p + "' is a bridge (a bridge cannot be a bridge port)");
       if (!l.has_device(p))
-        l.fail(at, where + ": port '" + p + "' is not a " + ports_may_be +
-                       " defined in this file");
+        l.fail(at, where + ": port '" + p + "' is not a " + ports_may_be + " defined in this file");
       auto [it, fresh] = member_of.emplace(p, std::pair{b.v.name, at});
       if (!fresh)
         l.fail(at, where + ": port '" + p + "' is already in bridge '" + it->second.first +

@@ -23,7 +23,6 @@ namespace sluice::config {
 namespace {
 
 constexpr unsigned kMaxLcore = RTE_MAX_LCORE - 1;
-constexpr unsigned kMaxCpu = 1023;      // CPU_SETSIZE - 1: what an EAL cpuset holds
 constexpr size_t kMaxDevName = 15;      // IFNAMSIZ - 1
 constexpr size_t kMaxSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
@@ -133,84 +132,7 @@ bool looks_pci(std::string_view s) {
          is_hex(s[4]) && s[5] == '.' && is_hex(s[6]);
 }
 
-
 }  // namespace
-
-
-// An lcores string (docs/config.md): EAL's -l list ("0-1", "0,2-3") or its
-// --lcores mapping ("0@0,1@0,2@1", "0,1@0,2@1", "(0-1)@0,2@1"):
-//
-//   lcores  := element (',' element)*
-//   element := set ['@' set]          lcore ids, then the CPUs they run on
-//   set     := id ['-' id] | '(' id ['-' id] (',' id ['-' id])* ')'
-//
-// No blanks. The lcore ids, in the order written, must increase without
-// repeats, so that the first one, the main lcore, is also the lowest (DPDK's
-// default main lcore). Never empty.
-LcoreSpec parse_lcore_spec(std::string_view rest) {
-  LcoreSpec spec;
-  // what: "lcore" or "CPU".
-  auto number = [&](const std::string& what, unsigned max) -> unsigned {
-    size_t n = 0;
-    while (n < rest.size() && is_digit(rest[n])) n++;
-    const std::string expected = what == "lcore" ? "expected an lcore id" : "expected a CPU id";
-    if (n == 0)
-      throw std::invalid_argument(rest.empty() ? expected + " at the end"
-                                               : expected + " at '" + std::string(rest) + "'");
-    auto v = parse_int(rest.substr(0, n));
-    if (*v > max)
-      throw std::invalid_argument(what + " " + std::string(rest.substr(0, n)) +
-                                  " is above the maximum " + std::to_string(max));
-    rest.remove_prefix(n);
-    return static_cast<unsigned>(*v);
-  };
-  // One set; calls add(lo, hi) for each id or range in it.
-  auto set = [&](const std::string& what, unsigned max, auto add) {
-    bool group = !rest.empty() && rest[0] == '(';
-    if (group) {
-      spec.mapped = true;
-      rest.remove_prefix(1);
-    }
-    while (true) {
-      unsigned lo = number(what, max), hi = lo;
-      if (!rest.empty() && rest[0] == '-') {
-        rest.remove_prefix(1);
-        hi = number(what, max);
-        if (hi < lo)
-          throw std::invalid_argument("range " + std::to_string(lo) + "-" + std::to_string(hi) +
-                                      " goes backwards");
-      }
-      add(lo, hi);
-      if (!group) return;
-      if (rest.empty()) throw std::invalid_argument("missing ')' at the end");
-      if (rest[0] == ')') {
-        rest.remove_prefix(1);
-        return;
-      }
-      if (rest[0] != ',')
-        throw std::invalid_argument("expected ',' or ')' at '" + std::string(rest) + "'");
-      rest.remove_prefix(1);
-    }
-  };
-  auto add_lcores = [&](unsigned lo, unsigned hi) {
-    if (!spec.lcores.empty() && lo <= spec.lcores.back())
-      throw std::invalid_argument("lcore " + std::to_string(lo) +
-                                  " repeats or is out of increasing order");
-    for (unsigned i = lo; i <= hi; i++) spec.lcores.push_back(i);
-  };
-  while (true) {
-    set("lcore", kMaxLcore, add_lcores);
-    if (!rest.empty() && rest[0] == '@') {
-      spec.mapped = true;
-      rest.remove_prefix(1);
-      set("CPU", kMaxCpu, [](unsigned, unsigned) {});
-    }
-    if (rest.empty()) return spec;
-    if (rest[0] != ',') throw std::invalid_argument("unexpected '" + std::string(rest) + "'");
-    rest.remove_prefix(1);
-  }
-}
-
 
 // --- the loader ---------------------------------------------------------------
 
@@ -253,7 +175,8 @@ std::vector<YAML::Node> Loader::get_list(const Field& f, std::string_view what) 
 
 bool Loader::section_map(const Field& f) {
   if (f.value.IsNull()) return false;
-  if (!f.value.IsMap()) fail(f.at(), f.name + " must be a map of settings, got " + describe(f.value));
+  if (!f.value.IsMap())
+    fail(f.at(), f.name + " must be a map of settings, got " + describe(f.value));
   return true;
 }
 
@@ -642,7 +565,7 @@ void check_have_ports(Loader& l) {
 }
 
 // Names are unique over all devices: ports and vlans here, the devices of
-// features (bridges, bonds, …) in their checks.
+// features (a bridge, a bond, …) in their checks.
 void check_unique_names(Loader& l) {
   l.declare_kind("port");
   l.declare_kind("vlan");
@@ -746,7 +669,8 @@ void load_document(Loader& l, const YAML::Node& doc) {
     if (auto s = seen.find(name); s != seen.end())
       l.fail(k, "duplicate section '" + name + "' (first at " + mark_str(s->second) + ")");
     seen.emplace(name, to_mark(k.Mark()));
-    auto def = std::find_if(sections.begin(), sections.end(), [&](auto& d) { return d.name == name; });
+    auto def =
+        std::find_if(sections.begin(), sections.end(), [&](auto& d) { return d.name == name; });
     if (def != sections.end()) {
       def->parse(l, Field{k, kv.second, name, ""});
       continue;
@@ -789,11 +713,6 @@ struct DocStarts : YAML::EventHandler {
 };
 
 }  // namespace
-
-std::vector<unsigned> parse_lcores(const std::string& s) {
-  std::vector<unsigned> all = parse_lcore_spec(s).lcores;
-  return std::vector<unsigned>(all.begin() + 1, all.end());
-}
 
 Topology load_string(const std::string& text, const std::string& name) {
   Loader l(name);
@@ -841,4 +760,3 @@ Topology load_file(const std::string& path) {
 }
 
 }  // namespace sluice::config
-

@@ -14,7 +14,6 @@
 #include <typeindex>
 #include <vector>
 
-
 namespace sluice::config {
 
 struct Mark {

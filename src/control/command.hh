@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ class CommandRegistry {
 
 struct CommandRegistrar {
   explicit CommandRegistrar(CommandSpec spec) { CommandRegistry::instance().add(std::move(spec)); }
+  // A feature's command table.
+  explicit CommandRegistrar(std::initializer_list<CommandSpec> specs) {
+    for (const CommandSpec& s : specs) CommandRegistry::instance().add(s);
+  }
 };
 
 }  // namespace sluice

@@ -415,60 +415,29 @@ CmdResult version(Dataplane&, const std::vector<std::string>& args) {
 
 // ---- registration ----------------------------------------------------------------------------
 
-const CommandRegistrar kShowPorts({
-    .words = {"show", "ports"},
-    .usage = "show ports",
-    .help = "ports: driver, device, link, queues, pollers",
-    .fn = show_ports,
-});
-const CommandRegistrar kShowPortStats({
-    .words = {"show", "port", "stats"},
-    .usage = "show port stats [DEV|all]",
-    .help = "rx/tx/drop counters of every device (or of DEV)",
-    .fn = show_port_stats,
-});
-const CommandRegistrar kShowPortXstats({
-    .words = {"show", "port", "xstats"},
-    .usage = "show port xstats DEV",
-    .help = "the driver's extended statistics of port DEV",
-    .fn = show_port_xstats,
-});
-const CommandRegistrar kShowDevices({
-    .words = {"show", "devices"},
-    .usage = "show devices",
-    .help = "every device: kind, state, MAC, MTU, master, rx_handler",
-    .fn = show_devices,
-});
-const CommandRegistrar kShowDrops({
-    .words = {"show", "drops"},
-    .usage = "show drops",
-    .help = "drop counters by device and reason",
-    .fn = show_drops,
-});
-const CommandRegistrar kShowRuntime({
-    .words = {"show", "runtime"},
-    .usage = "show runtime",
-    .help = "per stage: calls, packets, cycles per packet",
-    .fn = show_runtime,
-});
-const CommandRegistrar kClearStats({
-    .words = {"clear", "stats"},
-    .usage = "clear stats",
-    .help = "zero every counter",
-    .fn = clear_stats,
-});
-const CommandRegistrar kSetLink({
-    .words = {"set", "link"},
-    .usage = "set link DEV up|down",
-    .help = "set the admin state of DEV",
-    .fn = set_link,
-});
-const CommandRegistrar kVersion({
-    .words = {"version"},
-    .usage = "version",
-    .help = "sluice and DPDK versions",
-    .fn = version,
-});
+const CommandRegistrar kCommands{
+    {{"show", "ports"}, "show ports", "ports: driver, device, link, queues, pollers", show_ports},
+    {{"show", "port", "stats"},
+     "show port stats [DEV|all]",
+     "rx/tx/drop counters of every device (or of DEV)",
+     show_port_stats},
+    {{"show", "port", "xstats"},
+     "show port xstats DEV",
+     "the driver's extended statistics of port DEV",
+     show_port_xstats},
+    {{"show", "devices"},
+     "show devices",
+     "every device: kind, state, MAC, MTU, master, rx_handler",
+     show_devices},
+    {{"show", "drops"}, "show drops", "drop counters by device and reason", show_drops},
+    {{"show", "runtime"},
+     "show runtime",
+     "per stage: calls, packets, cycles per packet",
+     show_runtime},
+    {{"clear", "stats"}, "clear stats", "zero every counter", clear_stats},
+    {{"set", "link"}, "set link DEV up|down", "set the admin state of DEV", set_link},
+    {{"version"}, "version", "sluice and DPDK versions", version},
+};
 
 }  // namespace
 }  // namespace sluice

@@ -34,7 +34,8 @@ std::vector<const Feature*> dependency_order() {
   }
   std::vector<const Feature*> order;
   while (!needs.empty()) {
-    auto ready = std::find_if(needs.begin(), needs.end(), [](auto& kv) { return kv.second.empty(); });
+    auto ready =
+        std::find_if(needs.begin(), needs.end(), [](auto& kv) { return kv.second.empty(); });
     if (ready == needs.end()) {
       std::string names;
       for (auto& [n, _] : needs) names += (names.empty() ? "" : ", ") + std::string(n);

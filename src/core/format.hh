@@ -2,6 +2,7 @@
 // an aligned text table (the human form of every `show` command).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,5 +46,12 @@ class TextTable {
   std::vector<Column> cols_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// The name of an enum value from a table in the enum's order; "?" outside it.
+template <class E, size_t N>
+const char* enum_name(E e, const char* const (&names)[N]) {
+  auto i = static_cast<size_t>(e);
+  return i < N ? names[i] : "?";
+}
 
 }  // namespace sluice

@@ -1,27 +1,16 @@
 // Names of the core's enums, for commands and logs.
 #include "core/device.hh"
 #include "core/drop_reason.hh"
+#include "core/format.hh"
 #include "core/meta.hh"
 #include "core/worker.hh"
 
 namespace sluice {
 
 const char* pkt_type_name(PktType t) {
-  switch (t) {
-    case PktType::host:
-      return "host";
-    case PktType::broadcast:
-      return "broadcast";
-    case PktType::multicast:
-      return "multicast";
-    case PktType::otherhost:
-      return "otherhost";
-    case PktType::outgoing:
-      return "outgoing";
-    case PktType::loopback:
-      return "loopback";
-  }
-  return "?";
+  static const char* const names[] = {"host",      "broadcast", "multicast",
+                                      "otherhost", "outgoing",  "loopback"};
+  return enum_name(t, names);
 }
 
 const char* drop_reason_name(DropReason r) {
@@ -30,8 +19,7 @@ const char* drop_reason_name(DropReason r) {
 #include "sluice/drop_reasons.inc"
 #undef X
   };
-  auto i = static_cast<unsigned>(r);
-  return i < kNumDropReasons ? names[i] : "?";
+  return enum_name(r, names);
 }
 
 const char* drop_reason_text(DropReason r) {
@@ -40,44 +28,18 @@ const char* drop_reason_text(DropReason r) {
 #include "sluice/drop_reasons.inc"
 #undef X
   };
-  auto i = static_cast<unsigned>(r);
-  return i < kNumDropReasons ? texts[i] : "?";
+  return enum_name(r, texts);
 }
 
 const char* dev_kind_name(DevKind k) {
-  switch (k) {
-    case DevKind::port:
-      return "port";
-    case DevKind::vlan:
-      return "vlan";
-    case DevKind::bond:
-      return "bond";
-    case DevKind::bridge:
-      return "bridge";
-    case DevKind::tunnel:
-      return "tunnel";
-    case DevKind::punt:
-      return "punt";
-  }
-  return "?";
+  static const char* const names[] = {"port", "vlan", "bond", "bridge", "tunnel", "punt"};
+  return enum_name(k, names);
 }
 
 const char* stage_name(Stage s) {
-  switch (s) {
-    case Stage::rx:
-      return "port-rx";
-    case Stage::classify:
-      return "eth-type-trans";
-    case Stage::netif_receive:
-      return "netif-receive";
-    case Stage::protocol:
-      return "protocol-deliver";
-    case Stage::tx:
-      return "port-tx";
-    case Stage::count_:
-      break;
-  }
-  return "?";
+  static const char* const names[] = {"port-rx", "eth-type-trans", "netif-receive",
+                                      "protocol-deliver", "port-tx"};
+  return enum_name(s, names);
 }
 
 }  // namespace sluice

@@ -134,8 +134,8 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     sluice::Dataplane dp;
     dp.topo = topo;
     g_dp = &dp;
-    sluice::pmd::setup(dp);  // workers, pools, ports
-    dp.build();              // VLAN sub-devices, then every feature (src/core/feature.hh)
+    sluice::pmd::setup(dp);       // workers, pools, ports
+    dp.build();                   // VLAN sub-devices, then every feature (src/core/feature.hh)
     sluice::pmd::poll_links(dp);  // ports that features added (punt TAPs)
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");

@@ -16,7 +16,6 @@ using namespace sluice::config;
 
 namespace {
 
-
 struct HookIn {
   HookListCfg v;
   std::string priority;  // resolved once the point is known (bridge names differ)
@@ -81,9 +80,9 @@ void rule_bypass(Loader& l, Rule& r, const Field& f) {
   r.bypass = l.get_bool(f);
 }
 constexpr KeyDef<Rule> kRuleKeys[] = {{"match", rule_match},       {"verdict", rule_verdict},
-                                             {"counter", rule_counter},   {"log", rule_log},
-                                             {"set_mark", rule_set_mark}, {"queue", rule_queue},
-                                             {"bypass", rule_bypass}};
+                                      {"counter", rule_counter},   {"log", rule_log},
+                                      {"set_mark", rule_set_mark}, {"queue", rule_queue},
+                                      {"bypass", rule_bypass}};
 
 void hook_name(Loader& l, HookIn& h, const Field& f) {
   h.v.name = l.get_string(f);

@@ -136,19 +136,20 @@ void punt_tap(Loader& l, L3Punt& p, const Field& f) {
 constexpr KeyDef<L3Punt> kPuntKeys[] = {{"dev", punt_dev}, {"tap", punt_tap}};
 
 void section_addresses(Loader& l, const Field& f) {
-  parse_entries(l, f, "address", "{dev: ..., address: A.B.C.D/LEN}", kAddressKeys, {"dev", "address"},
-          l.topo.get<l3::Config>().addresses);
+  parse_entries(l, f, "address", "{dev: ..., address: A.B.C.D/LEN}", kAddressKeys,
+                {"dev", "address"}, l.topo.get<l3::Config>().addresses);
 }
 void section_routes(Loader& l, const Field& f) {
   parse_entries(l, f, "route", "{prefix: ..., via: ... and/or dev: ...}", kRouteKeys, {"prefix"},
-          l.topo.get<l3::Config>().routes);
+                l.topo.get<l3::Config>().routes);
 }
 void section_neighbours(Loader& l, const Field& f) {
   parse_entries(l, f, "neighbour", "{dev: ..., address: ..., mac: ...}", kNeighKeys,
-          {"dev", "address", "mac"}, l.topo.get<l3::Config>().neighbours);
+                {"dev", "address", "mac"}, l.topo.get<l3::Config>().neighbours);
 }
 void section_punt(Loader& l, const Field& f) {
-  parse_entries(l, f, "punt", "{dev: ..., tap: ...}", kPuntKeys, {"dev", "tap"}, l.topo.get<l3::Config>().punt);
+  parse_entries(l, f, "punt", "{dev: ..., tap: ...}", kPuntKeys, {"dev", "tap"},
+                l.topo.get<l3::Config>().punt);
 }
 
 // L3: devices exist, addresses unique, every route's next hop in a connected subnet.
@@ -156,8 +157,8 @@ void check(Loader& l) {
   const l3::Config& cfg = l.topo.get<l3::Config>();
   auto known = [&](const std::string& name, Mark at, const std::string& where) {
     if (!l.has_device(name))
-      l.fail(at, where + ": dev '" + name + "' is not a " + l.kinds_phrase() +
-                     " defined in this file");
+      l.fail(at,
+             where + ": dev '" + name + "' is not a " + l.kinds_phrase() + " defined in this file");
   };
   struct Subnet {
     std::string dev;
@@ -229,8 +230,7 @@ void check(Loader& l) {
                            (r.dev.empty() ? std::string() : " of " + r.dev) + " (see addresses)");
   }
   for (size_t i = 0; i < cfg.neighbours.size(); i++)
-    known(cfg.neighbours[i].dev, cfg.neighbours[i].dev_at,
-          "neighbour #" + std::to_string(i + 1));
+    known(cfg.neighbours[i].dev, cfg.neighbours[i].dev_at, "neighbour #" + std::to_string(i + 1));
   std::set<std::string> taps;
   for (size_t i = 0; i < cfg.punt.size(); i++) {
     auto& p = cfg.punt[i];

@@ -222,8 +222,8 @@ unsigned tx_queue_count(const config::Port& p, const rte_eth_dev_info& info, siz
 }
 
 // rte_eth_dev_configure and the queues, RX from mp.
-void configure_port(const config::Port& p, uint16_t pid, const rte_eth_dev_info& info,
-                    unsigned nrx, unsigned ntx, unsigned sock, rte_mempool* mp) {
+void configure_port(const config::Port& p, uint16_t pid, const rte_eth_dev_info& info, unsigned nrx,
+                    unsigned ntx, unsigned sock, rte_mempool* mp) {
   if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
     throw std::runtime_error("port '" + p.name + "': " + info.driver_name + " supports " +
                              std::to_string(info.max_rx_queues) + " rx / " +
@@ -247,7 +247,8 @@ void configure_port(const config::Port& p, uint16_t pid, const rte_eth_dev_info&
   rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
   int dev_sock = rte_eth_dev_socket_id(pid);
   for (unsigned q = 0; q < nrx; q++)
-    if (int rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, dev_sock < 0 ? sock : dev_sock, nullptr, mp);
+    if (int rc =
+            rte_eth_rx_queue_setup(pid, q, nb_rxd, dev_sock < 0 ? sock : dev_sock, nullptr, mp);
         rc != 0)
       throw std::runtime_error("port '" + p.name + "': rx queue " + std::to_string(q) + ": " +
                                rte_strerror(-rc));
