@@ -2,7 +2,9 @@
 // our addresses are answered here (arp_ignore = 0: any local address, on any
 // device), and what the packet teaches about its sender goes to the control
 // thread as a NeighEvent (neigh_event_ns for requests to us; replies and
-// gratuitous ARP update an existing entry only, arp_accept = 0).
+// gratuitous ARP update an existing entry only, arp_accept = 0). On the
+// control thread: arp_send for the probes of the neighbour table (through
+// [arp/out] when it has hooks).
 #include <cstring>
 
 #include <rte_arp.h>
@@ -10,9 +12,11 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "core/dataplane.hh"
 #include "core/netif.hh"
-#include "l3/l3.hh"
 #include "hooks/hooks.hh"
+#include "l3/datapath.hh"
+#include "l3/l3.hh"
 
 namespace sluice::l3 {
 
@@ -61,10 +65,7 @@ void arp_process(Worker& w, L3& l3, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
         rte_ring_enqueue_elem(ws.events, &ev, sizeof ev);
       }
       // The reply, in place (in a private copy when another handler shares the frame).
-      if (rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m)) {
-        rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-        if (c != nullptr) std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
-        w.free_later(m);
+      if (rte_mbuf* c = unshare(w, m); c != m) {
         if (c == nullptr) {
           w.drops[dev][static_cast<unsigned>(DropReason::nomem)]++;
           continue;
@@ -133,6 +134,40 @@ void arp_set_okfns(L3& l3) {
   if (l3.hooks == nullptr) return;
   l3.hooks->set_okfn(SLUICE_ARP_IN, ok_in, &l3);
   l3.hooks->set_okfn(SLUICE_ARP_OUT, ok_out, &l3);
+}
+
+// ---- control thread -------------------------------------------------------------------------
+
+bool arp_send(L3& l3, uint16_t dev, uint16_t op, uint32_t sip, const rte_ether_addr* tha_unicast,
+              uint32_t tip) {
+  Device* d = l3.dp.net.dev(dev);
+  rte_mempool* mp = l3.ctl_pool();
+  if (d == nullptr || mp == nullptr) return false;
+  rte_mbuf* m = rte_pktmbuf_alloc(mp);
+  if (m == nullptr) return false;
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(
+      rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  static const rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+  eth->dst_addr = tha_unicast != nullptr ? *tha_unicast : bcast;
+  eth->src_addr = d->mac;
+  eth->ether_type = rte_cpu_to_be_16(kEthPArp);
+  arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = rte_cpu_to_be_16(kEthPIp);
+  arp->arp_hlen = 6;
+  arp->arp_plen = 4;
+  arp->arp_opcode = rte_cpu_to_be_16(op);
+  arp->arp_data.arp_sha = d->mac;
+  arp->arp_data.arp_sip = rte_cpu_to_be_32(sip);
+  std::memset(&arp->arp_data.arp_tha, 0, 6);  // arp_solicit: target hardware address zero
+  arp->arp_data.arp_tip = rte_cpu_to_be_32(tip);
+  std::memset(rte_mbuf_to_priv(m), 0, sizeof(PktMeta));
+  meta(m).dev = dev;
+  if (l3.hooks != nullptr && l3.hooks->list(SLUICE_ARP_OUT) != nullptr)
+    l3.hooks->run_on_worker(SLUICE_ARP_OUT, m, kNoDev, dev, 0);  // arp_xmit: NF_ARP_OUT
+  else
+    l3.inject(m, 0);
+  return true;
 }
 
 }  // namespace sluice::l3

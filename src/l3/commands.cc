@@ -86,7 +86,7 @@ CmdResult show_routes(Dataplane& dp, const std::vector<std::string>&) {
       t.add({"local", "broadcast", ipv4_str(b) + "/32", "-", dev, "kernel"});
     }
   }
-  for (const auto& [key, rt] : l3->routes6()) {
+  for (const auto& [key, rt] : l3->fib6.routes()) {
     std::string prefix = ipv6_str(rt.prefix.data()) + "/" + std::to_string(rt.len);
     bool onlink = std::all_of(rt.via.begin(), rt.via.end(), [](uint8_t b) { return b == 0; });
     std::string origin = rt.origin == RouteOrigin::connected ? "connected" : "static";
@@ -100,7 +100,7 @@ CmdResult show_routes(Dataplane& dp, const std::vector<std::string>&) {
     t.add({"main", "unicast", prefix, onlink ? "-" : ipv6_str(rt.via.data()), dev_name(dp, rt.dev),
            origin});
   }
-  for (const auto& [key, rt] : l3->routes()) {
+  for (const auto& [key, rt] : l3->fib4.routes()) {
     std::string prefix = ipv4_str(rt.prefix) + "/" + std::to_string(rt.len);
     std::string origin = rt.origin == RouteOrigin::connected ? "connected" : "static";
     json via = rt.via != 0 ? json(ipv4_str(rt.via)) : json(nullptr);

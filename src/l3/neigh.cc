@@ -16,29 +16,106 @@
 // (unicast probes, ucast_probes in all) → REACHABLE on a reply, else FAILED.
 // The unresolved queue is bounded by unres_qlen_bytes of truesize; the
 // oldest packet goes first (unres_discards, drop neigh_queuefull).
+#include "l3/neigh.hh"
+
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
+#include <rte_arp.h>
 #include <rte_byteorder.h>
+#include <rte_errno.h>
 #include <rte_fib.h>
 #include <rte_hash.h>
 #include <rte_ip.h>
-#include <rte_arp.h>
-#include <spdlog/spdlog.h>
+#include <rte_jhash.h>
 
 #include "core/dataplane.hh"
-#include "hooks/hooks.hh"
 #include "l3/l3.hh"
 
 namespace sluice::l3 {
 
 namespace {
+constexpr uint32_t kMaxNeigh = 16384;
+
 // SKB_TRUESIZE of a full-sized packet buffer: what unres_qlen_bytes counts.
 inline uint64_t truesize(const rte_mbuf* m) {
   return uint64_t(m->buf_len) + sizeof(rte_mbuf);
 }
+
+rte_hash* make_hash(const char* name, uint32_t entries, uint32_t key_len) {
+  rte_hash_parameters hp{};
+  hp.name = name;
+  hp.entries = entries;
+  hp.key_len = key_len;
+  hp.hash_func = rte_jhash;
+  hp.socket_id = SOCKET_ID_ANY;
+  hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  return rte_hash_create(&hp);
+}
 }  // namespace
 
-uint64_t L3::random_reachable() {
+const char* nud_name(uint8_t s) {
+  switch (s) {
+    case kNudNone:
+      return "none";
+    case kNudIncomplete:
+      return "incomplete";
+    case kNudReachable:
+      return "reachable";
+    case kNudStale:
+      return "stale";
+    case kNudDelay:
+      return "delay";
+    case kNudProbe:
+      return "probe";
+    case kNudFailed:
+      return "failed";
+    case kNudNoarp:
+      return "noarp";
+    case kNudPermanent:
+      return "permanent";
+  }
+  return "?";
+}
+
+// ---- the tables -----------------------------------------------------------------------------
+
+int NeighTable::init() {
+  static std::atomic<unsigned> instances{0};
+  char name[RTE_HASH_NAMESIZE];
+  std::snprintf(name, sizeof name, "l3neigh%u", instances.fetch_add(1));
+  hash_ = make_hash(name, kMaxNeigh, sizeof(NeighKey));
+  if (hash_ == nullptr) return rte_errno;
+  slots_.resize(kMaxNeigh);
+  for (uint32_t i = 0; i < kMaxNeigh; i++) {
+    slots_[i] = std::make_unique<NeighEntry>();
+    free_.push_back(kMaxNeigh - 1 - i);
+  }
+  return 0;
+}
+
+void NeighTable::init6() {
+  static std::atomic<unsigned> instances{0};
+  char name[48];
+  std::snprintf(name, sizeof name, "l3neigh6_%u", instances.fetch_add(1));
+  hash6_ = make_hash(name, 4096, sizeof(NeighKey6));
+}
+
+NeighTable::~NeighTable() {
+  rte_hash_free(hash_);
+  rte_hash_free(hash6_);
+}
+
+void NeighTable::drop_queues() {
+  for (auto& e : slots_) {
+    for (rte_mbuf* m : e->queue) rte_pktmbuf_free(m);
+    e->queue.clear();
+    e->queue_bytes = 0;
+  }
+}
+
+uint64_t NeighTable::random_reachable() {
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
@@ -46,82 +123,82 @@ uint64_t L3::random_reachable() {
   return base / 2 + rng_ % (base == 0 ? 1 : base);  // neigh_rand_reach_time
 }
 
-NeighEntry* L3::neigh_find(uint32_t ip, uint16_t dev) {
+// ---- entries --------------------------------------------------------------------------------
+
+NeighEntry* NeighTable::find(uint32_t ip, uint16_t dev) {
   NeighKey k{ip, dev, 0};
   void* data = nullptr;
-  if (rte_hash_lookup_data(nhash_, &k, &data) < 0) return nullptr;
+  if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
   return static_cast<NeighEntry*>(data);
 }
 
-NeighEntry* L3::neigh_create(uint32_t ip, uint16_t dev, uint64_t now) {
-  if (nfree_.empty()) return nullptr;
-  uint32_t idx = nfree_.back();
-  NeighEntry* e = nslots_[idx].get();
+NeighEntry* NeighTable::find6(const uint8_t* a, uint16_t dev) {
+  if (hash6_ == nullptr) return nullptr;
+  NeighKey6 k{};
+  std::memcpy(k.a, a, 16);
+  k.dev = dev;
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash6_, &k, &data) < 0) return nullptr;
+  return static_cast<NeighEntry*>(data);
+}
+
+NeighEntry* NeighTable::take_slot(uint64_t now) {
+  NeighEntry* e = slots_[free_.back()].get();
+  e->state = kNudNone;
+  e->hw.store(0, std::memory_order_relaxed);
+  e->used.store(0, std::memory_order_relaxed);
+  e->probes = 0;
+  e->updated_ms = e->confirmed_ms = now;
+  e->next_ms = 0;
+  e->queue_bytes = 0;
+  return e;
+}
+
+void NeighTable::commit_slot(NeighEntry* e) {
+  e->in_use = true;
+  used_.push_back(free_.back());
+  free_.pop_back();
+  stats_.allocs++;
+}
+
+NeighEntry* NeighTable::create(uint32_t ip, uint16_t dev, uint64_t now) {
+  if (free_.empty()) return nullptr;
+  NeighEntry* e = take_slot(now);
   e->key = NeighKey{ip, dev, 0};
   e->v6 = false;
   std::memset(e->a6, 0, 16);
-  e->state = kNudNone;
-  e->hw.store(0, std::memory_order_relaxed);
-  e->used.store(0, std::memory_order_relaxed);
-  e->probes = 0;
-  e->updated_ms = e->confirmed_ms = now;
-  e->next_ms = 0;
-  e->queue_bytes = 0;
-  int32_t pos = rte_hash_add_key_data(nhash_, &e->key, e);
+  int32_t pos = rte_hash_add_key_data(hash_, &e->key, e);
   if (pos < 0) return nullptr;
-  e->pos = rte_hash_lookup(nhash_, &e->key);
-  e->in_use = true;
-  nfree_.pop_back();
-  nused_.push_back(idx);
-  nstats_.allocs++;
+  e->pos = rte_hash_lookup(hash_, &e->key);
+  commit_slot(e);
   return e;
 }
 
-NeighEntry* L3::neigh_find6(const uint8_t* a, uint16_t dev) {
-  if (nhash6_ == nullptr) return nullptr;
-  NeighKey6 k{};
-  std::memcpy(k.a, a, 16);
-  k.dev = dev;
-  void* data = nullptr;
-  if (rte_hash_lookup_data(nhash6_, &k, &data) < 0) return nullptr;
-  return static_cast<NeighEntry*>(data);
-}
-
-NeighEntry* L3::neigh_create6(const uint8_t* a, uint16_t dev, uint64_t now) {
-  if (nfree_.empty() || nhash6_ == nullptr) return nullptr;
-  uint32_t idx = nfree_.back();
-  NeighEntry* e = nslots_[idx].get();
+NeighEntry* NeighTable::create6(const uint8_t* a, uint16_t dev, uint64_t now) {
+  if (free_.empty() || hash6_ == nullptr) return nullptr;
+  NeighEntry* e = take_slot(now);
   e->key = NeighKey{0, dev, 0};
   e->v6 = true;
   std::memcpy(e->a6, a, 16);
-  e->state = kNudNone;
-  e->hw.store(0, std::memory_order_relaxed);
-  e->used.store(0, std::memory_order_relaxed);
-  e->probes = 0;
-  e->updated_ms = e->confirmed_ms = now;
-  e->next_ms = 0;
-  e->queue_bytes = 0;
   NeighKey6 k{};
   std::memcpy(k.a, a, 16);
   k.dev = dev;
-  if (rte_hash_add_key_data(nhash6_, &k, e) < 0) return nullptr;
-  e->in_use = true;
-  nfree_.pop_back();
-  nused_.push_back(idx);
-  nstats_.allocs++;
+  if (rte_hash_add_key_data(hash6_, &k, e) < 0) return nullptr;
+  commit_slot(e);
   return e;
 }
 
-void L3::neigh_destroy(NeighEntry* e) {
+void NeighTable::destroy(NeighEntry* e) {
+  Dataplane& dp = l3_.dp;
   for (rte_mbuf* m : e->queue) dp.ctl_drop(m, e->key.dev, DropReason::neigh_failed);
   e->queue.clear();
   e->queue_bytes = 0;
   NeighKey6 k6{};
   std::memcpy(k6.a, e->a6, 16);
   k6.dev = e->key.dev;
-  rte_hash* h = e->v6 ? nhash6_ : nhash_;
+  rte_hash* h = e->v6 ? hash6_ : hash_;
   int32_t pos = e->v6 ? rte_hash_del_key(h, &k6) : rte_hash_del_key(h, &e->key);
-  neigh_gen.fetch_add(1, std::memory_order_seq_cst);  // workers drop cached entries
+  gen.fetch_add(1, std::memory_order_seq_cst);  // workers drop cached entries
   // Lock-free table: the key slot and the entry are reused only after every
   // worker has passed a quiescent state.
   dp.rcu.synchronize();
@@ -129,19 +206,19 @@ void L3::neigh_destroy(NeighEntry* e) {
   e->in_use = false;
   e->state = kNudNone;
   e->hw.store(0, std::memory_order_relaxed);
-  for (size_t i = 0; i < nused_.size(); i++) {
-    if (nslots_[nused_[i]].get() == e) {
-      nfree_.push_back(nused_[i]);
-      nused_[i] = nused_.back();
-      nused_.pop_back();
+  for (size_t i = 0; i < used_.size(); i++) {
+    if (slots_[used_[i]].get() == e) {
+      free_.push_back(used_[i]);
+      used_[i] = used_.back();
+      used_.pop_back();
       break;
     }
   }
-  nstats_.destroys++;
+  stats_.destroys++;
 }
 
 // neigh_update: new state (and MAC); connected states release the queue.
-void L3::neigh_set(NeighEntry* e, uint8_t state, const rte_ether_addr* mac, uint64_t now) {
+void NeighTable::set(NeighEntry* e, uint8_t state, const rte_ether_addr* mac, uint64_t now) {
   rte_ether_addr cur;
   neigh_mac(e->hw.load(std::memory_order_relaxed), &cur);
   const rte_ether_addr& use = mac != nullptr ? *mac : cur;
@@ -153,11 +230,11 @@ void L3::neigh_set(NeighEntry* e, uint8_t state, const rte_ether_addr* mac, uint
     e->confirmed_ms = now;
     e->reachable_ms = random_reachable();
   }
-  if (state & kNudValid) neigh_flush_queue(e);
+  if (state & kNudValid) flush_queue(e);
 }
 
 // A timer transition that keeps the entry's MAC; returns that MAC.
-rte_ether_addr L3::neigh_enter(NeighEntry* e, uint8_t state) {
+rte_ether_addr NeighTable::enter(NeighEntry* e, uint8_t state) {
   rte_ether_addr mac;
   neigh_mac(e->hw.load(), &mac);
   e->state = state;
@@ -166,17 +243,17 @@ rte_ether_addr L3::neigh_enter(NeighEntry* e, uint8_t state) {
 }
 
 // INCOMPLETE or PROBE ran out of probes: FAILED, and the queue is answered.
-void L3::neigh_resolution_failed(NeighEntry* e, uint64_t now) {
+void NeighTable::resolution_failed(NeighEntry* e, uint64_t now) {
   e->state = kNudFailed;
   e->hw.store(neigh_hw(rte_ether_addr{}, kNudFailed), std::memory_order_release);
   e->updated_ms = now;
-  nstats_.res_failed++;
-  neigh_fail_queue(e);
+  stats_.res_failed++;
+  fail_queue(e);
 }
 
-std::vector<const NeighEntry*> L3::neighbours() const {
+std::vector<const NeighEntry*> NeighTable::entries() const {
   std::vector<const NeighEntry*> v;
-  for (uint32_t i : nused_) v.push_back(nslots_[i].get());
+  for (uint32_t i : used_) v.push_back(slots_[i].get());
   std::sort(v.begin(), v.end(), [](const NeighEntry* a, const NeighEntry* b) {
     if (a->v6 != b->v6) return b->v6;
     if (a->key.dev != b->key.dev) return a->key.dev < b->key.dev;
@@ -185,56 +262,24 @@ std::vector<const NeighEntry*> L3::neighbours() const {
   return v;
 }
 
-std::string L3::add_static_neigh(Device& d, const std::string& ip, const std::string& mac) {
+std::string NeighTable::add_static(uint16_t dev, const std::string& ip, const std::string& mac) {
   uint32_t a;
   if (!parse_ipv4(ip, &a)) return "bad neighbour address '" + ip + "'";
   rte_ether_addr m;
   if (rte_ether_unformat_addr(mac.c_str(), &m) != 0) return "bad MAC '" + mac + "'";
-  NeighEntry* e = neigh_find(a, d.index);
-  if (e == nullptr) e = neigh_create(a, d.index, now_ms());
+  NeighEntry* e = find(a, dev);
+  if (e == nullptr) e = create(a, dev, l3_.now_ms());
   if (e == nullptr) return "neighbour table full";
-  neigh_set(e, kNudPermanent, &m, now_ms());
+  set(e, kNudPermanent, &m, l3_.now_ms());
   return "";
 }
 
-// ---- frames -----------------------------------------------------------------------------
-
-void L3::send_arp(uint16_t dev, uint16_t op, uint32_t sip, const rte_ether_addr* tha_unicast,
-                  uint32_t tip) {
-  Device* d = dp.net.dev(dev);
-  rte_mempool* mp = ctl_pool();
-  if (d == nullptr || mp == nullptr) return;
-  rte_mbuf* m = rte_pktmbuf_alloc(mp);
-  if (m == nullptr) return;
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(
-      rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-  static const rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
-  eth->dst_addr = tha_unicast != nullptr ? *tha_unicast : bcast;
-  eth->src_addr = d->mac;
-  eth->ether_type = rte_cpu_to_be_16(kEthPArp);
-  arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
-  arp->arp_protocol = rte_cpu_to_be_16(kEthPIp);
-  arp->arp_hlen = 6;
-  arp->arp_plen = 4;
-  arp->arp_opcode = rte_cpu_to_be_16(op);
-  arp->arp_data.arp_sha = d->mac;
-  arp->arp_data.arp_sip = rte_cpu_to_be_32(sip);
-  std::memset(&arp->arp_data.arp_tha, 0, 6);  // arp_solicit: target hardware address zero
-  arp->arp_data.arp_tip = rte_cpu_to_be_32(tip);
-  std::memset(rte_mbuf_to_priv(m), 0, sizeof(PktMeta));
-  meta(m).dev = dev;
-  nstats_.probes_sent++;
-  if (hooks != nullptr && hooks->list(SLUICE_ARP_OUT) != nullptr)
-    hooks->run_on_worker(SLUICE_ARP_OUT, m, kNoDev, dev, 0);  // arp_xmit: NF_ARP_OUT
-  else
-    inject(m, 0);
-}
+// ---- queued packets ---------------------------------------------------------------------------
 
 // Rewrites the Ethernet header from the (now valid) entry and sends what waited.
-void L3::neigh_flush_queue(NeighEntry* e) {
+void NeighTable::flush_queue(NeighEntry* e) {
   if (e->queue.empty()) return;
-  Device* d = dp.net.dev(e->key.dev);
+  Device* d = l3_.dp.net.dev(e->key.dev);
   rte_ether_addr mac;
   neigh_mac(e->hw.load(std::memory_order_relaxed), &mac);
   while (!e->queue.empty()) {
@@ -246,14 +291,15 @@ void L3::neigh_flush_queue(NeighEntry* e) {
     eth->ether_type = rte_cpu_to_be_16(e->v6 ? kEthPIpv6 : kEthPIp);
     unsigned worker = static_cast<unsigned>(meta(m).user[0] >> 48);
     meta(m).dev = e->key.dev;
-    inject(m, worker);
+    l3_.inject(m, worker);
   }
   e->queue_bytes = 0;
 }
 
 // neigh_invalidate: every queued packet gets ICMP host unreachable (rate
 // limited like any icmp_send) and is dropped.
-void L3::neigh_fail_queue(NeighEntry* e) {
+void NeighTable::fail_queue(NeighEntry* e) {
+  Dataplane& dp = l3_.dp;
   if (e->v6) {  // (ICMPv6 address unreachable is not sent by this build)
     while (!e->queue.empty()) {
       dp.ctl_drop(e->queue.front(), e->key.dev, DropReason::neigh_failed);
@@ -262,18 +308,18 @@ void L3::neigh_fail_queue(NeighEntry* e) {
     e->queue_bytes = 0;
     return;
   }
-  uint64_t now = now_ms();
+  uint64_t now = l3_.now_ms();
   while (!e->queue.empty()) {
     rte_mbuf* m = e->queue.front();
     e->queue.pop_front();
     const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
     uint32_t src = rte_be_to_cpu_32(ip->src_addr);
-    const Snapshot* s = snap();
+    const Snapshot* s = l3_.snap();
     uint64_t nh = 0;
     rte_fib_lookup_bulk(s->fib, &src, &nh, 1);
-    if (nh != 0 && ctl_rl.global_allow(now) && ctl_rl.xrlim_allow(src, now)) {
-      uint32_t from = source_for(s->nh[nh].dev, src);
-      if (rte_mbuf* icmp = icmp_error(ctl_pool(), m, 3, 1, 0, from, 0))
+    if (nh != 0 && rl_.global_allow(now) && rl_.xrlim_allow(src, now)) {
+      uint32_t from = l3_.addrs.source_for(s->nh[nh].dev, src);
+      if (rte_mbuf* icmp = icmp_error(l3_.ctl_pool(), m, 3, 1, 0, from, 0))
         ctl_output(icmp, static_cast<unsigned>(meta(m).user[0] >> 48));
     }
     dp.ctl_drop(m, e->key.dev, DropReason::neigh_failed);
@@ -283,35 +329,35 @@ void L3::neigh_fail_queue(NeighEntry* e) {
 
 // A packet built on the control thread: route, then neighbour (valid: out it
 // goes; else it waits on the entry like any other).
-void L3::ctl_output(rte_mbuf* m, unsigned worker) {
+void NeighTable::ctl_output(rte_mbuf* m, unsigned worker) {
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
   uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
-  const Snapshot* s = snap();
+  const Snapshot* s = l3_.snap();
   uint64_t nh = 0;
   rte_fib_lookup_bulk(s->fib, &dst, &nh, 1);
   if (nh == 0 || nh >= s->nh.size()) {
-    dp.ctl_drop(m, kNoDev, DropReason::ip_outnoroutes);
+    l3_.dp.ctl_drop(m, kNoDev, DropReason::ip_outnoroutes);
     return;
   }
   const NextHop& h = s->nh[nh];
   uint32_t target = h.gw != 0 ? h.gw : dst;
   meta(m).user[0] = uint64_t(target) | uint64_t(h.dev) << 32 | uint64_t(worker) << 48;
-  resolve(m, now_ms());
+  resolve(m, l3_.now_ms());
 }
 
 // ---- the state machine --------------------------------------------------------------------
 
-void L3::resolve(rte_mbuf* m, uint64_t now) {
+void NeighTable::resolve(rte_mbuf* m, uint64_t now) {
   uint64_t u = meta(m).user[0];
   uint32_t ip = static_cast<uint32_t>(u);
   uint16_t dev = static_cast<uint16_t>(u >> 32);
   bool v6 = (u >> 63) & 1;
   uint8_t a6[16];
   std::memcpy(a6, &meta(m).user[1], 16);
-  NeighEntry* e = v6 ? neigh_find6(a6, dev) : neigh_find(ip, dev);
-  if (e == nullptr) e = v6 ? neigh_create6(a6, dev, now) : neigh_create(ip, dev, now);
+  NeighEntry* e = v6 ? find6(a6, dev) : find(ip, dev);
+  if (e == nullptr) e = v6 ? create6(a6, dev, now) : create(ip, dev, now);
   if (e == nullptr) {
-    dp.ctl_drop(m, dev, DropReason::neigh_createfail);
+    l3_.dp.ctl_drop(m, dev, DropReason::neigh_createfail);
     return;
   }
   e->queue.push_back(m);
@@ -320,11 +366,11 @@ void L3::resolve(rte_mbuf* m, uint64_t now) {
     rte_mbuf* old = e->queue.front();
     e->queue.pop_front();
     e->queue_bytes -= truesize(old);
-    nstats_.unres_discards++;
-    dp.ctl_drop(old, dev, DropReason::neigh_queuefull);
+    stats_.unres_discards++;
+    l3_.dp.ctl_drop(old, dev, DropReason::neigh_queuefull);
   }
   if (e->state & kNudValid) {  // resolved since the worker looked
-    neigh_flush_queue(e);
+    flush_queue(e);
     return;
   }
   if (e->state == kNudNone || e->state == kNudFailed) {
@@ -338,30 +384,30 @@ void L3::resolve(rte_mbuf* m, uint64_t now) {
   }
 }
 
-void L3::probe(NeighEntry* e, const rte_ether_addr* unicast) {
-  if (e->v6)
-    send_ns(e->key.dev, e->a6, unicast);
-  else
-    send_arp(e->key.dev, RTE_ARP_OP_REQUEST, source_for(e->key.dev, e->key.ip), unicast, e->key.ip);
+void NeighTable::probe(NeighEntry* e, const rte_ether_addr* unicast) {
+  bool sent = e->v6 ? ndisc_send_ns(l3_, e->key.dev, e->a6, unicast)
+                    : arp_send(l3_, e->key.dev, RTE_ARP_OP_REQUEST,
+                               l3_.addrs.source_for(e->key.dev, e->key.ip), unicast, e->key.ip);
+  if (sent) stats_.probes_sent++;
 }
 
-void L3::neigh_event(const NeighEvent& ev, uint64_t now) {
+void NeighTable::event(const NeighEvent& ev, uint64_t now) {
   rte_ether_addr mac;
   std::memcpy(mac.addr_bytes, ev.mac, 6);
-  NeighEntry* e = neigh_find(ev.ip, ev.dev);
-  if (e == nullptr && ev.kind == kEvRequestForUs) e = neigh_create(ev.ip, ev.dev, now);
-  if (e != nullptr) neigh_apply_event(e, ev.kind, mac, now);
+  NeighEntry* e = find(ev.ip, ev.dev);
+  if (e == nullptr && ev.kind == kEvRequestForUs) e = create(ev.ip, ev.dev, now);
+  if (e != nullptr) apply_event(e, ev.kind, mac, now);
 }
 
-void L3::neigh_event6(const NeighEvent6& ev, uint64_t now) {
+void NeighTable::event6(const NeighEvent6& ev, uint64_t now) {
   rte_ether_addr mac;
   std::memcpy(mac.addr_bytes, ev.mac, 6);
-  NeighEntry* e = neigh_find6(ev.a, ev.dev);
-  if (e == nullptr && ev.kind == kEvRequestForUs) e = neigh_create6(ev.a, ev.dev, now);
-  if (e != nullptr) neigh_apply_event(e, ev.kind, mac, now);
+  NeighEntry* e = find6(ev.a, ev.dev);
+  if (e == nullptr && ev.kind == kEvRequestForUs) e = create6(ev.a, ev.dev, now);
+  if (e != nullptr) apply_event(e, ev.kind, mac, now);
 }
 
-void L3::neigh_apply_event(NeighEntry* e, uint8_t kind, const rte_ether_addr& mac, uint64_t now) {
+void NeighTable::apply_event(NeighEntry* e, uint8_t kind, const rte_ether_addr& mac, uint64_t now) {
   if (e->state == kNudPermanent) return;
   rte_ether_addr cur;
   neigh_mac(e->hw.load(), &cur);
@@ -369,7 +415,7 @@ void L3::neigh_apply_event(NeighEntry* e, uint8_t kind, const rte_ether_addr& ma
     // neigh_event_ns: create or refresh as STALE (a REACHABLE entry with the same MAC stays).
     if ((e->state & (kNudReachable | kNudDelay | kNudProbe)) && rte_is_same_ether_addr(&cur, &mac))
       return;
-    neigh_set(e, kNudStale, &mac, now);
+    set(e, kNudStale, &mac, now);
     return;
   }
   // Replies and other requests only update an entry that exists (arp_accept = 0).
@@ -378,17 +424,17 @@ void L3::neigh_apply_event(NeighEntry* e, uint8_t kind, const rte_ether_addr& ma
       kind == kEvGarp || now >= e->updated_ms + params.locktime_ms || !(e->state & kNudValid);
   if (kind == kEvReplyToUs) {
     if (!same && !override) return;
-    neigh_set(e, kNudReachable, &mac, now);
+    set(e, kNudReachable, &mac, now);
     return;
   }
   if (same) return;  // STALE with the same address changes nothing
-  if (override) neigh_set(e, kNudStale, &mac, now);
+  if (override) set(e, kNudStale, &mac, now);
 }
 
-void L3::neigh_timers(uint64_t now) {
+void NeighTable::timers(uint64_t now) {
   std::vector<NeighEntry*> gc;
-  for (size_t i = 0; i < nused_.size(); i++) {
-    NeighEntry* e = nslots_[nused_[i]].get();
+  for (size_t i = 0; i < used_.size(); i++) {
+    NeighEntry* e = slots_[used_[i]].get();
     switch (e->state) {
       case kNudIncomplete:
         if (now < e->next_ms) break;
@@ -397,31 +443,31 @@ void L3::neigh_timers(uint64_t now) {
           e->next_ms = now + params.retrans_ms;
           probe(e, nullptr);
         } else {
-          neigh_resolution_failed(e, now);
+          resolution_failed(e, now);
         }
         break;
       case kNudReachable:
         if (now >= e->confirmed_ms + e->reachable_ms) {
           e->used.store(0, std::memory_order_relaxed);
-          neigh_enter(e, kNudStale);
+          enter(e, kNudStale);
           e->updated_ms = now;
         }
         break;
       case kNudStale:
         if (e->used.load(std::memory_order_relaxed)) {
           e->used.store(0, std::memory_order_relaxed);
-          neigh_enter(e, kNudDelay);
+          enter(e, kNudDelay);
           e->next_ms = now + params.delay_probe_ms;
-        } else if (nused_.size() > params.gc_thresh1 && now >= e->updated_ms + params.gc_stale_ms) {
+        } else if (used_.size() > params.gc_thresh1 && now >= e->updated_ms + params.gc_stale_ms) {
           gc.push_back(e);
         }
         break;
       case kNudDelay:
         if (now < e->next_ms) break;
         if (e->confirmed_ms + e->reachable_ms > now) {
-          neigh_set(e, kNudReachable, nullptr, now);
+          set(e, kNudReachable, nullptr, now);
         } else {
-          rte_ether_addr mac = neigh_enter(e, kNudProbe);
+          rte_ether_addr mac = enter(e, kNudProbe);
           e->probes = 1;
           e->next_ms = now + params.retrans_ms;
           probe(e, &mac);
@@ -436,18 +482,18 @@ void L3::neigh_timers(uint64_t now) {
           e->next_ms = now + params.retrans_ms;
           probe(e, &mac);
         } else {
-          neigh_resolution_failed(e, now);
+          resolution_failed(e, now);
         }
         break;
       case kNudFailed:
-        if (nused_.size() > params.gc_thresh1 && now >= e->updated_ms + params.gc_stale_ms)
+        if (used_.size() > params.gc_thresh1 && now >= e->updated_ms + params.gc_stale_ms)
           gc.push_back(e);
         break;
       default:
         break;
     }
   }
-  for (NeighEntry* e : gc) neigh_destroy(e);
+  for (NeighEntry* e : gc) destroy(e);
 }
 
 }  // namespace sluice::l3

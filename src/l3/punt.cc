@@ -8,10 +8,12 @@
 //    has the device's MAC and addresses, so it takes them as its own.
 //  * kernel → sluice: the TAP is a port polled by worker 0. What the kernel
 //    sends (ARP off on its side: sluice resolves neighbours) enters
-//    local_out → routing → ip_output → the wire, like any packet sluice makes.
+//    local_out → routing → ip_output → the wire, like any packet sluice makes
+//    (ip_from_host, on the worker).
 #include <cstdlib>
 #include <stdexcept>
 
+#include <rte_byteorder.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -20,8 +22,8 @@
 #include "core/dataplane.hh"
 #include "core/format.hh"
 #include "core/netif.hh"
-#include "l3/l3.hh"
 #include "l3/config.hh"
+#include "l3/ipv4.hh"
 
 namespace sluice::l3 {
 
@@ -36,9 +38,7 @@ void add_punt_ports(Dataplane& dp) {
   for (const auto& p : dp.topo.get<Config>().punt) {
     Device* d = dp.net.find(p.dev);
     if (d == nullptr)
-      throw std::runtime_error(
-          "punt " + p.tap + ": device '" + p.dev +
-          "' does not exist");
+      throw std::runtime_error("punt " + p.tap + ": device '" + p.dev + "' does not exist");
     std::string name = "net_tap" + std::to_string(90 + k++);
     std::string devargs = name + ",iface=" + p.tap;
     if (int rc = rte_dev_probe(devargs.c_str()); rc < 0)
@@ -96,6 +96,40 @@ void add_punt_ports(Dataplane& dp) {
     run("ip link set dev " + p.tap + " up");
     spdlog::info("punt: {} (ethdev {}) is the host side of {} (mac {})", p.tap, pid, p.dev, mac);
   }
+}
+
+// ---- on the worker: what the host kernel sends ---------------------------------------------
+
+// Packets from the kernel's side of a punt TAP are locally generated:
+// sanity checks only, then ip_local_out (routing, neighbours, the wire).
+void ip_from_host(Ctx4& c, rte_mbuf** pkts, uint16_t n, uint16_t dev) {
+  rte_mbuf* ok[kBurst];
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    uint32_t len = m->pkt_len - sizeof(rte_ether_hdr);
+    m = unshare(c.w, m);
+    if (m == nullptr) continue;
+    if (len < sizeof(rte_ipv4_hdr) || m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) ||
+        (iph(m)->version_ihl >> 4) != 4 || (iph(m)->version_ihl & 0xf) < 5 ||
+        rte_be_to_cpu_16(iph(m)->total_length) > len) {
+      c.w.drop(m, dev, DropReason::ip_inhdr);
+      continue;
+    }
+    uint32_t tot = rte_be_to_cpu_16(iph(m)->total_length);
+    if (len > tot) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - tot));
+    uint32_t dst = rte_be_to_cpu_32(iph(m)->dst_addr);
+    const LocalSlot* ls = c.s->find_local(dst);
+    if (is_multicast(dst) || is_lbcast(dst) || (ls != nullptr && ls->type == RtType::broadcast)) {
+      c.w.drop(m, dev, DropReason::ip_invalid_dest);  // no multicast/broadcast output from the host
+      continue;
+    }
+    meta(m).skb_iif = dev;
+    ok[k++] = m;
+  }
+  Out4 out;
+  if (k != 0) local_out(c, out, ok, k);
+  neigh_output(c, out);
 }
 
 }  // namespace sluice::l3
