@@ -6,40 +6,26 @@
 // with the example plugin on real L3 traffic, and the IPv4 points of L3.
 // Spec: ../shared/spec/linux-rx.md §4.7, §5.
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
 #include <dlfcn.h>
 
 #include <atomic>
-#include <memory>
 #include <thread>
-
-#include <rte_mempool.h>
 
 #include "bridge/config.hh"
 #include "hooks/config.hh"
 #include "l3/config.hh"
 #include "bridge/bridge.hh"
-#include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "hooks/hooks.hh"
 #include "hooks/rules.hh"
 #include "hooks/setup.hh"
-#include "l3/l3.hh"
-#include "support/frames.hh"
+#include "support/l3_fixture.hh"
 
 using namespace sluice;
 using namespace sluice::test;
 using namespace sluice::hooks;
 
 namespace {
-
-uint16_t csum16(const uint8_t* p, size_t n) {
-  uint32_t s = 0;
-  for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t(p[i]) << 8 | p[i + 1];
-  if (n & 1) s += uint32_t(p[n - 1]) << 8;
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
 
 struct Pkt {
   const char* src = "192.0.2.100";
@@ -72,33 +58,19 @@ std::vector<uint8_t> l3_bytes(const Pkt& s) {
     l4.assign(16, 0);
     l4[0] = s.icmp_type;
     l4[1] = s.icmp_code;
-    uint16_t c = csum16(l4.data(), l4.size());
+    uint16_t c = csum(l4.data(), l4.size());
     l4[2] = c >> 8, l4[3] = c & 0xff;
   }
-  std::vector<uint8_t> p;
-  if (!s.v6) {
-    p.assign(20, 0);
-    p[0] = 0x45;
-    uint16_t tot = static_cast<uint16_t>(20 + l4.size());
-    p[2] = tot >> 8, p[3] = tot & 0xff;
-    p[6] = s.frag >> 8, p[7] = s.frag & 0xff;
-    p[8] = s.ttl;
-    p[9] = s.proto;
-    inet_pton(AF_INET, s.src, &p[12]);
-    inet_pton(AF_INET, s.dst, &p[16]);
-    uint16_t c = csum16(p.data(), 20);
-    p[10] = c >> 8, p[11] = c & 0xff;
-  } else {
-    p.assign(40, 0);
-    p[0] = 0x60;
-    p[4] = static_cast<uint8_t>(l4.size() >> 8), p[5] = static_cast<uint8_t>(l4.size());
-    p[6] = s.proto;
-    p[7] = s.ttl;
-    inet_pton(AF_INET6, s.src, &p[8]);
-    inet_pton(AF_INET6, s.dst, &p[24]);
-  }
-  p.insert(p.end(), l4.begin(), l4.end());
-  return p;
+  if (s.v6) return ip6_bytes(s.src, s.dst, s.proto, s.ttl, l4);
+  Ip ip;
+  ip.src = s.src;
+  ip.dst = s.dst;
+  ip.ttl = s.ttl;
+  ip.proto = s.proto;
+  ip.frag = s.frag;
+  ip.id = 0;
+  ip.l4 = l4;
+  return ip_bytes(ip);
 }
 
 rte_mbuf* make(const Pkt& s, uint16_t dev) {
@@ -135,39 +107,14 @@ void tag_fn(Worker&, const State&, void* priv, rte_mbuf**, uint16_t n, uint32_t*
   }
 }
 
-class HooksTest : public ::testing::Test {
+class HooksTest : public TwoPortTest {
  protected:
-  std::unique_ptr<Dataplane> dp;
-  XmitSink sink;
-  Worker* w = nullptr;
-  Device* p0 = nullptr;
-  Device* p1 = nullptr;
   Registry* reg = nullptr;
-  unsigned avail_before = 0;
   std::vector<std::string> log;
 
   void SetUp() override {
-    avail_before = rte_mempool_avail_count(pool());
-    dp = std::make_unique<Dataplane>();
-    dp->pools[0] = pool();
-    dp->workers.push_back(std::make_unique<Worker>(dp->net, 0));
-    w = dp->workers[0].get();
-    p0 = add_dev("p0", "02:00:00:00:00:01");
-    p1 = add_dev("p1", "02:00:00:00:00:02");
+    TwoPortTest::SetUp();
     reg = &dp->feature<Registry>();
-  }
-  void TearDown() override {
-    w->flush_free();
-    dp.reset();
-    EXPECT_EQ(rte_mempool_avail_count(pool()), avail_before) << "an mbuf leaked";
-  }
-  Device* add_dev(const char* name, const char* m) {
-    auto d = std::make_unique<Device>();
-    d->name = name;
-    d->mac = mac(m);
-    d->xmit = sink_xmit;
-    d->xmit_ctx = &sink;
-    return dp->net.add_device(std::move(d));
   }
   State st(Point p, uint16_t in = 0, uint16_t out = kNoDev) {
     return State{static_cast<uint8_t>(p), 0, in, out, nullptr};
@@ -692,19 +639,13 @@ TEST_F(RulesTest, SwapUnderTraffic) {
 
 class HooksL3Test : public HooksTest {
  protected:
-  l3::L3* l3 = nullptr;
   void SetUp() override {
     HooksTest::SetUp();
-    dp->topo.get<l3::Config>().addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
-                          {{}, "p1", "198.51.100.1/24", {}, {}},
-                          {{}, "p0", "2001:db8:1::1/64", {}, {}},
-                          {{}, "p1", "2001:db8:2::1/64", {}, {}}};
-    dp->topo.get<l3::Config>().neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
-                           {{}, "p0", "192.0.2.100", "02:00:00:00:00:aa", {}, {}}};
-    l3::setup(*dp);
-    l3 = dp->find_feature<l3::L3>();
-    ASSERT_NE(l3, nullptr);
-    l3->fake_now_ms = 1000000;
+    t4_addresses();
+    dp->topo.get<l3::Config>().addresses.push_back({{}, "p0", "2001:db8:1::1/64", {}, {}});
+    dp->topo.get<l3::Config>().addresses.push_back({{}, "p1", "2001:db8:2::1/64", {}, {}});
+    t4_neighbours();
+    start_l3(1000000);
   }
   void TearDown() override {
     dp.reset();  // plugins are closed by the registry

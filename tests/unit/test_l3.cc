@@ -3,76 +3,15 @@
 // ICMP errors and their rate limits, fragmentation, ARP, and the neighbour
 // state machine driven by a fake clock. Spec: ../shared/spec/linux-rx.md §6, §8.1–8.2.
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
 
-#include <array>
-#include <memory>
-
-#include <rte_mempool.h>
-
-#include "core/dataplane.hh"
 #include "core/netif.hh"
-#include "l3/config.hh"
-#include "l3/l3.hh"
-#include "support/frames.hh"
+#include "support/l3_fixture.hh"
 
 using namespace sluice;
 using namespace sluice::test;
 using sluice::l3::Mib;
 
 namespace {
-
-uint32_t ip4(const char* s) {
-  in_addr a;
-  inet_pton(AF_INET, s, &a);
-  return ntohl(a.s_addr);
-}
-
-uint16_t csum(const uint8_t* p, size_t n) {
-  uint32_t s = 0;
-  for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t(p[i]) << 8 | p[i + 1];
-  if (n & 1) s += uint32_t(p[n - 1]) << 8;
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
-
-struct Ip {
-  const char* src = "192.0.2.100";
-  const char* dst = "198.51.100.7";
-  uint8_t ttl = 64;
-  uint8_t proto = 17;
-  uint16_t frag = 0;  // flags + offset
-  uint8_t ihl = 5;
-  uint8_t version = 4;
-  int tot_delta = 0;  // added to the correct total length
-  bool bad_csum = false;
-  std::vector<uint8_t> l4 = std::vector<uint8_t>(26, 0x42);
-};
-
-std::vector<uint8_t> ip_bytes(const Ip& s) {
-  std::vector<uint8_t> p(20 + s.l4.size());
-  uint16_t tot = static_cast<uint16_t>(p.size() + s.tot_delta);
-  p[0] = static_cast<uint8_t>(s.version << 4 | s.ihl);
-  p[2] = tot >> 8;
-  p[3] = tot & 0xff;
-  p[4] = 0x12;
-  p[5] = 0x34;
-  p[6] = s.frag >> 8;
-  p[7] = s.frag & 0xff;
-  p[8] = s.ttl;
-  p[9] = s.proto;
-  uint32_t a = ip4(s.src), b = ip4(s.dst);
-  for (int i = 0; i < 4; i++) {
-    p[12 + i] = static_cast<uint8_t>(a >> (24 - 8 * i));
-    p[16 + i] = static_cast<uint8_t>(b >> (24 - 8 * i));
-  }
-  uint16_t c = csum(p.data(), 20);
-  if (s.bad_csum) c ^= 0x5555;
-  p[10] = c >> 8;
-  p[11] = c & 0xff;
-  std::copy(s.l4.begin(), s.l4.end(), p.begin() + 20);
-  return p;
-}
 
 std::vector<uint8_t> echo(uint16_t id, uint16_t seq, size_t payload, uint8_t type = 8) {
   std::vector<uint8_t> p(8 + payload, 0x61);
@@ -133,46 +72,15 @@ struct Out {
   const uint8_t* l4() const { return ip() + (ip()[0] & 0xf) * 4; }
 };
 
-class L3Test : public ::testing::Test {
+class L3Test : public TwoPortTest {
  protected:
-  std::unique_ptr<Dataplane> dp;
-  XmitSink sink;
-  Worker* w = nullptr;
-  Device* p0 = nullptr;  // T4: 192.0.2.1/24, peer 192.0.2.100 (..:aa)
-  Device* p1 = nullptr;  // T4: 198.51.100.1/24, neighbour 198.51.100.7 (..:77)
-  l3::L3* l3 = nullptr;
-  unsigned avail_before = 0;
   uint64_t now = 1000000;
 
   void SetUp() override {
-    avail_before = rte_mempool_avail_count(pool());
-    dp = std::make_unique<Dataplane>();
-    dp->pools[0] = pool();
-    dp->workers.push_back(std::make_unique<Worker>(dp->net, 0));
-    w = dp->workers[0].get();
-    p0 = add_dev("p0", "02:00:00:00:00:01");
-    p1 = add_dev("p1", "02:00:00:00:00:02");
-    dp->topo.get<l3::Config>().addresses = {{{}, "p0", "192.0.2.1/24", {}, {}},
-                          {{}, "p1", "198.51.100.1/24", {}, {}}};
-    dp->topo.get<l3::Config>().neighbours = {{{}, "p1", "198.51.100.7", "02:00:00:00:00:77", {}, {}},
-                           {{}, "p0", "192.0.2.100", "02:00:00:00:00:aa", {}, {}}};
-    l3::setup(*dp);
-    l3 = dp->find_feature<l3::L3>();
-    ASSERT_NE(l3, nullptr);
-    l3->fake_now_ms = now;
-  }
-  void TearDown() override {
-    w->flush_free();
-    dp.reset();
-    EXPECT_EQ(rte_mempool_avail_count(pool()), avail_before) << "an mbuf leaked";
-  }
-  Device* add_dev(const char* name, const char* m) {
-    auto d = std::make_unique<Device>();
-    d->name = name;
-    d->mac = mac(m);
-    d->xmit = sink_xmit;
-    d->xmit_ctx = &sink;
-    return dp->net.add_device(std::move(d));
+    TwoPortTest::SetUp();
+    t4_addresses();
+    t4_neighbours();
+    start_l3(now);
   }
   void rx(Device* d, const std::vector<uint8_t>& payload, const char* dst = nullptr,
           uint16_t type = 0x0800, const char* src = "02:00:00:00:00:aa") {
@@ -777,25 +685,10 @@ TEST_F(L3Test, PuntSendsHostTrafficToTheTapAndRoutesWhatComesBack) {
 
 // ---- IPv6: ND, echo, forwarding ---------------------------------------------------------------
 
-std::array<uint8_t, 16> ip6(const char* s) {
-  std::array<uint8_t, 16> a{};
-  inet_pton(AF_INET6, s, a.data());
-  return a;
-}
-
 // An IPv6 packet with an ICMPv6 body, checksummed.
 std::vector<uint8_t> ip6_icmp(const char* src, const char* dst, uint8_t hop,
                               std::vector<uint8_t> icmp) {
-  std::vector<uint8_t> p(40 + icmp.size());
-  p[0] = 0x60;
-  p[4] = static_cast<uint8_t>(icmp.size() >> 8);
-  p[5] = static_cast<uint8_t>(icmp.size());
-  p[6] = 58;
-  p[7] = hop;
-  auto s6 = ip6(src), d6 = ip6(dst);
-  std::copy(s6.begin(), s6.end(), p.begin() + 8);
-  std::copy(d6.begin(), d6.end(), p.begin() + 24);
-  std::copy(icmp.begin(), icmp.end(), p.begin() + 40);
+  std::vector<uint8_t> p = ip6_bytes(src, dst, 58, hop, icmp);
   // pseudo-header checksum
   uint32_t sum = 0;
   for (int i = 8; i < 40; i += 2) sum += uint32_t(p[i]) << 8 | p[i + 1];
@@ -812,19 +705,10 @@ std::vector<uint8_t> ip6_icmp(const char* src, const char* dst, uint8_t hop,
 class L3v6Test : public L3Test {
  protected:
   void SetUp() override {
-    avail_before = rte_mempool_avail_count(pool());
-    dp = std::make_unique<Dataplane>();
-    dp->pools[0] = pool();
-    dp->workers.push_back(std::make_unique<Worker>(dp->net, 0));
-    w = dp->workers[0].get();
-    p0 = add_dev("p0", "02:00:00:00:00:01");
-    p1 = add_dev("p1", "02:00:00:00:00:02");
+    TwoPortTest::SetUp();
     dp->topo.get<l3::Config>().addresses = {{{}, "p0", "2001:db8:1::1/64", {}, {}},
-                          {{}, "p1", "2001:db8:2::1/64", {}, {}}};
-    l3::setup(*dp);
-    l3 = dp->find_feature<l3::L3>();
-    ASSERT_NE(l3, nullptr);
-    l3->fake_now_ms = now;
+                                            {{}, "p1", "2001:db8:2::1/64", {}, {}}};
+    start_l3(now);
   }
   std::vector<uint8_t> ns(const char* src, const char* target, const char* sll) {
     std::vector<uint8_t> b(32, 0);
