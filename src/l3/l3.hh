@@ -45,7 +45,7 @@
 //   icmp_csum, icmp_ignored, neigh_failed, neigh_queuefull, neigh_createfail,
 //   arp_invalid.
 // Counters: per device IP MIB (Linux names, `show ip stats`), rx_otherhost_dropped.
-// Config keys: addresses, routes, neighbours, punt (docs/l3.md).
+// Config keys: addresses, routes, neighbours, punt (config.cc; docs/l3.md).
 // CLI: show addresses, show routes, show neigh, show ip stats [DEV],
 //   route add|del PREFIX via ADDR|dev DEV (commands.cc).
 #pragma once
