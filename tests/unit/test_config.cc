@@ -473,8 +473,8 @@ TEST(ConfigLoader, LoadFile) {
 // The files of the config suite, through the loader directly: each names its
 // position and message on its first line, "# expect: LINE:COL: text".
 TEST(ConfigBadFiles, EachGivesItsMessage) {
-  auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "config" / "bad";
-  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " not found";
+  auto dir = std::filesystem::path(SLUICE_SOURCE_DIR) / "tests" / "config" / "bad";
+  ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir << " not found";
   int n = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
