@@ -14,9 +14,17 @@
 #include "bridge/bridge.hh"
 #include "core/meta.hh"
 #include "core/netif.hh"
+#include "hooks/hooks.hh"
 
 namespace sluice::bridge {
 namespace {
+
+// What the entries of a bridge point see (NF_HOOK(NFPROTO_BRIDGE, …)'s
+// state): in, out = device indexes or kNoDev (local_in: out = the bridge, so
+// that a queued frame resumes where it was).
+inline hooks::State hook_state(const Worker& w, hooks::Point p, uint16_t in, uint16_t out) {
+  return hooks::State{static_cast<uint8_t>(p), static_cast<uint16_t>(w.id), in, out, nullptr};
+}
 
 enum class PktClass : uint8_t { unicast, multicast, broadcast };
 
@@ -71,14 +79,12 @@ inline void stage(WorkerState& ws, const BridgePort& to, rte_mbuf* m) {
   e.pkts[e.n++] = m;
 }
 
-// br_forward_finish ([bridge/post_routing] when post != nullptr) +
-// br_dev_queue_push_xmit for copies leaving through port `to`.
-void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint16_t n,
-                   const HookList* post) {
+// br_forward_finish ([bridge/post_routing] when post) + br_dev_queue_push_xmit
+// for copies leaving through port `to`.
+void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint16_t n, bool post) {
   const uint16_t out = to.dev->index;
-  if (post != nullptr) {
-    HookCtx c{HookPoint::post_routing, nullptr, to.dev, br.dev};
-    n = run_hooks(w, post, c, pkts, n, out);
+  if (post) {
+    n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_POST_ROUTING, kNoDev, out), pkts, n, out);
   }
   // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
   const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
@@ -97,19 +103,18 @@ void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint1
 void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool from_bridge) {
   if (ws.touched.empty()) return;
   std::sort(ws.touched.begin(), ws.touched.end());
-  const HookList* fwd = br.sys->hooks.list(from_bridge ? HookPoint::local_out : HookPoint::forward);
-  const HookList* post = br.sys->hooks.list(HookPoint::post_routing);
+  hooks::Registry& reg = br.sys->hooks;
+  const hooks::Point fwd = from_bridge ? SLUICE_BRIDGE_LOCAL_OUT : SLUICE_BRIDGE_FORWARD;
+  const bool has_fwd = reg.list(fwd) != nullptr;
+  const bool post = reg.list(SLUICE_BRIDGE_POST_ROUTING) != nullptr;
+  const uint16_t in_dev = from_bridge ? kNoDev : in->index;
   for (uint16_t pos : ws.touched) {
     BridgePort& to = *br.flood_order[pos];
     WorkerState::Egress& e = ws.egress[pos];
     uint16_t n = e.n;
     e.n = 0;
     const uint16_t out = to.dev->index;
-    if (fwd != nullptr) {
-      HookCtx c{from_bridge ? HookPoint::local_out : HookPoint::forward, from_bridge ? nullptr : in,
-                to.dev, br.dev};
-      n = run_hooks(w, fwd, c, e.pkts, n, out);
-    }
+    if (has_fwd) n = reg.run(w, hook_state(w, fwd, in_dev, out), e.pkts, n, out);
     if (n != 0) egress_finish(w, br, to, e.pkts, n, post);
   }
   ws.touched.clear();
@@ -393,6 +398,13 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   }
 }
 
+// [bridge/local_in] of br_pass_frame_up (in = the port, out = the bridge):
+// the survivors go on to the bridge device.
+uint16_t local_in(Worker& w, Bridge& br, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  const uint16_t bdev = br.dev->index;
+  return br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, port, bdev), pkts, n, bdev);
+}
+
 }  // namespace
 
 void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
@@ -466,10 +478,10 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
     }
   }
 
-  // Link-local frames not forwarded: bridge/local_in, learning, PASS.
+  // Link-local frames not forwarded: bridge/local_in (no bridge), learning, PASS.
   if (nll != 0) {
-    HookCtx c{HookPoint::local_in, &dev, nullptr, nullptr};
-    nll = run_hooks(w, sys.hooks.list(HookPoint::local_in), c, ll, nll, dev.index);
+    nll = sys.hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, dev.index, kNoDev), ll, nll,
+                        dev.index);
     for (uint16_t i = 0; i < nll; i++) {
       learn_link_local(ws, bc, br, p, ll[i], now);
       bc.link_local_pass++;
@@ -478,13 +490,12 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
   }
   if (nd == 0) return;
 
-  // bridge/pre_routing (broute: PASS up the port's own stack).
-  if (const HookList* pre = sys.hooks.list(HookPoint::pre_routing)) {
-    rte_mbuf* brouted[kBurst];
-    uint16_t nb = 0;
-    HookCtx c{HookPoint::pre_routing, &dev, nullptr, br.dev};
-    nd = run_hooks(w, pre, c, data, nd, dev.index, brouted, &nb);
-    for (uint16_t i = 0; i < nb; i++) res[meta(brouted[i]).user[0]] = RxResult::pass;
+  // bridge/pre_routing (nf_hook_bridge_pre; broute: PASS up the port's own stack).
+  if (sys.hooks.list(SLUICE_BRIDGE_PRE_ROUTING) != nullptr) {
+    hooks::Registry::Brouted brouted;
+    nd = sys.hooks.run(w, hook_state(w, SLUICE_BRIDGE_PRE_ROUTING, dev.index, kNoDev), data, nd,
+                       dev.index, nullptr, &brouted);
+    for (uint16_t i = 0; i < brouted.n; i++) res[meta(brouted.pkts[i]).user[0]] = RxResult::pass;
     if (nd == 0) return;
   }
 
@@ -494,10 +505,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
   // Forwarded copies leave first, local delivery comes last.
   flush_egress(w, ws, br, &dev, false);
   if (nlocal == 0) return;
-  if (const HookList* li = sys.hooks.list(HookPoint::local_in)) {
-    HookCtx c{HookPoint::local_in, &dev, nullptr, br.dev};
-    nlocal = run_hooks(w, li, c, local, nlocal, br.dev->index);
-  }
+  nlocal = local_in(w, br, dev.index, local, nlocal);
   for (uint16_t i = 0; i < nlocal; i++) res[meta(local[i]).user[0]] = RxResult::another;
 }
 
@@ -584,66 +592,75 @@ void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
-// ---- resume: frames a hook queue consumer accepted ------------------------------------------
+// ---- okfns: frames a hook queue consumer accepted go on from their point ---------------------
 
 namespace {
-BridgePort* port_of(Worker& w, uint16_t dev) {
-  Device* d = w.net.dev(dev);
-  if (d == nullptr || d->rx_handler.load(std::memory_order_acquire) != br_handle_frame)
-    return nullptr;  // left the bridge while the frame was queued
-  return static_cast<BridgePort*>(d->rx_handler_ctx.load(std::memory_order_relaxed));
-}
-}  // namespace
 
-void resume(Worker& w, HookPoint p, rte_mbuf** pkts, uint16_t n, uint16_t in, uint16_t out) {
-  const uint16_t port_dev = p == HookPoint::pre_routing || p == HookPoint::local_in ? in : out;
-  BridgePort* port = port_of(w, port_dev);
-  if (port == nullptr) {
-    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], port_dev, DropReason::no_tx_target);
+// The port a resumed frame belongs to, or nullptr (frames dropped) when
+// the device left the bridge while the frame was queued.
+BridgePort* resumed_port(Worker& w, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
+  Device* d = w.net.dev(dev);
+  if (d != nullptr && d->rx_handler.load(std::memory_order_acquire) == br_handle_frame)
+    return static_cast<BridgePort*>(d->rx_handler_ctx.load(std::memory_order_relaxed));
+  for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], dev, DropReason::no_tx_target);
+  return nullptr;
+}
+
+// bridge/pre_routing: br_handle_frame_finish, then on as br_handle_frame.
+void ok_pre_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  BridgePort* port = resumed_port(w, st.in, pkts, n);
+  if (port == nullptr) return;
+  Bridge& br = *port->br;
+  WorkerState& ws = *br.sys->workers[w.id];
+  rte_mbuf* local[kBurst];
+  uint16_t nlocal = 0;
+  br_handle_frame_finish(w, ws, ws.ctr[br.idx], br, *port, port->get_state(), pkts, n, local,
+                         &nlocal, br.sys->now_ms.load(std::memory_order_relaxed));
+  flush_egress(w, ws, br, port->dev, false);
+  if (nlocal == 0) return;
+  nlocal = local_in(w, br, port->dev->index, local, nlocal);
+  netif_receive(w, local, nlocal);  // RX_HANDLER_ANOTHER: a round on the bridge
+}
+
+// bridge/local_in: br_pass_frame_up's netif_receive_skb on the bridge
+// device, or (out = kNoDev) a link-local frame learned and PASSed up the
+// port's own stack.
+void ok_local_in(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  BridgePort* port = resumed_port(w, st.in, pkts, n);
+  if (port == nullptr) return;
+  Bridge& br = *port->br;
+  if (st.out != kNoDev) {
+    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = br.dev->index;
+    netif_receive(w, pkts, n);
     return;
   }
-  Bridge& br = *port->br;
-  BridgeSys& sys = *br.sys;
-  WorkerState& ws = *sys.workers[w.id];
+  WorkerState& ws = *br.sys->workers[w.id];
   BrCounters& bc = ws.ctr[br.idx];
-  const uint64_t now = sys.now_ms.load(std::memory_order_relaxed);
-  switch (p) {
-    case HookPoint::pre_routing: {  // br_handle_frame_finish, then as br_handle_frame
-      rte_mbuf* local[kBurst];
-      uint16_t nlocal = 0;
-      br_handle_frame_finish(w, ws, bc, br, *port, port->get_state(), pkts, n, local, &nlocal, now);
-      flush_egress(w, ws, br, port->dev, false);
-      if (nlocal == 0) return;
-      if (const HookList* li = sys.hooks.list(HookPoint::local_in)) {
-        HookCtx c{HookPoint::local_in, port->dev, nullptr, br.dev};
-        nlocal = run_hooks(w, li, c, local, nlocal, br.dev->index);
-      }
-      netif_receive(w, local, nlocal);  // RX_HANDLER_ANOTHER: a round on the bridge
-      return;
-    }
-    case HookPoint::local_in:
-      if (out != kNoDev) {  // br_pass_frame_up → netif_receive_skb on the bridge device
-        for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = br.dev->index;
-        netif_receive(w, pkts, n);
-      } else {  // a link-local frame: learned, then up the port's own stack (PASS)
-        for (uint16_t i = 0; i < n; i++) {
-          learn_link_local(ws, bc, br, *port, pkts[i], now);
-          bc.link_local_pass++;
-        }
-        netif_receive_pass(w, *port->dev, pkts, n);
-      }
-      return;
-    case HookPoint::forward:
-    case HookPoint::local_out:
-      egress_finish(w, br, *port, pkts, n, sys.hooks.list(HookPoint::post_routing));
-      return;
-    case HookPoint::post_routing:
-      egress_finish(w, br, *port, pkts, n, nullptr);
-      return;
-    case HookPoint::count_:
-      break;
+  const uint64_t now = br.sys->now_ms.load(std::memory_order_relaxed);
+  for (uint16_t i = 0; i < n; i++) {
+    learn_link_local(ws, bc, br, *port, pkts[i], now);
+    bc.link_local_pass++;
   }
-  for (uint16_t i = 0; i < n; i++) w.free_later(pkts[i]);
+  netif_receive_pass(w, *port->dev, pkts, n);
+}
+
+// bridge/post_routing: br_dev_queue_push_xmit on the port st.out.
+void ok_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  if (BridgePort* port = resumed_port(w, st.out, pkts, n))
+    egress_finish(w, *port->br, *port, pkts, n, false);
+}
+
+}  // namespace
+
+void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  if (BridgePort* port = resumed_port(w, st.out, pkts, n))
+    egress_finish(w, *port->br, *port, pkts, n,
+                  port->br->sys->hooks.list(SLUICE_BRIDGE_POST_ROUTING) != nullptr);
+}
+
+void set_okfns(hooks::Registry& reg) {
+  reg.set_okfns(SLUICE_BRIDGE_PRE_ROUTING,
+                {ok_pre_routing, ok_local_in, ok_forward, ok_forward, ok_post_routing}, nullptr);
 }
 
 }  // namespace sluice::bridge
