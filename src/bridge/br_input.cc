@@ -241,160 +241,234 @@ void learn_link_local(WorkerState& ws, BrCounters& bc, Bridge& br, const BridgeP
   fdb_update(ws, bc, br, p, src, vid, br.fdb->lookup(src, vid), now);
 }
 
-// br_handle_frame_finish() for a burst of frames that passed pre_routing.
-// Survivors for local delivery are appended to local[].
-void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
-                            PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
-                            uint16_t* nlocal, uint64_t now) {
+// __allowed_ingress(): the VID of a frame (0 with VLAN filtering off), the
+// PVID for untagged and priority-tagged frames; false when it is dropped.
+inline bool allowed_ingress(Worker& w, const Bridge& br, const BridgePort& p, rte_mbuf* m,
+                            uint16_t* vid_out) {
+  *vid_out = 0;
+  if (!br.vlan_filtering) return true;
   const uint16_t in = p.dev->index;
-  const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
-  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
+  PktMeta& md = meta(m);
+  if ((md.flags & kFlagVlan) && md.vlan_proto != br.vlan_proto) {
+    // A tag of another protocol goes back into the payload: untagged for us.
+    uint16_t proto = md.vlan_proto;
+    if (!vlan_insert(m)) {
+      w.drop(m, in, DropReason::nomem);
+      return false;
+    }
+    md.protocol = proto;
+  }
+  uint16_t vid = (md.flags & kFlagVlan) ? md.vlan_tci & 0xfff : 0;
+  if (vid == 0) {  // untagged or priority-tagged: the PVID
+    if (p.vlans.pvid == 0) {
+      w.drop(m, in, DropReason::bridge_no_pvid);
+      return false;
+    }
+    vid = p.vlans.pvid;
+    uint16_t pcp = (md.flags & kFlagVlan) ? md.vlan_tci & 0xf000 : 0;
+    md.flags |= kFlagVlan;
+    md.vlan_proto = br.vlan_proto;
+    md.vlan_tci = static_cast<uint16_t>(pcp | vid);
+  } else if (!p.vlans.has(vid)) {
+    w.drop(m, in, DropReason::bridge_vlan_filter);
+    return false;
+  }
+  *vid_out = vid;
+  return true;
+}
+
+// The FDB keys of a burst, for one rte_hash bulk lookup. Per frame: its VID,
+// the index of its source key (kNone: not learning, or verified lately) and
+// of its destination key (kNone: a group address).
+struct BurstKeys {
+  static constexpr uint8_t kNone = 0xff;
   FdbKey keys[2 * kBurst];
   uint32_t hashes[2 * kBurst];
-  uint8_t skey[kBurst];  // index of the source key, 0xff = none (no learning, or verified lately)
-  uint8_t dkey[kBurst];  // index of the destination key, 0xff = none
+  uint8_t skey[kBurst];
+  uint8_t dkey[kBurst];
   uint16_t vids[kBurst];
-  uint16_t slot[kBurst];
+  uint16_t slot[kBurst];  // the source's WorkerState::src_seen slot
   unsigned nk = 0;
-  uint16_t k = 0;
 
-  // VLAN ingress filter (__allowed_ingress), then the keys of the burst.
+  uint8_t add(const FdbKey& k) {
+    keys[nk] = k;
+    hashes[nk] = Fdb::hash(k);
+    return static_cast<uint8_t>(nk++);
+  }
+};
+
+// br_handle_frame_finish's first pass: the VLAN ingress filter, then the
+// keys of every frame that passed (compacted into pkts; returns their count).
+uint16_t ingress_keys(Worker& w, WorkerState& ws, const Bridge& br, const BridgePort& p,
+                      uint32_t gen, rte_mbuf** pkts, uint16_t n, BurstKeys& k, uint64_t now) {
+  const uint16_t in = p.dev->index;
+  const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
+  uint16_t j = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
-    PktMeta& md = meta(m);
-    uint16_t vid = 0;
-    if (br.vlan_filtering) {
-      if ((md.flags & kFlagVlan) && md.vlan_proto != br.vlan_proto) {
-        // A tag of another protocol goes back into the payload: untagged for us.
-        uint16_t proto = md.vlan_proto;
-        if (!vlan_insert(m)) {
-          w.drop(m, in, DropReason::nomem);
-          continue;
-        }
-        md.protocol = proto;
-      }
-      if (md.flags & kFlagVlan) vid = md.vlan_tci & 0xfff;
-      if (vid == 0) {  // untagged or priority-tagged: the PVID
-        if (p.vlans.pvid == 0) {
-          w.drop(m, in, DropReason::bridge_no_pvid);
-          continue;
-        }
-        vid = p.vlans.pvid;
-        uint16_t pcp = (md.flags & kFlagVlan) ? md.vlan_tci & 0xf000 : 0;
-        md.flags |= kFlagVlan;
-        md.vlan_proto = br.vlan_proto;
-        md.vlan_tci = static_cast<uint16_t>(pcp | vid);
-      } else if (!p.vlans.has(vid)) {
-        w.drop(m, in, DropReason::bridge_vlan_filter);
-        continue;
-      }
-    }
+    uint16_t vid;
+    if (!allowed_ingress(w, br, p, m, &vid)) continue;
     const rte_ether_hdr* h = eth(m);
-    skey[k] = 0xff;
+    k.skey[j] = BurstKeys::kNone;
     if (learning) {
       // A source this worker saw on this port less than a second ago, with
       // no FDB deletion or move since, needs neither a refresh nor a move.
       const uint64_t key = src_key(h->src_addr, vid);
-      slot[k] = src_slot(key, br.idx);
-      const WorkerState::SrcSeen& c = ws.src_seen[slot[k]];
+      k.slot[j] = src_slot(key, br.idx);
+      const WorkerState::SrcSeen& c = ws.src_seen[k.slot[j]];
       if (!(c.key == key && c.bridge == br.idx && c.port == in && c.gen == gen &&
-            now - c.ms < 1000)) {
-        skey[k] = static_cast<uint8_t>(nk);
-        keys[nk] = FdbKey{key, 0};
-        hashes[nk] = Fdb::hash(keys[nk]);
-        nk++;
-      }
+            now - c.ms < 1000))
+        k.skey[j] = k.add(FdbKey{key, 0});
     }
-    if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
-      dkey[k] = static_cast<uint8_t>(nk);
-      keys[nk] = FdbKey::of_bits(mac48_in_header(h->dst_addr), vid);
-      hashes[nk] = Fdb::hash(keys[nk]);
-      nk++;
-    } else {
-      dkey[k] = 0xff;
-    }
-    vids[k] = vid;
-    pkts[k++] = m;
+    k.dkey[j] = rte_is_multicast_ether_addr(&h->dst_addr)
+                    ? BurstKeys::kNone
+                    : k.add(FdbKey::of_bits(mac48_in_header(h->dst_addr), vid));
+    k.vids[j] = vid;
+    pkts[j++] = m;
   }
-  n = k;
+  return j;
+}
+
+// Learning of a frame's source (br_fdb_update), and the note in src_seen
+// that lets the next frames from it on this port skip the lookup.
+inline void learn_source(WorkerState& ws, BrCounters& bc, const Bridge& br, const BridgePort& p,
+                         const rte_ether_addr& src, uint16_t vid, FdbEntry* e, uint16_t slot,
+                         uint32_t gen, uint64_t now) {
+  fdb_update(ws, bc, br, p, src, vid, e, now);
+  const uint16_t in = p.dev->index;
+  if (e != nullptr && e->is_dynamic() && e->port.load(std::memory_order_relaxed) == in)
+    ws.src_seen[slot] = WorkerState::SrcSeen{
+        src_key(src, vid), e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
+}
+
+// The FDB's answer for a unicast frame: a local entry (also at VID 0 for a
+// miss at another VID) → local delivery only; a remote one → that port if
+// should_deliver, else drop no_tx_target; a miss → flood, not local.
+// Returns true when m is to be passed up.
+inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
+                            const BridgePort& p, rte_mbuf* m, uint16_t vid, FdbEntry* dst) {
+  const rte_ether_hdr* h = eth(m);
+  if (dst == nullptr && vid != 0) {  // local entries also answer at VID 0
+    FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
+    if (e0 != nullptr && e0->is_local()) dst = e0;
+  }
+  if (dst != nullptr && dst->is_local()) return true;  // br_pass_frame_up only, never forwarded
+  if (dst == nullptr) {
+    br_flood(w, ws, br, &p, m, PktClass::unicast, false, false, vid, bc);  // sends or drops it
+    return false;
+  }
+  BridgePort* to = br.port_of(dst->port.load(std::memory_order_relaxed));
+  if (to != nullptr && should_deliver(br, *to, &p, vid)) {
+    if (to == &p) bc.hairpin++;
+    egress_prepare(br, *to, m, vid);
+    stage(ws, *to, m);
+    bc.forwarded++;
+  } else {
+    w.drop(m, p.dev->index, DropReason::no_tx_target);
+  }
+  return false;
+}
+
+// br_pass_frame_up() up to its hook: counted on the bridge device, the
+// bridge's own VLAN egress rules, then dev = orig_dev = the bridge. False
+// when dropped.
+inline bool pass_frame_up(Worker& w, const Bridge& br, DevCounters& brc, BrCounters& bc,
+                          rte_mbuf* m, uint16_t vid) {
+  brc.rx_packets++;
+  brc.rx_bytes += m->pkt_len;
+  PktMeta& md = meta(m);
+  if (br.vlan_filtering) {
+    if (!br.vlans.has(vid)) {
+      w.drop(m, br.dev->index, DropReason::bridge_vlan_filter);
+      return false;
+    }
+    if (br.vlans.is_untagged(vid)) {
+      md.flags &= static_cast<uint8_t>(~kFlagVlan);
+      md.vlan_tci = 0;
+    }
+  }
+  md.dev = br.dev->index;
+  md.orig_dev = br.dev->index;  // netif_receive_skb(): a new receive call on the bridge
+  bc.local++;
+  return true;
+}
+
+// br_handle_frame_finish() for a burst of frames that passed pre_routing:
+// VLAN ingress filter and FDB keys, one bulk lookup, then per frame
+// learning (before the LEARNING-state drop), classification, forward /
+// flood, and br_pass_frame_up. Frames for local delivery are appended to local[].
+void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
+                            PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
+                            uint16_t* nlocal, uint64_t now) {
+  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
+  BurstKeys k;
+  n = ingress_keys(w, ws, br, p, gen, pkts, n, k, now);
   if (n == 0) return;
   FdbEntry* ents[2 * kBurst];
-  br.fdb->lookup_bulk(keys, hashes, nk, ents);
+  br.fdb->lookup_bulk(k.keys, k.hashes, k.nk, ents);
 
   DevCounters& brc = w.c(br.dev->index);
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const rte_ether_hdr* h = eth(m);
-    const uint16_t vid = vids[i];
-    // Learning happens before the LEARNING-state drop.
-    if (skey[i] != 0xff) {
-      FdbEntry* e = ents[skey[i]];
-      fdb_update(ws, bc, br, p, h->src_addr, vid, e, now);
-      if (e != nullptr && e->is_dynamic() && e->port.load(std::memory_order_relaxed) == in)
-        ws.src_seen[slot[i]] =
-            WorkerState::SrcSeen{src_key(h->src_addr, vid),
-                                 e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
-    }
-
-    PktClass cls = PktClass::unicast;
-    bool local_rcv = false;  // the bridge device is not promiscuous
-    if (rte_is_multicast_ether_addr(&h->dst_addr)) {
-      local_rcv = true;
-      cls = rte_is_broadcast_ether_addr(&h->dst_addr) ? PktClass::broadcast : PktClass::multicast;
-    }
+    const uint16_t vid = k.vids[i];
+    if (k.skey[i] != BurstKeys::kNone)
+      learn_source(ws, bc, br, p, h->src_addr, vid, ents[k.skey[i]], k.slot[i], gen, now);
     if (state == PortState::learning) {
-      w.drop(m, in, DropReason::bridge_learning_state);
+      w.drop(m, p.dev->index, DropReason::bridge_learning_state);
       continue;
     }
-    if (cls == PktClass::multicast) brc.multicast++;  // no querier: flood + local
-
-    bool used = false;  // m sent on (not available for local delivery)
-    if (cls == PktClass::unicast) {
-      FdbEntry* dst = ents[dkey[i]];
-      if (dst == nullptr && vid != 0) {  // local entries also answer at VID 0
-        FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
-        if (e0 != nullptr && e0->is_local()) dst = e0;
-      }
-      if (dst != nullptr && dst->is_local()) {
-        local_rcv = true;  // br_pass_frame_up only, never forwarded
-      } else if (dst != nullptr) {
-        BridgePort* to = br.port_of(dst->port.load(std::memory_order_relaxed));
-        if (to != nullptr && should_deliver(br, *to, &p, vid)) {
-          if (to == &p) bc.hairpin++;
-          egress_prepare(br, *to, m, vid);
-          stage(ws, *to, m);
-          bc.forwarded++;
-        } else {
-          w.drop(m, in, DropReason::no_tx_target);
-        }
-        used = true;
-      } else {
-        br_flood(w, ws, br, &p, m, cls, false, false, vid, bc);  // sends or drops it
-        used = true;
-      }
-    } else {
-      used = br_flood(w, ws, br, &p, m, cls, true, false, vid, bc);
+    bool up;  // passed up to the bridge device (the bridge device is not promiscuous)
+    if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
+      up = forward_unicast(w, ws, bc, br, p, m, vid, ents[k.dkey[i]]);
+    } else {  // no querier: flooded and passed up
+      const bool bcast = rte_is_broadcast_ether_addr(&h->dst_addr);
+      if (!bcast) brc.multicast++;
+      up = !br_flood(w, ws, br, &p, m, bcast ? PktClass::broadcast : PktClass::multicast, true,
+                     false, vid, bc);
     }
-    if (used || !local_rcv) continue;
+    if (up && pass_frame_up(w, br, brc, bc, m, vid)) local[(*nlocal)++] = m;
+  }
+}
 
-    // br_pass_frame_up(): counted on the bridge, then its own VLAN rules.
-    brc.rx_packets++;
-    brc.rx_bytes += m->pkt_len;
-    PktMeta& md = meta(m);
-    if (br.vlan_filtering) {
-      if (!br.vlans.has(vid)) {
-        w.drop(m, br.dev->index, DropReason::bridge_vlan_filter);
-        continue;
-      }
-      if (br.vlans.is_untagged(vid)) {
-        md.flags &= static_cast<uint8_t>(~kFlagVlan);
-        md.vlan_tci = 0;
-      }
-    }
-    md.dev = br.dev->index;
-    md.orig_dev = br.dev->index;  // netif_receive_skb(): a new receive call on the bridge
-    bc.local++;
-    local[(*nlocal)++] = m;
+// What br_handle_frame does with a link-local frame (01:80:C2:00:00:0X):
+// treat it as data, PASS it up the port's stack (learned), give it to
+// link_local_in, or drop it.
+enum class LinkLocal : uint8_t { data, pass, local_in, dropped };
+inline LinkLocal link_local(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
+                            const BridgePort& p, rte_mbuf* m, uint64_t now) {
+  const unsigned x = eth(m)->dst_addr.addr_bytes[5];
+  uint16_t mask = p.group_fwd_mask;  // | group_fwd_mask_required (0 for 802.1Q)
+  if (x == 0x00) {                   // STP BPDU
+    if (!br.stp_enabled || (mask & 1)) return LinkLocal::data;
+    learn_link_local(ws, bc, br, p, m, now);
+    bc.link_local_pass++;
+    return LinkLocal::pass;  // up the port's stack: LLC → STP
+  }
+  if (x == 0x01) {  // MAC control (pause): always dropped
+    w.drop(m, p.dev->index, DropReason::bridge_pause);
+    return LinkLocal::dropped;
+  }
+  mask |= br.group_fwd_mask;
+  if (mask & (1u << x)) return LinkLocal::data;
+  if (x == 0x0e) {  // LLDP: learn and PASS, no local_in hook
+    learn_link_local(ws, bc, br, p, m, now);
+    bc.link_local_pass++;
+    return LinkLocal::pass;
+  }
+  return LinkLocal::local_in;
+}
+
+// Link-local frames not forwarded: [bridge/local_in] (in = the port, no
+// bridge), then __br_handle_local_finish (learning) and PASS.
+void link_local_in(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, const BridgePort& p,
+                   rte_mbuf** ll, uint16_t n, RxResult* res, uint64_t now) {
+  const uint16_t in = p.dev->index;
+  n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, in, kNoDev), ll, n, in);
+  for (uint16_t i = 0; i < n; i++) {
+    learn_link_local(ws, bc, br, p, ll[i], now);
+    bc.link_local_pass++;
+    res[meta(ll[i]).user[0]] = RxResult::pass;
   }
 }
 
@@ -437,36 +511,10 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
       continue;
     }
     if (is_link_local(h->dst_addr)) {
-      const unsigned x = h->dst_addr.addr_bytes[5];
-      uint16_t mask = p.group_fwd_mask;  // | group_fwd_mask_required (0 for 802.1Q)
-      bool as_data = false;
-      if (x == 0x00) {  // STP BPDU
-        if (!br.stp_enabled || (mask & 1)) {
-          as_data = true;
-        } else {
-          learn_link_local(ws, bc, br, p, m, now);
-          bc.link_local_pass++;
-          res[i] = RxResult::pass;  // up the port's stack: LLC → STP
-          continue;
-        }
-      } else if (x == 0x01) {  // MAC control (pause): always dropped
-        w.drop(m, dev.index, DropReason::bridge_pause);
-        continue;
-      } else {
-        mask |= br.group_fwd_mask;
-        if (mask & (1u << x)) {
-          as_data = true;
-        } else if (x == 0x0e) {  // LLDP: learn and PASS, no local_in hook
-          learn_link_local(ws, bc, br, p, m, now);
-          bc.link_local_pass++;
-          res[i] = RxResult::pass;
-          continue;
-        } else {
-          ll[nll++] = m;
-          continue;
-        }
-      }
-      (void)as_data;
+      const LinkLocal what = link_local(w, ws, bc, br, p, m, now);
+      if (what == LinkLocal::pass) res[i] = RxResult::pass;
+      if (what == LinkLocal::local_in) ll[nll++] = m;
+      if (what != LinkLocal::data) continue;
     }
     // Port state gate.
     if (state == PortState::forwarding || state == PortState::learning) {
@@ -478,16 +526,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
     }
   }
 
-  // Link-local frames not forwarded: bridge/local_in (no bridge), learning, PASS.
-  if (nll != 0) {
-    nll = sys.hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, dev.index, kNoDev), ll, nll,
-                        dev.index);
-    for (uint16_t i = 0; i < nll; i++) {
-      learn_link_local(ws, bc, br, p, ll[i], now);
-      bc.link_local_pass++;
-      res[meta(ll[i]).user[0]] = RxResult::pass;
-    }
-  }
+  if (nll != 0) link_local_in(w, ws, bc, br, p, ll, nll, res, now);
   if (nd == 0) return;
 
   // bridge/pre_routing (nf_hook_bridge_pre; broute: PASS up the port's own stack).
