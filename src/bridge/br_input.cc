@@ -14,9 +14,17 @@
 #include "bridge/bridge.hh"
 #include "core/meta.hh"
 #include "core/netif.hh"
+#include "hooks/hooks.hh"
 
 namespace sluice::bridge {
 namespace {
+
+// What the entries of a bridge point see (NF_HOOK(NFPROTO_BRIDGE, …)'s
+// state): in, out = device indexes or kNoDev (local_in: out = the bridge, so
+// that a queued frame resumes where it was).
+inline hooks::State hook_state(const Worker& w, hooks::Point p, uint16_t in, uint16_t out) {
+  return hooks::State{static_cast<uint8_t>(p), static_cast<uint16_t>(w.id), in, out, nullptr};
+}
 
 enum class PktClass : uint8_t { unicast, multicast, broadcast };
 
@@ -71,14 +79,12 @@ inline void stage(WorkerState& ws, const BridgePort& to, rte_mbuf* m) {
   e.pkts[e.n++] = m;
 }
 
-// br_forward_finish ([bridge/post_routing] when post != nullptr) +
-// br_dev_queue_push_xmit for copies leaving through port `to`.
-void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint16_t n,
-                   const HookList* post) {
+// br_forward_finish ([bridge/post_routing] when post) + br_dev_queue_push_xmit
+// for copies leaving through port `to`.
+void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint16_t n, bool post) {
   const uint16_t out = to.dev->index;
-  if (post != nullptr) {
-    HookCtx c{HookPoint::post_routing, nullptr, to.dev, br.dev};
-    n = run_hooks(w, post, c, pkts, n, out);
+  if (post) {
+    n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_POST_ROUTING, kNoDev, out), pkts, n, out);
   }
   // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
   const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
@@ -97,19 +103,18 @@ void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint1
 void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool from_bridge) {
   if (ws.touched.empty()) return;
   std::sort(ws.touched.begin(), ws.touched.end());
-  const HookList* fwd = br.sys->hooks.list(from_bridge ? HookPoint::local_out : HookPoint::forward);
-  const HookList* post = br.sys->hooks.list(HookPoint::post_routing);
+  hooks::Registry& reg = br.sys->hooks;
+  const hooks::Point fwd = from_bridge ? SLUICE_BRIDGE_LOCAL_OUT : SLUICE_BRIDGE_FORWARD;
+  const bool has_fwd = reg.list(fwd) != nullptr;
+  const bool post = reg.list(SLUICE_BRIDGE_POST_ROUTING) != nullptr;
+  const uint16_t in_dev = from_bridge ? kNoDev : in->index;
   for (uint16_t pos : ws.touched) {
     BridgePort& to = *br.flood_order[pos];
     WorkerState::Egress& e = ws.egress[pos];
     uint16_t n = e.n;
     e.n = 0;
     const uint16_t out = to.dev->index;
-    if (fwd != nullptr) {
-      HookCtx c{from_bridge ? HookPoint::local_out : HookPoint::forward, from_bridge ? nullptr : in,
-                to.dev, br.dev};
-      n = run_hooks(w, fwd, c, e.pkts, n, out);
-    }
+    if (has_fwd) n = reg.run(w, hook_state(w, fwd, in_dev, out), e.pkts, n, out);
     if (n != 0) egress_finish(w, br, to, e.pkts, n, post);
   }
   ws.touched.clear();
@@ -236,161 +241,242 @@ void learn_link_local(WorkerState& ws, BrCounters& bc, Bridge& br, const BridgeP
   fdb_update(ws, bc, br, p, src, vid, br.fdb->lookup(src, vid), now);
 }
 
-// br_handle_frame_finish() for a burst of frames that passed pre_routing.
-// Survivors for local delivery are appended to local[].
-void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
-                            PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
-                            uint16_t* nlocal, uint64_t now) {
+// __allowed_ingress(): the VID of a frame (0 with VLAN filtering off), the
+// PVID for untagged and priority-tagged frames; false when it is dropped.
+inline bool allowed_ingress(Worker& w, const Bridge& br, const BridgePort& p, rte_mbuf* m,
+                            uint16_t* vid_out) {
+  *vid_out = 0;
+  if (!br.vlan_filtering) return true;
   const uint16_t in = p.dev->index;
-  const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
-  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
+  PktMeta& md = meta(m);
+  if ((md.flags & kFlagVlan) && md.vlan_proto != br.vlan_proto) {
+    // A tag of another protocol goes back into the payload: untagged for us.
+    uint16_t proto = md.vlan_proto;
+    if (!vlan_insert(m)) {
+      w.drop(m, in, DropReason::nomem);
+      return false;
+    }
+    md.protocol = proto;
+  }
+  uint16_t vid = (md.flags & kFlagVlan) ? md.vlan_tci & 0xfff : 0;
+  if (vid == 0) {  // untagged or priority-tagged: the PVID
+    if (p.vlans.pvid == 0) {
+      w.drop(m, in, DropReason::bridge_no_pvid);
+      return false;
+    }
+    vid = p.vlans.pvid;
+    uint16_t pcp = (md.flags & kFlagVlan) ? md.vlan_tci & 0xf000 : 0;
+    md.flags |= kFlagVlan;
+    md.vlan_proto = br.vlan_proto;
+    md.vlan_tci = static_cast<uint16_t>(pcp | vid);
+  } else if (!p.vlans.has(vid)) {
+    w.drop(m, in, DropReason::bridge_vlan_filter);
+    return false;
+  }
+  *vid_out = vid;
+  return true;
+}
+
+// The FDB keys of a burst, for one rte_hash bulk lookup. Per frame: its VID,
+// the index of its source key (kNone: not learning, or verified lately) and
+// of its destination key (kNone: a group address).
+struct BurstKeys {
+  static constexpr uint8_t kNone = 0xff;
   FdbKey keys[2 * kBurst];
   uint32_t hashes[2 * kBurst];
-  uint8_t skey[kBurst];  // index of the source key, 0xff = none (no learning, or verified lately)
-  uint8_t dkey[kBurst];  // index of the destination key, 0xff = none
+  uint8_t skey[kBurst];
+  uint8_t dkey[kBurst];
   uint16_t vids[kBurst];
-  uint16_t slot[kBurst];
+  uint16_t slot[kBurst];  // the source's WorkerState::src_seen slot
   unsigned nk = 0;
-  uint16_t k = 0;
 
-  // VLAN ingress filter (__allowed_ingress), then the keys of the burst.
+  uint8_t add(const FdbKey& k) {
+    keys[nk] = k;
+    hashes[nk] = Fdb::hash(k);
+    return static_cast<uint8_t>(nk++);
+  }
+};
+
+// br_handle_frame_finish's first pass: the VLAN ingress filter, then the
+// keys of every frame that passed (compacted into pkts; returns their count).
+uint16_t ingress_keys(Worker& w, WorkerState& ws, const Bridge& br, const BridgePort& p,
+                      uint32_t gen, rte_mbuf** pkts, uint16_t n, BurstKeys& k, uint64_t now) {
+  const uint16_t in = p.dev->index;
+  const bool learning = p.has(kPortLearning) && br.ageing_ms != 0;  // hold time 0: always flood
+  uint16_t j = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
-    PktMeta& md = meta(m);
-    uint16_t vid = 0;
-    if (br.vlan_filtering) {
-      if ((md.flags & kFlagVlan) && md.vlan_proto != br.vlan_proto) {
-        // A tag of another protocol goes back into the payload: untagged for us.
-        uint16_t proto = md.vlan_proto;
-        if (!vlan_insert(m)) {
-          w.drop(m, in, DropReason::nomem);
-          continue;
-        }
-        md.protocol = proto;
-      }
-      if (md.flags & kFlagVlan) vid = md.vlan_tci & 0xfff;
-      if (vid == 0) {  // untagged or priority-tagged: the PVID
-        if (p.vlans.pvid == 0) {
-          w.drop(m, in, DropReason::bridge_no_pvid);
-          continue;
-        }
-        vid = p.vlans.pvid;
-        uint16_t pcp = (md.flags & kFlagVlan) ? md.vlan_tci & 0xf000 : 0;
-        md.flags |= kFlagVlan;
-        md.vlan_proto = br.vlan_proto;
-        md.vlan_tci = static_cast<uint16_t>(pcp | vid);
-      } else if (!p.vlans.has(vid)) {
-        w.drop(m, in, DropReason::bridge_vlan_filter);
-        continue;
-      }
-    }
+    uint16_t vid;
+    if (!allowed_ingress(w, br, p, m, &vid)) continue;
     const rte_ether_hdr* h = eth(m);
-    skey[k] = 0xff;
+    k.skey[j] = BurstKeys::kNone;
     if (learning) {
       // A source this worker saw on this port less than a second ago, with
       // no FDB deletion or move since, needs neither a refresh nor a move.
       const uint64_t key = src_key(h->src_addr, vid);
-      slot[k] = src_slot(key, br.idx);
-      const WorkerState::SrcSeen& c = ws.src_seen[slot[k]];
+      k.slot[j] = src_slot(key, br.idx);
+      const WorkerState::SrcSeen& c = ws.src_seen[k.slot[j]];
       if (!(c.key == key && c.bridge == br.idx && c.port == in && c.gen == gen &&
-            now - c.ms < 1000)) {
-        skey[k] = static_cast<uint8_t>(nk);
-        keys[nk] = FdbKey{key, 0};
-        hashes[nk] = Fdb::hash(keys[nk]);
-        nk++;
-      }
+            now - c.ms < 1000))
+        k.skey[j] = k.add(FdbKey{key, 0});
     }
-    if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
-      dkey[k] = static_cast<uint8_t>(nk);
-      keys[nk] = FdbKey::of_bits(mac48_in_header(h->dst_addr), vid);
-      hashes[nk] = Fdb::hash(keys[nk]);
-      nk++;
-    } else {
-      dkey[k] = 0xff;
-    }
-    vids[k] = vid;
-    pkts[k++] = m;
+    k.dkey[j] = rte_is_multicast_ether_addr(&h->dst_addr)
+                    ? BurstKeys::kNone
+                    : k.add(FdbKey::of_bits(mac48_in_header(h->dst_addr), vid));
+    k.vids[j] = vid;
+    pkts[j++] = m;
   }
-  n = k;
+  return j;
+}
+
+// Learning of a frame's source (br_fdb_update), and the note in src_seen
+// that lets the next frames from it on this port skip the lookup.
+inline void learn_source(WorkerState& ws, BrCounters& bc, const Bridge& br, const BridgePort& p,
+                         const rte_ether_addr& src, uint16_t vid, FdbEntry* e, uint16_t slot,
+                         uint32_t gen, uint64_t now) {
+  fdb_update(ws, bc, br, p, src, vid, e, now);
+  const uint16_t in = p.dev->index;
+  if (e != nullptr && e->is_dynamic() && e->port.load(std::memory_order_relaxed) == in)
+    ws.src_seen[slot] = WorkerState::SrcSeen{
+        src_key(src, vid), e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
+}
+
+// The FDB's answer for a unicast frame: a local entry (also at VID 0 for a
+// miss at another VID) → local delivery only; a remote one → that port if
+// should_deliver, else drop no_tx_target; a miss → flood, not local.
+// Returns true when m is to be passed up.
+inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
+                            const BridgePort& p, rte_mbuf* m, uint16_t vid, FdbEntry* dst) {
+  const rte_ether_hdr* h = eth(m);
+  if (dst == nullptr && vid != 0) {  // local entries also answer at VID 0
+    FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
+    if (e0 != nullptr && e0->is_local()) dst = e0;
+  }
+  if (dst != nullptr && dst->is_local()) return true;  // br_pass_frame_up only, never forwarded
+  if (dst == nullptr) {
+    br_flood(w, ws, br, &p, m, PktClass::unicast, false, false, vid, bc);  // sends or drops it
+    return false;
+  }
+  BridgePort* to = br.port_of(dst->port.load(std::memory_order_relaxed));
+  if (to != nullptr && should_deliver(br, *to, &p, vid)) {
+    if (to == &p) bc.hairpin++;
+    egress_prepare(br, *to, m, vid);
+    stage(ws, *to, m);
+    bc.forwarded++;
+  } else {
+    w.drop(m, p.dev->index, DropReason::no_tx_target);
+  }
+  return false;
+}
+
+// br_pass_frame_up() up to its hook: counted on the bridge device, the
+// bridge's own VLAN egress rules, then dev = orig_dev = the bridge. False
+// when dropped.
+inline bool pass_frame_up(Worker& w, const Bridge& br, DevCounters& brc, BrCounters& bc,
+                          rte_mbuf* m, uint16_t vid) {
+  brc.rx_packets++;
+  brc.rx_bytes += m->pkt_len;
+  PktMeta& md = meta(m);
+  if (br.vlan_filtering) {
+    if (!br.vlans.has(vid)) {
+      w.drop(m, br.dev->index, DropReason::bridge_vlan_filter);
+      return false;
+    }
+    if (br.vlans.is_untagged(vid)) {
+      md.flags &= static_cast<uint8_t>(~kFlagVlan);
+      md.vlan_tci = 0;
+    }
+  }
+  md.dev = br.dev->index;
+  md.orig_dev = br.dev->index;  // netif_receive_skb(): a new receive call on the bridge
+  bc.local++;
+  return true;
+}
+
+// br_handle_frame_finish() for a burst of frames that passed pre_routing:
+// VLAN ingress filter and FDB keys, one bulk lookup, then per frame
+// learning (before the LEARNING-state drop), classification, forward /
+// flood, and br_pass_frame_up. Frames for local delivery are appended to local[].
+void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
+                            PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
+                            uint16_t* nlocal, uint64_t now) {
+  const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
+  BurstKeys k;
+  n = ingress_keys(w, ws, br, p, gen, pkts, n, k, now);
   if (n == 0) return;
   FdbEntry* ents[2 * kBurst];
-  br.fdb->lookup_bulk(keys, hashes, nk, ents);
+  br.fdb->lookup_bulk(k.keys, k.hashes, k.nk, ents);
 
   DevCounters& brc = w.c(br.dev->index);
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const rte_ether_hdr* h = eth(m);
-    const uint16_t vid = vids[i];
-    // Learning happens before the LEARNING-state drop.
-    if (skey[i] != 0xff) {
-      FdbEntry* e = ents[skey[i]];
-      fdb_update(ws, bc, br, p, h->src_addr, vid, e, now);
-      if (e != nullptr && e->is_dynamic() && e->port.load(std::memory_order_relaxed) == in)
-        ws.src_seen[slot[i]] =
-            WorkerState::SrcSeen{src_key(h->src_addr, vid),
-                                 e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
-    }
-
-    PktClass cls = PktClass::unicast;
-    bool local_rcv = false;  // the bridge device is not promiscuous
-    if (rte_is_multicast_ether_addr(&h->dst_addr)) {
-      local_rcv = true;
-      cls = rte_is_broadcast_ether_addr(&h->dst_addr) ? PktClass::broadcast : PktClass::multicast;
-    }
+    const uint16_t vid = k.vids[i];
+    if (k.skey[i] != BurstKeys::kNone)
+      learn_source(ws, bc, br, p, h->src_addr, vid, ents[k.skey[i]], k.slot[i], gen, now);
     if (state == PortState::learning) {
-      w.drop(m, in, DropReason::bridge_learning_state);
+      w.drop(m, p.dev->index, DropReason::bridge_learning_state);
       continue;
     }
-    if (cls == PktClass::multicast) brc.multicast++;  // no querier: flood + local
-
-    bool used = false;  // m sent on (not available for local delivery)
-    if (cls == PktClass::unicast) {
-      FdbEntry* dst = ents[dkey[i]];
-      if (dst == nullptr && vid != 0) {  // local entries also answer at VID 0
-        FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
-        if (e0 != nullptr && e0->is_local()) dst = e0;
-      }
-      if (dst != nullptr && dst->is_local()) {
-        local_rcv = true;  // br_pass_frame_up only, never forwarded
-      } else if (dst != nullptr) {
-        BridgePort* to = br.port_of(dst->port.load(std::memory_order_relaxed));
-        if (to != nullptr && should_deliver(br, *to, &p, vid)) {
-          if (to == &p) bc.hairpin++;
-          egress_prepare(br, *to, m, vid);
-          stage(ws, *to, m);
-          bc.forwarded++;
-        } else {
-          w.drop(m, in, DropReason::no_tx_target);
-        }
-        used = true;
-      } else {
-        br_flood(w, ws, br, &p, m, cls, false, false, vid, bc);  // sends or drops it
-        used = true;
-      }
-    } else {
-      used = br_flood(w, ws, br, &p, m, cls, true, false, vid, bc);
+    bool up;  // passed up to the bridge device (the bridge device is not promiscuous)
+    if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
+      up = forward_unicast(w, ws, bc, br, p, m, vid, ents[k.dkey[i]]);
+    } else {  // no querier: flooded and passed up
+      const bool bcast = rte_is_broadcast_ether_addr(&h->dst_addr);
+      if (!bcast) brc.multicast++;
+      up = !br_flood(w, ws, br, &p, m, bcast ? PktClass::broadcast : PktClass::multicast, true,
+                     false, vid, bc);
     }
-    if (used || !local_rcv) continue;
-
-    // br_pass_frame_up(): counted on the bridge, then its own VLAN rules.
-    brc.rx_packets++;
-    brc.rx_bytes += m->pkt_len;
-    PktMeta& md = meta(m);
-    if (br.vlan_filtering) {
-      if (!br.vlans.has(vid)) {
-        w.drop(m, br.dev->index, DropReason::bridge_vlan_filter);
-        continue;
-      }
-      if (br.vlans.is_untagged(vid)) {
-        md.flags &= static_cast<uint8_t>(~kFlagVlan);
-        md.vlan_tci = 0;
-      }
-    }
-    md.dev = br.dev->index;
-    md.orig_dev = br.dev->index;  // netif_receive_skb(): a new receive call on the bridge
-    bc.local++;
-    local[(*nlocal)++] = m;
+    if (up && pass_frame_up(w, br, brc, bc, m, vid)) local[(*nlocal)++] = m;
   }
+}
+
+// What br_handle_frame does with a link-local frame (01:80:C2:00:00:0X):
+// treat it as data, PASS it up the port's stack (learned), give it to
+// link_local_in, or drop it.
+enum class LinkLocal : uint8_t { data, pass, local_in, dropped };
+inline LinkLocal link_local(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
+                            const BridgePort& p, rte_mbuf* m, uint64_t now) {
+  const unsigned x = eth(m)->dst_addr.addr_bytes[5];
+  uint16_t mask = p.group_fwd_mask;  // | group_fwd_mask_required (0 for 802.1Q)
+  if (x == 0x00) {                   // STP BPDU
+    if (!br.stp_enabled || (mask & 1)) return LinkLocal::data;
+    learn_link_local(ws, bc, br, p, m, now);
+    bc.link_local_pass++;
+    return LinkLocal::pass;  // up the port's stack: LLC → STP
+  }
+  if (x == 0x01) {  // MAC control (pause): always dropped
+    w.drop(m, p.dev->index, DropReason::bridge_pause);
+    return LinkLocal::dropped;
+  }
+  mask |= br.group_fwd_mask;
+  if (mask & (1u << x)) return LinkLocal::data;
+  if (x == 0x0e) {  // LLDP: learn and PASS, no local_in hook
+    learn_link_local(ws, bc, br, p, m, now);
+    bc.link_local_pass++;
+    return LinkLocal::pass;
+  }
+  return LinkLocal::local_in;
+}
+
+// Link-local frames not forwarded: [bridge/local_in] (in = the port, no
+// bridge), then __br_handle_local_finish (learning) and PASS.
+void link_local_in(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, const BridgePort& p,
+                   rte_mbuf** ll, uint16_t n, RxResult* res, uint64_t now) {
+  const uint16_t in = p.dev->index;
+  n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, in, kNoDev), ll, n, in);
+  for (uint16_t i = 0; i < n; i++) {
+    learn_link_local(ws, bc, br, p, ll[i], now);
+    bc.link_local_pass++;
+    res[meta(ll[i]).user[0]] = RxResult::pass;
+  }
+}
+
+// [bridge/local_in] of br_pass_frame_up (in = the port, out = the bridge):
+// the survivors go on to the bridge device.
+uint16_t local_in(Worker& w, Bridge& br, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  const uint16_t bdev = br.dev->index;
+  return br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_LOCAL_IN, port, bdev), pkts, n, bdev);
 }
 
 }  // namespace
@@ -425,36 +511,10 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
       continue;
     }
     if (is_link_local(h->dst_addr)) {
-      const unsigned x = h->dst_addr.addr_bytes[5];
-      uint16_t mask = p.group_fwd_mask;  // | group_fwd_mask_required (0 for 802.1Q)
-      bool as_data = false;
-      if (x == 0x00) {  // STP BPDU
-        if (!br.stp_enabled || (mask & 1)) {
-          as_data = true;
-        } else {
-          learn_link_local(ws, bc, br, p, m, now);
-          bc.link_local_pass++;
-          res[i] = RxResult::pass;  // up the port's stack: LLC → STP
-          continue;
-        }
-      } else if (x == 0x01) {  // MAC control (pause): always dropped
-        w.drop(m, dev.index, DropReason::bridge_pause);
-        continue;
-      } else {
-        mask |= br.group_fwd_mask;
-        if (mask & (1u << x)) {
-          as_data = true;
-        } else if (x == 0x0e) {  // LLDP: learn and PASS, no local_in hook
-          learn_link_local(ws, bc, br, p, m, now);
-          bc.link_local_pass++;
-          res[i] = RxResult::pass;
-          continue;
-        } else {
-          ll[nll++] = m;
-          continue;
-        }
-      }
-      (void)as_data;
+      const LinkLocal what = link_local(w, ws, bc, br, p, m, now);
+      if (what == LinkLocal::pass) res[i] = RxResult::pass;
+      if (what == LinkLocal::local_in) ll[nll++] = m;
+      if (what != LinkLocal::data) continue;
     }
     // Port state gate.
     if (state == PortState::forwarding || state == PortState::learning) {
@@ -466,25 +526,15 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
     }
   }
 
-  // Link-local frames not forwarded: bridge/local_in, learning, PASS.
-  if (nll != 0) {
-    HookCtx c{HookPoint::local_in, &dev, nullptr, nullptr};
-    nll = run_hooks(w, sys.hooks.list(HookPoint::local_in), c, ll, nll, dev.index);
-    for (uint16_t i = 0; i < nll; i++) {
-      learn_link_local(ws, bc, br, p, ll[i], now);
-      bc.link_local_pass++;
-      res[meta(ll[i]).user[0]] = RxResult::pass;
-    }
-  }
+  if (nll != 0) link_local_in(w, ws, bc, br, p, ll, nll, res, now);
   if (nd == 0) return;
 
-  // bridge/pre_routing (broute: PASS up the port's own stack).
-  if (const HookList* pre = sys.hooks.list(HookPoint::pre_routing)) {
-    rte_mbuf* brouted[kBurst];
-    uint16_t nb = 0;
-    HookCtx c{HookPoint::pre_routing, &dev, nullptr, br.dev};
-    nd = run_hooks(w, pre, c, data, nd, dev.index, brouted, &nb);
-    for (uint16_t i = 0; i < nb; i++) res[meta(brouted[i]).user[0]] = RxResult::pass;
+  // bridge/pre_routing (nf_hook_bridge_pre; broute: PASS up the port's own stack).
+  if (sys.hooks.list(SLUICE_BRIDGE_PRE_ROUTING) != nullptr) {
+    hooks::Registry::Brouted brouted;
+    nd = sys.hooks.run(w, hook_state(w, SLUICE_BRIDGE_PRE_ROUTING, dev.index, kNoDev), data, nd,
+                       dev.index, nullptr, &brouted);
+    for (uint16_t i = 0; i < brouted.n; i++) res[meta(brouted.pkts[i]).user[0]] = RxResult::pass;
     if (nd == 0) return;
   }
 
@@ -494,10 +544,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
   // Forwarded copies leave first, local delivery comes last.
   flush_egress(w, ws, br, &dev, false);
   if (nlocal == 0) return;
-  if (const HookList* li = sys.hooks.list(HookPoint::local_in)) {
-    HookCtx c{HookPoint::local_in, &dev, nullptr, br.dev};
-    nlocal = run_hooks(w, li, c, local, nlocal, br.dev->index);
-  }
+  nlocal = local_in(w, br, dev.index, local, nlocal);
   for (uint16_t i = 0; i < nlocal; i++) res[meta(local[i]).user[0]] = RxResult::another;
 }
 
@@ -584,66 +631,75 @@ void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
-// ---- resume: frames a hook queue consumer accepted ------------------------------------------
+// ---- okfns: frames a hook queue consumer accepted go on from their point ---------------------
 
 namespace {
-BridgePort* port_of(Worker& w, uint16_t dev) {
-  Device* d = w.net.dev(dev);
-  if (d == nullptr || d->rx_handler.load(std::memory_order_acquire) != br_handle_frame)
-    return nullptr;  // left the bridge while the frame was queued
-  return static_cast<BridgePort*>(d->rx_handler_ctx.load(std::memory_order_relaxed));
-}
-}  // namespace
 
-void resume(Worker& w, HookPoint p, rte_mbuf** pkts, uint16_t n, uint16_t in, uint16_t out) {
-  const uint16_t port_dev = p == HookPoint::pre_routing || p == HookPoint::local_in ? in : out;
-  BridgePort* port = port_of(w, port_dev);
-  if (port == nullptr) {
-    for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], port_dev, DropReason::no_tx_target);
+// The port a resumed frame belongs to, or nullptr (frames dropped) when
+// the device left the bridge while the frame was queued.
+BridgePort* resumed_port(Worker& w, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
+  Device* d = w.net.dev(dev);
+  if (d != nullptr && d->rx_handler.load(std::memory_order_acquire) == br_handle_frame)
+    return static_cast<BridgePort*>(d->rx_handler_ctx.load(std::memory_order_relaxed));
+  for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], dev, DropReason::no_tx_target);
+  return nullptr;
+}
+
+// bridge/pre_routing: br_handle_frame_finish, then on as br_handle_frame.
+void ok_pre_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  BridgePort* port = resumed_port(w, st.in, pkts, n);
+  if (port == nullptr) return;
+  Bridge& br = *port->br;
+  WorkerState& ws = *br.sys->workers[w.id];
+  rte_mbuf* local[kBurst];
+  uint16_t nlocal = 0;
+  br_handle_frame_finish(w, ws, ws.ctr[br.idx], br, *port, port->get_state(), pkts, n, local,
+                         &nlocal, br.sys->now_ms.load(std::memory_order_relaxed));
+  flush_egress(w, ws, br, port->dev, false);
+  if (nlocal == 0) return;
+  nlocal = local_in(w, br, port->dev->index, local, nlocal);
+  netif_receive(w, local, nlocal);  // RX_HANDLER_ANOTHER: a round on the bridge
+}
+
+// bridge/local_in: br_pass_frame_up's netif_receive_skb on the bridge
+// device, or (out = kNoDev) a link-local frame learned and PASSed up the
+// port's own stack.
+void ok_local_in(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  BridgePort* port = resumed_port(w, st.in, pkts, n);
+  if (port == nullptr) return;
+  Bridge& br = *port->br;
+  if (st.out != kNoDev) {
+    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = br.dev->index;
+    netif_receive(w, pkts, n);
     return;
   }
-  Bridge& br = *port->br;
-  BridgeSys& sys = *br.sys;
-  WorkerState& ws = *sys.workers[w.id];
+  WorkerState& ws = *br.sys->workers[w.id];
   BrCounters& bc = ws.ctr[br.idx];
-  const uint64_t now = sys.now_ms.load(std::memory_order_relaxed);
-  switch (p) {
-    case HookPoint::pre_routing: {  // br_handle_frame_finish, then as br_handle_frame
-      rte_mbuf* local[kBurst];
-      uint16_t nlocal = 0;
-      br_handle_frame_finish(w, ws, bc, br, *port, port->get_state(), pkts, n, local, &nlocal, now);
-      flush_egress(w, ws, br, port->dev, false);
-      if (nlocal == 0) return;
-      if (const HookList* li = sys.hooks.list(HookPoint::local_in)) {
-        HookCtx c{HookPoint::local_in, port->dev, nullptr, br.dev};
-        nlocal = run_hooks(w, li, c, local, nlocal, br.dev->index);
-      }
-      netif_receive(w, local, nlocal);  // RX_HANDLER_ANOTHER: a round on the bridge
-      return;
-    }
-    case HookPoint::local_in:
-      if (out != kNoDev) {  // br_pass_frame_up → netif_receive_skb on the bridge device
-        for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = br.dev->index;
-        netif_receive(w, pkts, n);
-      } else {  // a link-local frame: learned, then up the port's own stack (PASS)
-        for (uint16_t i = 0; i < n; i++) {
-          learn_link_local(ws, bc, br, *port, pkts[i], now);
-          bc.link_local_pass++;
-        }
-        netif_receive_pass(w, *port->dev, pkts, n);
-      }
-      return;
-    case HookPoint::forward:
-    case HookPoint::local_out:
-      egress_finish(w, br, *port, pkts, n, sys.hooks.list(HookPoint::post_routing));
-      return;
-    case HookPoint::post_routing:
-      egress_finish(w, br, *port, pkts, n, nullptr);
-      return;
-    case HookPoint::count_:
-      break;
+  const uint64_t now = br.sys->now_ms.load(std::memory_order_relaxed);
+  for (uint16_t i = 0; i < n; i++) {
+    learn_link_local(ws, bc, br, *port, pkts[i], now);
+    bc.link_local_pass++;
   }
-  for (uint16_t i = 0; i < n; i++) w.free_later(pkts[i]);
+  netif_receive_pass(w, *port->dev, pkts, n);
+}
+
+// bridge/post_routing: br_dev_queue_push_xmit on the port st.out.
+void ok_post_routing(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  if (BridgePort* port = resumed_port(w, st.out, pkts, n))
+    egress_finish(w, *port->br, *port, pkts, n, false);
+}
+
+}  // namespace
+
+void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void*) {
+  if (BridgePort* port = resumed_port(w, st.out, pkts, n))
+    egress_finish(w, *port->br, *port, pkts, n,
+                  port->br->sys->hooks.list(SLUICE_BRIDGE_POST_ROUTING) != nullptr);
+}
+
+void set_okfns(hooks::Registry& reg) {
+  reg.set_okfns(SLUICE_BRIDGE_PRE_ROUTING,
+                {ok_pre_routing, ok_local_in, ok_forward, ok_forward, ok_post_routing}, nullptr);
 }
 
 }  // namespace sluice::bridge

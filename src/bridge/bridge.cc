@@ -74,7 +74,7 @@ uint64_t Bridge::hold_ms() const {
   return stp.topology_change ? stp.forward_delay_ms : ageing_ms;
 }
 
-BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(d.rcu) {}
+BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(d.feature<hooks::Registry>()) {}
 
 BridgeSys::~BridgeSys() {
   for (auto& ws : workers) {
@@ -450,6 +450,7 @@ void setup(Dataplane& dp) {
   BridgeSys* s = &sys;
   dp.add_timer(10, [s](uint64_t now) { s->run(now); });
   dp.add_clear_stats([s]() { s->clear_stats(); });
+  set_okfns(sys.hooks);
 
   for (auto& w : dp.workers) w->enable_inject();  // BPDUs leave through the workers
   dp.add_shutdown([s]() {

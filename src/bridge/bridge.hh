@@ -36,6 +36,7 @@
 
 #include <atomic>
 #include <bitset>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,9 +46,9 @@
 #include <rte_mbuf.h>
 
 #include "bridge/fdb.hh"
-#include "bridge/hooks.hh"
 #include "core/device.hh"
 #include "core/worker.hh"
+#include "hooks/hooks.hh"
 
 struct rte_ring;
 
@@ -59,6 +60,18 @@ namespace sluice::bridge {
 
 inline constexpr unsigned kMaxBridgePorts = 1023;  // BR_MAX_PORTS - 1 (port 0 reserved)
 inline constexpr unsigned kMaxWorkers = 64;
+
+// Priorities at the bridge hook points (nf_br_hook_priorities, spec §4.7).
+enum HookPriority : int {
+  kPriFirst = INT_MIN,
+  kPriNatDstBridged = -300,
+  kPriFilterBridged = -200,
+  kPriBrnf = 0,
+  kPriNatDstOther = 100,
+  kPriFilterOther = 200,
+  kPriNatSrc = 300,
+  kPriLast = INT_MAX,
+};
 
 // include/uapi/linux/if_bridge.h BR_STATE_*.
 enum class PortState : uint8_t {
@@ -243,7 +256,9 @@ class BridgeSys {
   Dataplane& dp;
   std::vector<std::unique_ptr<Bridge>> bridges;
   std::vector<std::unique_ptr<WorkerState>> workers;  // [worker id]
-  Hooks hooks;
+  // The hook points bridge/* (and arp/forward through br_netfilter) live
+  // in the one registry: dp.feature<hooks::Registry>().
+  hooks::Registry& hooks;
 
   // The bridge clock: set by the control thread (and by tests), read by workers.
   std::atomic<uint64_t> now_ms{0};
@@ -293,5 +308,20 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
 void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 // The LLC handler bound to each port when STP is on: BPDUs to the control thread.
 void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);
+
+// The okfns of the bridge points (br_input.cc): where a frame a hook queue
+// consumer accepted goes on — pre_routing: br_handle_frame_finish; local_in:
+// the bridge device (or, link-local, the port's own stack); forward and
+// local_out: ok_forward; post_routing: out of the port st.out. setup() sets them.
+void set_okfns(hooks::Registry& reg);
+// br_forward_finish for frames accepted late at bridge/forward or local_out
+// (or arp/forward): bridge/post_routing, then out of the port st.out.
+void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* ctx);
+
+// br_netfilter's br_nf_forward_arp (br_netfilter.cc): when there are bridges
+// and arp/forward has entries (call after rule lists and plugins are in),
+// an entry at bridge/forward, priority brnf, runs arp/forward on the ARP
+// frames the bridge forwards. Returns whether it was added.
+bool br_netfilter_attach(Dataplane& dp);
 
 }  // namespace sluice::bridge

@@ -151,7 +151,8 @@ unsigned Registry::waiting(uint16_t q) const {
   return q < kNumQueues && queues_[q].ring != nullptr ? rte_ring_count(queues_[q].ring) : 0;
 }
 
-uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner) {
+uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner,
+                       Place place) {
   std::lock_guard<std::mutex> g(mu_);
   if (p >= kNumPoints || free_slots_.empty()) return 0;
   auto& slot = lists_[p];
@@ -167,10 +168,11 @@ uint32_t Registry::add(Point p, int priority, std::string name, Fn fn, void* pri
   for (unsigned w = 0; w < kMaxWorkers; w++) ctr_[w * kMaxEntries + cs] = EntryCounters{};
   base_[cs] = EntryCounters{};
   // 6.x (nf_hook_entries_grow): before the first entry whose priority is >=
-  // ours, so equal priorities run newest first. FIFO mode: before the first
-  // strictly greater one (2.6.32 nf_register_hook).
+  // ours, so equal priorities run newest first. FIFO mode, and after_equals:
+  // before the first strictly greater one (2.6.32 nf_register_hook).
+  const bool after = fifo_equal_ || place == Place::after_equals;
   auto it = std::find_if(next->entries.begin(), next->entries.end(), [&](const Entry& e) {
-    return fifo_equal_ ? e.priority > priority : e.priority >= priority;
+    return after ? e.priority > priority : e.priority >= priority;
   });
   next->entries.insert(it, Entry{priority, id, cs, fn, priv, std::move(name), owner});
   dp.rcu.publish(slot, static_cast<const List*>(next));
@@ -277,8 +279,8 @@ Registry::QueueResult Registry::queue(Worker& w, const State& st, const Entry& e
 }
 
 uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
-                            uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id,
-                            int after_pri) {
+                            uint16_t drop_dev, uint16_t* kept_idx, Brouted* brouted,
+                            uint32_t after_id, int after_pri) {
   size_t start = 0;
   if (after_id != 0) {
     auto it = std::find_if(l.entries.begin(), l.entries.end(),
@@ -339,12 +341,20 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
           State one = s;
           one.outs = nullptr;
           one.out = out_of(s, i);
-          if (queue(w, one, e, pkts[i], v[i], dd) == QueueResult::bypass) {
+          if (queue(w, one, e, pkts[i], v[i], s.in != kNoDev ? s.in : dd) == QueueResult::bypass) {
             pkts[k] = pkts[i];
             idx[k++] = idx[i];
           }
           break;
         }
+        case kBroute:
+          if (brouted != nullptr) {
+            brouted->pkts[brouted->n++] = pkts[i];
+          } else {
+            pkts[k] = pkts[i];
+            idx[k++] = idx[i];
+          }
+          break;
         default:  // STOLEN (and REPEAT from a hook function: treated as stolen, as 6.x)
           c.stolen++;
           break;
@@ -505,7 +515,7 @@ void Registry::poll(Worker& w) {
           after_pri = INT_MIN;
         }
       }
-      n = run_list(w, *l, st, mm, 1, dd, nullptr, after, after_pri);
+      n = run_list(w, *l, st, mm, 1, dd, nullptr, nullptr, after, after_pri);
     }
     if (n == 0) continue;
     const OkfnSlot& ok = okfn_[qp.point];

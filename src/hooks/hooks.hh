@@ -1,6 +1,8 @@
 // Netfilter-style hooks (net/netfilter/core.c): at each hook point a
 // priority-ordered list of hook entries (rule lists, plugins, C++ callbacks),
-// run burst-wise with one verdict per packet.
+// run burst-wise with one verdict per packet. One engine for every family:
+// L3 (src/l3) and the bridge (src/bridge) call Registry::run at their points
+// and continue queued packets through the points' okfns (set_okfn).
 // Spec: ../shared/spec/linux-rx.md §4.7, §5. Docs: docs/hooks.md.
 //
 // Points: ipv4|ipv6|bridge / pre_routing, local_in, forward, local_out,
@@ -11,12 +13,14 @@
 // Verdicts: accept (next entry), drop (freed, netfilter_drop + the entry's
 //   drops), stolen (owned by the hook), queue (to a bounded queue read by a
 //   consumer; no consumer or a full ring: drop, or the next entry with the
-//   bypass flag — NFQUEUE fail-open), stop (accept, skip the rest of the point).
+//   bypass flag — NFQUEUE fail-open), stop (accept, skip the rest of the point);
+//   kBroute (daemon entries only, bridge/pre_routing: out of the bridge).
 // Each list is an immutable vector published under RCU (Rcu::publish);
 //   workers read it without locks, an empty point costs one load.
 // Drop reasons: netfilter_drop, nfqueue_full, nfqueue_nolistener.
 // Counters: per entry and worker: hits, drops, queued, stolen.
-// CLI: show hooks [POINT] (src/hooks/commands.cc).
+// CLI: show hooks [POINT], hooks reload [FILE] (src/hooks/setup.cc); queue
+//   bind|unbind|read|verdict, show queues (src/hooks/queue_cli.cc).
 #pragma once
 
 #include <atomic>
@@ -59,6 +63,14 @@ bool parse_point(const std::string& s, Point* out);
 bool parse_priority(const std::string& s, bool bridge, int* out);
 
 using State = sluice_hook_state;
+
+// The one verdict beyond the plugin ABI's sluice_verdict, for hook functions
+// inside the daemon: ebtables -t broute "DROP" (Linux: the
+// br_netfilter_broute flag). At bridge/pre_routing the frame leaves the
+// walk and the bridge and goes up the input port's own stack (Registry::run
+// with a Brouted); anywhere else it counts as SLUICE_ACCEPT.
+inline constexpr uint32_t kBroute = 0x80;  // outside the ABI's NF_* values (0..5)
+
 inline uint16_t out_of(const State& st, uint16_t i) {
   return st.outs ? st.outs[i] : st.out;
 }
@@ -67,7 +79,9 @@ inline uint16_t out_of(const State& st, uint16_t i) {
 using Fn = void (*)(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_t n,
                     uint32_t* verdicts);
 
-enum class Owner : uint8_t { rules, plugin, builtin };
+// internal: a step of the daemon itself (br_nf_forward_arp); it runs and
+// counts like any entry, `show hooks` leaves it out.
+enum class Owner : uint8_t { rules, plugin, builtin, internal };
 
 struct Entry {
   int priority;
@@ -117,21 +131,34 @@ class Registry {
 
   Dataplane& dp;
 
+  // Where a new entry goes among those of its priority: by the registry's
+  // rule (newest first, or FIFO), or after all of them (a step that must see
+  // what its peers let through, as if registered before them: br_nf_forward_arp).
+  enum class Place : uint8_t { by_order, after_equals };
   // Control thread (or tests). Returns an id for remove(), 0 if the point is full.
-  uint32_t add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner);
+  uint32_t add(Point p, int priority, std::string name, Fn fn, void* priv, Owner owner,
+               Place place = Place::by_order);
   bool remove(uint32_t id);
   const List* list(unsigned p) const { return lists_[p].load(std::memory_order_acquire); }
   void set_fifo_equal(bool fifo) { fifo_equal_ = fifo; }
 
+  // Frames kBroute verdicts took out of a walk.
+  struct Brouted {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBurst];
+  };
   // Runs point p over pkts[0..n): survivors are compacted into pkts (the
   // return value is their count); kept_idx (optional) receives each
-  // survivor's original index. Dropped packets are freed and counted on
-  // drop_dev; stolen and queued ones leave the vector.
+  // survivor's original index. Packets a drop verdict drops are freed and
+  // counted on drop_dev (kNoDev: the packet's own device), those a queue
+  // verdict drops (no consumer, a full ring) on st.in when the walk has an
+  // input device, else the same; stolen and queued ones leave the vector.
+  // brouted (optional): where kBroute verdicts go; without it kBroute is accept.
   uint16_t run(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, uint16_t drop_dev,
-               uint16_t* kept_idx = nullptr) {
+               uint16_t* kept_idx = nullptr, Brouted* brouted = nullptr) {
     const List* l = list(st.point);
     if (l == nullptr) return n;
-    return run_list(w, *l, st, pkts, n, drop_dev, kept_idx, 0, INT_MIN);
+    return run_list(w, *l, st, pkts, n, drop_dev, kept_idx, brouted, 0, INT_MIN);
   }
 
   EntryCounters counters(uint16_t slot) const;  // since the last clear_stats()
@@ -150,7 +177,6 @@ class Registry {
   };
   std::vector<std::unique_ptr<PluginHook>> plugin_hooks;
   std::vector<std::pair<std::string, void*>> plugins;  // path, dlopen handle
-  std::vector<uint32_t> bridge_ids;                    // entries added to the bridge's lists
 
   // ---- queues (nfnetlink_queue) ----
   // A consumer binds to a queue; without one, queue verdicts drop (or bypass).
@@ -201,7 +227,8 @@ class Registry {
 
  private:
   uint16_t run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
-                    uint16_t drop_dev, uint16_t* kept_idx, uint32_t after_id, int after_pri);
+                    uint16_t drop_dev, uint16_t* kept_idx, Brouted* brouted, uint32_t after_id,
+                    int after_pri);
   struct Queue {
     rte_ring* ring = nullptr;  // rte_mbuf* (MP/SC), the state in the metadata
     std::atomic<bool> bound{false};

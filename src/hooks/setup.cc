@@ -1,6 +1,6 @@
 // The hooks feature in the daemon: rule lists and plugins from the topology,
-// the plugin host table (include/sluice/hook.hh), the adapter that serves the
-// bridge's hook points from this registry, and `show hooks` / `hooks reload`.
+// the plugin host table (include/sluice/hook.hh), br_netfilter's arp/forward
+// step on a bridge, and `show hooks` / `hooks reload`.
 #include <dlfcn.h>
 
 #include <cstring>
@@ -178,126 +178,6 @@ void fini_plugins(Registry& reg) {
     if (auto fini = reinterpret_cast<sluice_plugin_fini_fn>(dlsym(h, SLUICE_PLUGIN_FINI))) fini();
 }
 
-// ---- the bridge adapter ----------------------------------------------------------
-
-namespace {
-
-struct BridgeEntry {
-  Registry* reg;
-  Entry e;  // a copy: fn, priv, slot
-};
-std::vector<std::unique_ptr<BridgeEntry>> g_bridge_entries;
-
-void bridge_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkts, uint16_t n,
-               bridge::Verdict* verdicts) {
-  auto* be = static_cast<BridgeEntry*>(priv);
-  // local_in: out = the bridge device (kNoDev for a link-local frame), so a
-  // queued frame resumes where it was (bridge::resume).
-  const Device* out = ctx.point == bridge::HookPoint::local_in ? ctx.bridge : ctx.out;
-  State st{static_cast<uint8_t>(SLUICE_BRIDGE_PRE_ROUTING + static_cast<unsigned>(ctx.point)),
-           static_cast<uint16_t>(w.id), ctx.in != nullptr ? ctx.in->index : kNoDev,
-           out != nullptr ? out->index : kNoDev, nullptr};
-  uint32_t v[kBurst];
-  be->e.fn(w, st, be->e.priv, pkts, n, v);
-  EntryCounters& c = be->reg->ctr(w.id, be->e.slot);
-  c.hits += n;
-  const uint16_t drop_dev = st.in != kNoDev ? st.in : st.out;
-  for (uint16_t i = 0; i < n; i++) {
-    switch (v[i] & 0xff) {
-      case SLUICE_ACCEPT:
-        verdicts[i] = bridge::Verdict::accept;
-        break;
-      case SLUICE_STOP:
-        verdicts[i] = bridge::Verdict::stop;
-        break;
-      case SLUICE_DROP:
-        c.drops++;
-        verdicts[i] = bridge::Verdict::drop;
-        break;
-      case SLUICE_QUEUE:  // queued frames left the bridge's walk (stolen for it)
-        switch (be->reg->queue(w, st, be->e, pkts[i], v[i], drop_dev)) {
-          case Registry::QueueResult::bypass:
-            verdicts[i] = bridge::Verdict::accept;
-            break;
-          default:  // queued, or dropped and counted by queue()
-            verdicts[i] = bridge::Verdict::stolen;
-            break;
-        }
-        break;
-      default:
-        c.stolen++;
-        verdicts[i] = bridge::Verdict::stolen;
-        break;
-    }
-  }
-}
-
-// br_nf_forward_arp (br_netfilter with bridge-nf-call-arptables = 1, its
-// default): at bridge/forward, priority brnf (0), ARP frames the bridge
-// forwards run the arp/forward points (in, out = the bridge ports). Dropped
-// and queued frames leave the bridge's walk; the others go on.
-void arp_forward_fn(Worker& w, const bridge::HookCtx& ctx, void* priv, rte_mbuf** pkts, uint16_t n,
-                    bridge::Verdict* verdicts) {
-  auto* reg = static_cast<Registry*>(priv);
-  rte_mbuf* arp[kBurst];
-  uint16_t pos[kBurst], kept[kBurst];
-  uint16_t na = 0;
-  for (uint16_t i = 0; i < n; i++) {
-    verdicts[i] = bridge::Verdict::accept;
-    if (meta(pkts[i]).protocol == 0x0806) {
-      pos[na] = i;
-      arp[na++] = pkts[i];
-    }
-  }
-  if (na == 0 || reg->list(SLUICE_ARP_FORWARD) == nullptr) return;
-  State st{SLUICE_ARP_FORWARD, static_cast<uint16_t>(w.id),
-           ctx.in != nullptr ? ctx.in->index : kNoDev, ctx.out != nullptr ? ctx.out->index : kNoDev,
-           nullptr};
-  for (uint16_t i = 0; i < na; i++) verdicts[pos[i]] = bridge::Verdict::stolen;
-  uint16_t k = reg->run(w, st, arp, na, st.in, kept);
-  for (uint16_t i = 0; i < k; i++) {
-    pkts[pos[kept[i]]] = arp[i];  // a hook may have replaced the mbuf (copy-on-write)
-    verdicts[pos[kept[i]]] = bridge::Verdict::accept;
-  }
-}
-
-// The okfn of the bridge points: bridge::resume.
-void bridge_okfn(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void*) {
-  bridge::resume(w, static_cast<bridge::HookPoint>(st.point - SLUICE_BRIDGE_PRE_ROUTING), pkts, n,
-                 st.in, st.out);
-}
-void bridge_okfn_forward(Worker& w, const State& st, rte_mbuf** pkts, uint16_t n, void*) {
-  bridge::resume(w, bridge::HookPoint::forward, pkts, n, st.in, st.out);
-}
-
-}  // namespace
-
-unsigned attach_bridge(Registry& reg, bridge::Hooks& bh) {
-  unsigned n = 0;
-  if (reg.list(SLUICE_ARP_FORWARD) != nullptr) {
-    reg.bridge_ids.push_back(bh.add(bridge::HookPoint::forward, bridge::kPriBrnf,
-                                    "br_nf_forward_arp", arp_forward_fn, &reg));
-    // A queued ARP frame goes on where br_nf_forward_finish would: out of the bridge port.
-    reg.set_okfn(SLUICE_ARP_FORWARD, bridge_okfn_forward, nullptr);
-    n++;
-  }
-  for (unsigned p = SLUICE_BRIDGE_PRE_ROUTING; p <= SLUICE_BRIDGE_POST_ROUTING; p++) {
-    reg.set_okfn(static_cast<Point>(p), bridge_okfn, nullptr);
-    const List* l = reg.list(p);
-    if (l == nullptr) continue;
-    // Adding in reverse run order keeps equal priorities in our order (the
-    // bridge's list is LIFO among equals too).
-    for (auto it = l->entries.rbegin(); it != l->entries.rend(); ++it) {
-      g_bridge_entries.push_back(std::make_unique<BridgeEntry>(BridgeEntry{&reg, *it}));
-      reg.bridge_ids.push_back(bh.add(static_cast<bridge::HookPoint>(p - SLUICE_BRIDGE_PRE_ROUTING),
-                                      it->priority, it->name, bridge_fn,
-                                      g_bridge_entries.back().get()));
-      n++;
-    }
-  }
-  return n;
-}
-
 std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg>& cfg) {
   for (const auto& h : cfg) {
     Point p;
@@ -324,10 +204,7 @@ void setup(Dataplane& dp) {
     e = load_plugin(reg, p.path, p.point, p.priority, p.args);
     if (!e.empty()) throw std::runtime_error(e);
   }
-  if (auto* br = dp.find_feature<bridge::BridgeSys>()) {
-    unsigned n = attach_bridge(reg, br->hooks);
-    if (n != 0) spdlog::info("hooks: {} entries on the bridge hook points", n);
-  }
+  bridge::br_netfilter_attach(dp);  // after everything that may fill arp/forward
   for (auto& rl : reg.rule_lists)
     spdlog::info("hooks: {} at {} priority {}: {} rules", rl->name(), point_name(rl->point()),
                  rl->priority(), rl->size());
@@ -385,10 +262,14 @@ CmdResult show_hooks(Dataplane& dp, const std::vector<std::string>& args) {
   for (unsigned p = 0; p < kNumPoints; p++) {
     if (only != kNumPoints && p != only) continue;
     const List* l = reg.list(p);
-    if (l == nullptr && only == kNumPoints) continue;
+    const bool shown =
+        l != nullptr && std::any_of(l->entries.begin(), l->entries.end(),
+                                    [](const Entry& e) { return e.owner != Owner::internal; });
+    if (!shown && only == kNumPoints) continue;
     auto arr = nlohmann::json::array();
     if (l != nullptr) {
       for (const Entry& e : l->entries) {
+        if (e.owner == Owner::internal) continue;  // the daemon's own steps
         EntryCounters c = reg.counters(e.slot);
         nlohmann::json j{
             {"name", e.name},    {"priority", e.priority}, {"owner", owner_name(e.owner)},

@@ -10,15 +10,13 @@
 namespace sluice {
 class Dataplane;
 }
-namespace sluice::bridge {
-class Hooks;
-}
 
 namespace sluice::hooks {
 
 class Registry;
 
-// Rule lists and plugins of dp.topo, then the bridge adapter. Throws on errors.
+// Rule lists and plugins of dp.topo, then br_netfilter's arp/forward step on
+// the bridges (bridge::br_netfilter_attach). Throws on errors.
 void setup(Dataplane& dp);
 // Builds and attaches the rule lists of cfg; returns "" or the error.
 std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg>& cfg);
@@ -30,10 +28,6 @@ void fini_plugins(Registry& reg);
 sluice_host host_table(Registry& reg);
 // Drops what control-socket queue consumers hold or left waiting (shutdown).
 void queue_console_shutdown(Dataplane& dp);
-// Registers every entry of our bridge/* points on the bridge's own hook
-// lists (bridge::Hooks::add), so the bridge runs them where Linux runs
-// NF_HOOK(NFPROTO_BRIDGE, …). Returns the number of entries added.
-unsigned attach_bridge(Registry& reg, bridge::Hooks& bh);
 // New rules for the existing lists (same names, points, priorities): all
 // checked first, then swapped in under RCU. Returns "" or the error.
 std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg);

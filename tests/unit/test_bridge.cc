@@ -17,15 +17,14 @@
 #include "control/command.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "hooks/hooks.hh"
 #include "support/frames.hh"
 
 using namespace sluice;
 using namespace sluice::test;
 using sluice::bridge::Bridge;
 using sluice::bridge::BridgeSys;
-using sluice::bridge::HookPoint;
 using sluice::bridge::PortState;
-using sluice::bridge::Verdict;
 
 namespace {
 
@@ -547,19 +546,21 @@ TEST_F(BridgeTest, TagsUnchangedWithoutFiltering) {
 struct HookLog {
   std::vector<std::string>* log;
   std::string tag;
-  Verdict verdict = Verdict::accept;
+  uint32_t verdict = SLUICE_ACCEPT;
 };
-void log_hook(Worker&, const bridge::HookCtx& c, void* priv, rte_mbuf**, uint16_t n, Verdict* v) {
+// Logs the tag and the ports a bridge point's entry sees (at local_in, out
+// is the bridge device, for a queued frame's resumption: not logged).
+void log_hook(Worker& w, const hooks::State& st, void* priv, rte_mbuf**, uint16_t n, uint32_t* v) {
   auto* h = static_cast<HookLog*>(priv);
   for (uint16_t i = 0; i < n; i++) {
     std::string s = h->tag;
-    if (c.in) {
+    if (st.in != kNoDev) {
       s += " in=";
-      s += c.in->name;
+      s += w.net.dev(st.in)->name;
     }
-    if (c.out) {
+    if (st.out != kNoDev && st.point != SLUICE_BRIDGE_LOCAL_IN) {
       s += " out=";
-      s += c.out->name;
+      s += w.net.dev(st.out)->name;
     }
     h->log->push_back(s);
     v[i] = h->verdict;
@@ -571,17 +572,17 @@ TEST_F(BridgeTest, HookOrder) {
   build(t3());
   std::vector<std::string> log;
   std::vector<std::unique_ptr<HookLog>> hs;
-  auto add = [&](HookPoint pt, int pri, const std::string& tag) {
+  auto add = [&](hooks::Point pt, int pri, const std::string& tag) {
     hs.push_back(std::make_unique<HookLog>(HookLog{&log, tag}));
-    return sys->hooks.add(pt, pri, tag, log_hook, hs.back().get());
+    return sys->hooks.add(pt, pri, tag, log_hook, hs.back().get(), hooks::Owner::builtin);
   };
-  add(HookPoint::pre_routing, bridge::kPriNatDstBridged, "nat-pre");
-  add(HookPoint::pre_routing, bridge::kPriFirst, "broute");
-  add(HookPoint::forward, bridge::kPriFilterBridged, "filter-fwd");
-  add(HookPoint::post_routing, bridge::kPriNatSrc, "nat-post");
-  add(HookPoint::local_in, bridge::kPriFilterBridged, "filter-in");
-  add(HookPoint::local_out, bridge::kPriNatDstOther, "nat-out");
-  add(HookPoint::local_out, bridge::kPriFilterOther, "filter-out");
+  add(SLUICE_BRIDGE_PRE_ROUTING, bridge::kPriNatDstBridged, "nat-pre");
+  add(SLUICE_BRIDGE_PRE_ROUTING, bridge::kPriFirst, "broute");
+  add(SLUICE_BRIDGE_FORWARD, bridge::kPriFilterBridged, "filter-fwd");
+  add(SLUICE_BRIDGE_POST_ROUTING, bridge::kPriNatSrc, "nat-post");
+  add(SLUICE_BRIDGE_LOCAL_IN, bridge::kPriFilterBridged, "filter-in");
+  add(SLUICE_BRIDGE_LOCAL_OUT, bridge::kPriNatDstOther, "nat-out");
+  add(SLUICE_BRIDGE_LOCAL_OUT, bridge::kPriFilterOther, "filter-out");
   rx(p[0], fr(A0, B0));  // forwarded (flooded)
   EXPECT_EQ(log, (V{"broute in=p0", "nat-pre in=p0", "filter-fwd in=p0 out=p2", "nat-post out=p2",
                     "filter-fwd in=p0 out=p1", "nat-post out=p1"}));
@@ -599,7 +600,7 @@ TEST_F(BridgeTest, HookOrder) {
   EXPECT_EQ(log, (V{"filter-in in=p0"}));
   log.clear();
   // Equal priority: the newest runs first (6.x).
-  add(HookPoint::pre_routing, bridge::kPriNatDstBridged, "nat-pre-2");
+  add(SLUICE_BRIDGE_PRE_ROUTING, bridge::kPriNatDstBridged, "nat-pre-2");
   rx(p[0], fr(A0, BR_MAC));
   EXPECT_EQ(log, (V{"broute in=p0", "nat-pre-2 in=p0", "nat-pre in=p0", "filter-in in=p0"}));
   outs();
@@ -609,9 +610,9 @@ TEST_F(BridgeTest, HookOrder) {
 TEST_F(BridgeTest, HookVerdicts) {
   build(t3());
   std::vector<std::string> log;
-  HookLog broute{&log, "broute", Verdict::broute};
-  uint32_t id =
-      sys->hooks.add(HookPoint::pre_routing, bridge::kPriFirst, "broute", log_hook, &broute);
+  HookLog broute{&log, "broute", hooks::kBroute};
+  uint32_t id = sys->hooks.add(SLUICE_BRIDGE_PRE_ROUTING, bridge::kPriFirst, "broute", log_hook,
+                               &broute, hooks::Owner::builtin);
   Probe* ip = probe("ip");
   dp->net.add_ptype(0x0800, nullptr, probe_proto, ip, "ip");
   rx(p[0], fr(A0, B0));
@@ -620,8 +621,8 @@ TEST_F(BridgeTest, HookVerdicts) {
   EXPECT_EQ(rec.seen[0].dev, p[0]->index);
   EXPECT_EQ(rec.seen[0].pkt_type, PktType::otherhost);
   EXPECT_TRUE(sys->hooks.remove(id));
-  HookLog drop{&log, "drop", Verdict::drop};
-  sys->hooks.add(HookPoint::forward, 0, "drop", log_hook, &drop);
+  HookLog drop{&log, "drop", SLUICE_DROP};
+  sys->hooks.add(SLUICE_BRIDGE_FORWARD, 0, "drop", log_hook, &drop, hooks::Owner::builtin);
   rx(p[0], fr(A0, B0));
   EXPECT_TRUE(outs().empty());
   EXPECT_EQ(drops(p[2], DropReason::netfilter_drop), 1u);

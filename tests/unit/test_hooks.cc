@@ -15,6 +15,8 @@
 #include "hooks/config.hh"
 #include "l3/config.hh"
 #include "bridge/bridge.hh"
+#include "control/command.hh"
+#include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "hooks/hooks.hh"
 #include "hooks/rules.hh"
@@ -875,8 +877,9 @@ TEST_F(HooksTest, StageCostThreePointsThousandRules) {
   lists.clear();
 }
 
-// The bridge's points served from this registry through bridge::Hooks::add.
-TEST_F(HooksTest, BridgeAdapterRunsRuleListsAtBridgePoints) {
+// The bridge runs this registry's bridge/* entries where Linux runs
+// NF_HOOK(NFPROTO_BRIDGE, …), in the registry's order.
+TEST_F(HooksTest, BridgeRunsRuleListsAtBridgePoints) {
   Device* p2 = add_dev("p2", "02:00:00:00:00:03");
   config::Bridge b;
   b.name = "br0";
@@ -894,12 +897,12 @@ TEST_F(HooksTest, BridgeAdapterRunsRuleListsAtBridgePoints) {
   ASSERT_EQ(load_rule_lists(*reg, {h}), "");
   Tag spy{&log, "spy"};
   reg->add(SLUICE_BRIDGE_FORWARD, -200, "spy", tag_fn, &spy, Owner::builtin);  // runs first (newer)
-  EXPECT_EQ(attach_bridge(*reg, sys.hooks), 2u);
-  const bridge::HookList* bl = sys.hooks.list(bridge::HookPoint::forward);
+  EXPECT_EQ(&sys.hooks, reg);                                                  // one engine
+  const List* bl = reg->list(SLUICE_BRIDGE_FORWARD);
   ASSERT_NE(bl, nullptr);
-  ASSERT_EQ(bl->hooks.size(), 2u);
-  EXPECT_EQ(bl->hooks[0].name, "spy");  // same order as ours
-  EXPECT_EQ(bl->hooks[1].name, "ebt-9091");
+  ASSERT_EQ(bl->entries.size(), 2u);
+  EXPECT_EQ(bl->entries[0].name, "spy");  // same order as ours
+  EXPECT_EQ(bl->entries[1].name, "ebt-9091");
   // Unknown unicast from p0: flooded to p2 and p1; the copy to p2 is dropped.
   Pkt p;
   p.dport = 9091;
@@ -913,6 +916,71 @@ TEST_F(HooksTest, BridgeAdapterRunsRuleListsAtBridgePoints) {
   EXPECT_EQ(reg->rule_lists[0]->rule_hits(), (std::vector<uint64_t>{1}));
   EXPECT_EQ(drops(p2->index, DropReason::netfilter_drop), 1u);
   EXPECT_EQ(log.size(), 2u);  // the spy saw both copies
+  sink.frames.clear();
+  sink.devs.clear();
+  sys.run(1100);
+}
+
+// br_nf_forward_arp: ARP frames the bridge forwards run arp/forward at
+// bridge/forward, priority brnf — after the entries of priority 0 that were
+// there, before those above. `show hooks` does not list it. A frame queued
+// before it and accepted runs it too (the rest of the point, then the bridge).
+TEST_F(HooksTest, BridgeForwardedArpRunsArpForward) {
+  add_dev("p2", "02:00:00:00:00:03");
+  config::Bridge b;
+  b.name = "br0";
+  b.ports = {"p0", "p1", "p2"};
+  dp->topo.get<bridge::Config>().bridges = {b};
+  bridge::setup(*dp);
+  auto& sys = dp->feature<bridge::BridgeSys>();
+  sys.pool = pool();
+  sys.run(1000);
+  Tag filter{&log, "filter"}, zero{&log, "zero"}, late{&log, "late"}, arp{&log, "arp"};
+  reg->add(SLUICE_BRIDGE_FORWARD, bridge::kPriFilterBridged, "filter", tag_fn, &filter,
+           Owner::builtin);
+  reg->add(SLUICE_BRIDGE_FORWARD, bridge::kPriBrnf, "zero", tag_fn, &zero, Owner::builtin);
+  reg->add(SLUICE_BRIDGE_FORWARD, bridge::kPriFilterOther, "late", tag_fn, &late, Owner::builtin);
+  EXPECT_FALSE(bridge::br_netfilter_attach(*dp));  // arp/forward is empty: nothing to do
+  reg->add(SLUICE_ARP_FORWARD, 0, "arp", tag_fn, &arp, Owner::builtin);
+  ASSERT_TRUE(bridge::br_netfilter_attach(*dp));
+  using V = std::vector<std::string>;
+  auto rx = [&](uint16_t type) {  // unknown unicast from p0: flooded to p2 and p1
+    FrameSpec f;
+    f.src = "02:00:00:00:00:aa";
+    f.dst = "02:00:00:00:00:99";
+    f.type = type;
+    f.payload.assign(46, 0);
+    rte_mbuf* m = frame(f);
+    meta(m) = PktMeta{};
+    port_receive(*w, *p0, &m, 1);
+    w->flush_tx();
+    w->flush_free();
+  };
+  rx(0x0806);
+  EXPECT_EQ(log, (V{"filter", "zero", "arp", "late", "filter", "zero", "arp", "late"}));
+  EXPECT_EQ(sink.devs.size(), 2u);
+  log.clear();
+  rx(0x0800);  // not ARP: arp/forward does not see it
+  EXPECT_EQ(log, (V{"filter", "zero", "late", "filter", "zero", "late"}));
+  EXPECT_EQ(sink.devs.size(), 4u);
+  CmdResult r = CommandRegistry::instance().run(*dp, {"show", "hooks", "bridge/forward"});
+  V shown;
+  for (auto& e : r.json["bridge/forward"]) shown.push_back(e["name"]);
+  EXPECT_EQ(shown, (V{"filter", "zero", "late"}));
+  // Queued at filter, accepted: zero, br_nf_forward_arp, late, then out.
+  ASSERT_TRUE(reg->bind(5, true));
+  filter.verdict = sluice_queue_nr(5);
+  log.clear();
+  rx(0x0806);
+  EXPECT_EQ(log, (V{"filter", "filter"}));
+  Queued got[4];
+  ASSERT_EQ(reg->read(5, got, 4), 2u);
+  for (unsigned i = 0; i < 2; i++) reg->verdict(got[i], SLUICE_ACCEPT);
+  reg->poll(*w);
+  w->flush_tx();
+  w->flush_free();
+  EXPECT_EQ(log, (V{"filter", "filter", "zero", "arp", "late", "zero", "arp", "late"}));
+  EXPECT_EQ(sink.devs.size(), 6u);
   sink.frames.clear();
   sink.devs.clear();
   sys.run(1100);
@@ -1230,33 +1298,29 @@ TEST_F(RulesTest, QueueVerdictFromARule) {
   rl.detach();
 }
 
-// bridge::run_hooks: STOP skips the rest of the point, survivors keep their order.
+// A bridge point: STOP skips the rest of the point, survivors keep their order.
 TEST_F(HooksTest, BridgeStopVerdictSkipsTheRestKeepsOrder) {
-  bridge::Hooks bh(dp->rcu);
   struct Spy {
     std::vector<uint32_t> seen;
     bool stop_odd;
   };
-  auto fn = [](Worker&, const bridge::HookCtx&, void* priv, rte_mbuf** pkts, uint16_t n,
-               bridge::Verdict* v) {
+  auto fn = [](Worker&, const State&, void* priv, rte_mbuf** pkts, uint16_t n, uint32_t* v) {
     auto* s = static_cast<Spy*>(priv);
     for (uint16_t i = 0; i < n; i++) {
       s->seen.push_back(meta(pkts[i]).mark);
-      v[i] =
-          s->stop_odd && (meta(pkts[i]).mark & 1) ? bridge::Verdict::stop : bridge::Verdict::accept;
+      v[i] = s->stop_odd && (meta(pkts[i]).mark & 1) ? SLUICE_STOP : SLUICE_ACCEPT;
     }
   };
   Spy first{{}, true}, second{{}, false};
-  bh.add(bridge::HookPoint::forward, 0, "first", fn, &first);
-  bh.add(bridge::HookPoint::forward, 10, "second", fn, &second);
+  reg->add(SLUICE_BRIDGE_FORWARD, 0, "first", fn, &first, Owner::builtin);
+  reg->add(SLUICE_BRIDGE_FORWARD, 10, "second", fn, &second, Owner::builtin);
   rte_mbuf* v[kBurst];
   for (uint32_t i = 0; i < 6; i++) {
     Pkt p;
     p.mark = i;
     v[i] = make(p, 0);
   }
-  bridge::HookCtx ctx{bridge::HookPoint::forward, p0, p1, nullptr};
-  uint16_t n = bridge::run_hooks(*w, bh.list(bridge::HookPoint::forward), ctx, v, 6, 0);
+  uint16_t n = reg->run(*w, st(SLUICE_BRIDGE_FORWARD, p0->index, p1->index), v, 6, 0);
   ASSERT_EQ(n, 6);
   for (uint32_t i = 0; i < 6; i++) EXPECT_EQ(meta(v[i]).mark, i);
   EXPECT_EQ(first.seen.size(), 6u);
