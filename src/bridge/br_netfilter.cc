@@ -53,7 +53,7 @@ void br_nf_forward_arp(Worker& w, const hooks::State& st, void* priv, rte_mbuf**
 
 bool br_netfilter_attach(Dataplane& dp) {
   if (dp.find_feature<BridgeSys>() == nullptr) return false;
-  hooks::Registry& reg = dp.feature<hooks::Registry>();
+  hooks::Registry& reg = hooks::registry(dp);
   if (reg.list(SLUICE_ARP_FORWARD) == nullptr) return false;
   if (reg.add(SLUICE_BRIDGE_FORWARD, kPriBrnf, "br_nf_forward_arp", br_nf_forward_arp, &reg,
               hooks::Owner::internal, hooks::Registry::Place::after_equals) == 0)

@@ -74,7 +74,7 @@ uint64_t Bridge::hold_ms() const {
   return stp.topology_change ? stp.forward_delay_ms : ageing_ms;
 }
 
-BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(d.feature<hooks::Registry>()) {}
+BridgeSys::BridgeSys(Dataplane& d) : dp(d), hooks(hooks::registry(d)) {}
 
 BridgeSys::~BridgeSys() {
   for (auto& ws : workers) {

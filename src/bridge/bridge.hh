@@ -257,7 +257,7 @@ class BridgeSys {
   std::vector<std::unique_ptr<Bridge>> bridges;
   std::vector<std::unique_ptr<WorkerState>> workers;  // [worker id]
   // The hook points bridge/* (and arp/forward through br_netfilter) live
-  // in the one registry: dp.feature<hooks::Registry>().
+  // in the one registry: hooks::registry(dp).
   hooks::Registry& hooks;
 
   // The bridge clock: set by the control thread (and by tests), read by workers.

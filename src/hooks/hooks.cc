@@ -278,19 +278,68 @@ Registry::QueueResult Registry::queue(Worker& w, const State& st, const Entry& e
   return QueueResult::dropped;
 }
 
+Registry& registry(Dataplane& dp) {
+  return dp.feature<Registry>();
+}
+
+namespace {
+
+// Where a resumed walk goes on: after the entry that queued the packet, or,
+// when that entry is gone (a reload), after every entry of its priority.
+size_t resume_index(const List& l, uint32_t after_id, int after_pri) {
+  auto it = std::find_if(l.entries.begin(), l.entries.end(),
+                         [&](const Entry& e) { return e.id == after_id; });
+  if (it != l.entries.end()) return static_cast<size_t>(it - l.entries.begin()) + 1;
+  size_t start = 0;
+  while (start < l.entries.size() && l.entries[start].priority <= after_pri) start++;
+  return start;
+}
+
+// After one entry: the active survivors [0, k) stay, then come the packets
+// it stopped (held[0, nh)), then those stopped earlier ([active, active +
+// nstopped)). Returns the new count.
+uint16_t regroup(rte_mbuf** pkts, uint16_t* idx, uint16_t k, uint16_t active, uint16_t nstopped,
+                 rte_mbuf** held, uint16_t* held_idx, uint16_t nh) {
+  uint16_t m = k;
+  if (nh != 0) {
+    for (uint16_t i = 0; i < nstopped; i++) {  // make room: they may overlap [k, k + nh)
+      held[nh + i] = pkts[active + i];
+      held_idx[nh + i] = idx[active + i];
+    }
+    for (uint16_t i = 0; i < nh + nstopped; i++) {
+      pkts[m] = held[i];
+      idx[m++] = held_idx[i];
+    }
+    return m;
+  }
+  for (uint16_t i = 0; i < nstopped; i++) {
+    pkts[m] = pkts[active + i];
+    idx[m++] = idx[active + i];
+  }
+  return m;
+}
+
+// Puts the survivors back in their original order (idx: original indexes).
+void restore_order(rte_mbuf** pkts, uint16_t* idx, uint16_t n) {
+  uint16_t ord[kBurst];
+  for (uint16_t i = 0; i < n; i++) ord[i] = i;
+  std::sort(ord, ord + n, [&](uint16_t a, uint16_t b) { return idx[a] < idx[b]; });
+  rte_mbuf* tmp[kBurst];
+  uint16_t ti[kBurst];
+  for (uint16_t i = 0; i < n; i++) {
+    tmp[i] = pkts[ord[i]];
+    ti[i] = idx[ord[i]];
+  }
+  std::memcpy(pkts, tmp, n * sizeof(rte_mbuf*));
+  std::memcpy(idx, ti, n * sizeof(uint16_t));
+}
+
+}  // namespace
+
 uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf** pkts, uint16_t n,
                             uint16_t drop_dev, uint16_t* kept_idx, Brouted* brouted,
                             uint32_t after_id, int after_pri) {
-  size_t start = 0;
-  if (after_id != 0) {
-    auto it = std::find_if(l.entries.begin(), l.entries.end(),
-                           [&](const Entry& e) { return e.id == after_id; });
-    if (it != l.entries.end()) {
-      start = static_cast<size_t>(it - l.entries.begin()) + 1;
-    } else {
-      while (start < l.entries.size() && l.entries[start].priority <= after_pri) start++;
-    }
-  }
+  const size_t start = after_id != 0 ? resume_index(l, after_id, after_pri) : 0;
   EntryCounters* wc = &ctr_[(w.id % kMaxWorkers) * kMaxEntries];
   // Common case: every entry accepts the whole burst. Then pkts is untouched,
   // the caller's State (and its outs) serves every entry, and nothing is
@@ -362,24 +411,8 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
     }
     // The active survivors [0, k), then the newly stopped, then the earlier
     // stopped (moved down from [active, n)).
-    uint16_t m = k;
-    if (nh != 0) {
-      any_stop = true;
-      for (uint16_t i = 0; i < nstopped; i++) {  // make room: they may overlap [k, k + nh)
-        held[nh + i] = pkts[active + i];
-        held_idx[nh + i] = idx[active + i];
-      }
-      for (uint16_t i = 0; i < nh + nstopped; i++) {
-        pkts[m] = held[i];
-        idx[m++] = held_idx[i];
-      }
-    } else {
-      for (uint16_t i = 0; i < nstopped; i++) {
-        pkts[m] = pkts[active + i];
-        idx[m++] = idx[active + i];
-      }
-    }
-    n = m;
+    any_stop = any_stop || nh != 0;
+    n = regroup(pkts, idx, k, active, nstopped, held, held_idx, nh);
     nstopped = static_cast<uint16_t>(n - k);
     if (st.outs != nullptr) {  // the next entries see the outs of the active prefix
       for (uint16_t i = 0; i < k; i++) outs[i] = st.outs[idx[i]];
@@ -392,19 +425,7 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
     return n;
   }
   // Keep the original order of the survivors (only STOP moves packets back).
-  if (any_stop && n > 1) {
-    uint16_t ord[kBurst];
-    for (uint16_t i = 0; i < n; i++) ord[i] = i;
-    std::sort(ord, ord + n, [&](uint16_t a, uint16_t b) { return idx[a] < idx[b]; });
-    rte_mbuf* tmp[kBurst];
-    uint16_t ti[kBurst];
-    for (uint16_t i = 0; i < n; i++) {
-      tmp[i] = pkts[ord[i]];
-      ti[i] = idx[ord[i]];
-    }
-    std::memcpy(pkts, tmp, n * sizeof(rte_mbuf*));
-    std::memcpy(idx, ti, n * sizeof(uint16_t));
-  }
+  if (any_stop && n > 1) restore_order(pkts, idx, n);
   if (kept_idx != nullptr) std::memcpy(kept_idx, idx, n * sizeof(uint16_t));
   return n;
 }

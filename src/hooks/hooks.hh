@@ -254,4 +254,9 @@ class Registry {
   bool enqueue(Worker& w, const State& st, const Entry& e, rte_mbuf* m, uint16_t q);
 };
 
+// The one hook engine of a dataplane: every feature with hook points
+// (bridge, l3, …) registers its points and okfns here, and the hooks feature
+// attaches the rule lists and plugins of the topology. Made on first use.
+Registry& registry(Dataplane& dp);
+
 }  // namespace sluice::hooks

@@ -62,7 +62,7 @@ const char* usage_q = "usage: queue bind|unbind Q (0..15)";
 void queue_console_shutdown(Dataplane& dp) {
   QueueConsole* qc = dp.find_feature<QueueConsole>();
   if (qc == nullptr) return;
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   for (uint16_t q = 0; q < kNumQueues; q++)
     if (qc->cli_bound[q]) {
       reg.bind(q, false);
@@ -76,7 +76,7 @@ namespace {
 CmdResult queue_bind(Dataplane& dp, const std::vector<std::string>& args) {
   uint16_t q;
   if (args.size() != 1 || !parse_queue(args[0], &q)) return CmdResult::error(usage_q);
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   QueueConsole& qc = dp.feature<QueueConsole>();
   if (qc.cli_bound[q]) return CmdResult::error("queue " + args[0] + " is already bound here");
   if (!reg.bind(q, true))
@@ -91,7 +91,7 @@ CmdResult queue_bind(Dataplane& dp, const std::vector<std::string>& args) {
 CmdResult queue_unbind(Dataplane& dp, const std::vector<std::string>& args) {
   uint16_t q;
   if (args.size() != 1 || !parse_queue(args[0], &q)) return CmdResult::error(usage_q);
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   QueueConsole& qc = dp.feature<QueueConsole>();
   if (!qc.cli_bound[q]) return CmdResult::error("queue " + args[0] + " is not bound here");
   reg.bind(q, false);
@@ -111,7 +111,7 @@ CmdResult queue_read(Dataplane& dp, const std::vector<std::string>& args) {
                             args[1].find_first_not_of("0123456789") != std::string::npos ||
                             (max = static_cast<unsigned>(std::stoul(args[1]))) == 0)))
     return CmdResult::error("usage: queue read Q [MAX]  (Q 0..15, MAX 1..9999, default 16)");
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   QueueConsole& qc = dp.feature<QueueConsole>();
   if (!qc.cli_bound[q]) return CmdResult::error("queue " + args[0] + " is not bound here");
   unsigned room = kMaxHeld - static_cast<unsigned>(qc.held[q].size());
@@ -185,7 +185,7 @@ CmdResult queue_verdict(Dataplane& dp, const std::vector<std::string>& args) {
       return CmdResult::error("mark must be a 32-bit number, got '" + args[4] + "'");
     }
   }
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   QueueConsole& qc = dp.feature<QueueConsole>();
   if (!qc.cli_bound[q]) return CmdResult::error("queue " + args[0] + " is not bound here");
   auto& held = qc.held[q];
@@ -221,7 +221,7 @@ CmdResult queue_verdict(Dataplane& dp, const std::vector<std::string>& args) {
 
 CmdResult show_queues(Dataplane& dp, const std::vector<std::string>& args) {
   if (!args.empty()) return CmdResult::error("usage: show queues");
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   QueueConsole& qc = dp.feature<QueueConsole>();
   CmdResult r;
   r.json = nlohmann::json::array();

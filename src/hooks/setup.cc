@@ -192,7 +192,7 @@ std::string load_rule_lists(Registry& reg, const std::vector<config::HookListCfg
 }
 
 void setup(Dataplane& dp) {
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   dp.add_shutdown([&reg]() {  // last: what is still queued or waiting to resume
     if (unsigned n = reg.drain()) spdlog::info("hooks: {} queued packet(s) freed at shutdown", n);
   });
@@ -211,7 +211,7 @@ void setup(Dataplane& dp) {
 }
 
 std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg) {
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   std::map<std::string, RuleList*> by_name;
   for (auto& rl : reg.rule_lists) by_name[rl->name()] = rl.get();
   // Check everything first: a bad list changes nothing.
@@ -249,7 +249,7 @@ const char* owner_name(Owner o) {
 }
 
 CmdResult show_hooks(Dataplane& dp, const std::vector<std::string>& args) {
-  Registry& reg = dp.feature<Registry>();
+  Registry& reg = registry(dp);
   unsigned only = kNumPoints;
   if (!args.empty()) {
     Point p;

@@ -51,7 +51,7 @@ std::unique_ptr<WorkerL3> make_worker_state(unsigned inst, unsigned id) {
 // ---- construction -----------------------------------------------------------------------
 
 L3::L3(Dataplane& d)
-    : dp(d), hooks(&d.feature<hooks::Registry>()), neigh(*this), params(neigh.params) {
+    : dp(d), hooks(&hooks::registry(d)), neigh(*this), params(neigh.params) {
   if (int e = fib4.create(); e != 0)
     throw std::runtime_error(std::string("l3: cannot create the FIB: ") + rte_strerror(e) +
                              " (raise eal.memory_mb: the FIB needs 2 x 32 MB)");
