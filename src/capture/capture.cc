@@ -83,6 +83,7 @@ struct CaptureManager::Capture {
   // Datapath side.
   std::array<Slot, kCaptureMaxWorkers> slots;
   std::atomic<bool> accepting{true};
+  std::unique_ptr<PacketFilter> filter;  // nullptr: every packet
 
   // Writer side.
   std::thread writer;
@@ -98,6 +99,7 @@ struct CaptureManager::Capture {
 
   // Control side.
   bool running = false;
+  std::chrono::steady_clock::time_point started;
 
   uint64_t tsc_to_ns(uint64_t tsc) const {
     auto span = [this](uint64_t d) { return d / hz * kNsPerSec + d % hz * kNsPerSec / hz; };
@@ -136,6 +138,16 @@ struct CaptureManager::Capture {
     if (md.dev >= kMaxDevices) return;
     if (ifid[md.dev] < 0) add_interface(md.dev);
     uint32_t i = static_cast<uint32_t>(ifid[md.dev]);
+    if (opt.max_bytes != 0) {
+      // EPB: 32 bytes of block and options around the padded data.
+      uint64_t need = 32 + ((std::min<uint64_t>(m->pkt_len + 4, snaplen) + 3) & ~uint64_t(3));
+      if (file.bytes() + need > opt.max_bytes) {
+        accepting.store(false, std::memory_order_relaxed);
+        file.flush();
+        done.store(true, std::memory_order_release);
+        return;
+      }
+    }
     file.write_mbuf(i, tsc_to_ns(md.user[kUserTsc]), m, static_cast<Direction>(md.user[kUserDir]),
                     static_cast<uint32_t>(md.user[kUserOrigLen]));
     if (file.failed()) {  // disk full, I/O error: stop here, the timer finishes the capture
@@ -223,11 +235,11 @@ struct CaptureManager::Capture {
 
 CaptureManager::CaptureManager(Dataplane& dp) : dp_(dp) {
   dp_.add_timer(kTimerMs, [this](uint64_t) { poll(); });
-  dp_.add_shutdown([this] { stop_all(); });
+  dp_.add_shutdown([this] { stop_all(true); });  // the workers have stopped
 }
 
 CaptureManager::~CaptureManager() {
-  stop_all();
+  stop_all(true);
 }
 
 uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
@@ -235,7 +247,6 @@ uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
     if (error) *error = std::move(msg);
     return 0u;
   };
-  if (!opt.filter.empty()) return fail("capture filters are not supported yet");
   if (opt.path.empty()) return fail("capture needs a file");
   if (opt.dir != Direction::ingress && opt.dir != Direction::egress && opt.dir != Direction::both)
     return fail("bad direction");
@@ -257,6 +268,11 @@ uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
   auto c = std::make_unique<Capture>(dp_, next_id_, opt);
   c->dev = dev;
   c->snaplen = std::min(opt.snaplen, kCaptureSnaplenMax);
+  if (!opt.filter.empty()) {
+    std::string ferr;
+    c->filter = PacketFilter::compile(opt.filter, &ferr);
+    if (!c->filter) return fail("bad filter '" + opt.filter + "': " + ferr);
+  }
 
   // Ring and pool before the file: a resource failure leaves the file alone.
   unsigned seq = g_name_seq.fetch_add(1);
@@ -277,8 +293,10 @@ uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
     return fail("cannot create the capture pool: " + e);
   }
 
-  std::string comment = "sluice capture " + std::to_string(c->id) + ": dev " + opt.dev +
-                        ", direction " + direction_name(opt.dir);
+  std::string comment = "sluice capture " + std::to_string(c->id) + ": " +
+                        (opt.label.empty() ? "dev " + opt.dev : opt.label) + ", direction " +
+                        direction_name(opt.dir) +
+                        (opt.filter.empty() ? "" : ", filter \"" + opt.filter + "\"");
   std::string err;
   if (!c->file.open(opt.path, &err, comment)) {
     c->free_resources();
@@ -309,18 +327,22 @@ uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
   pthread_setname_np(c->writer.native_handle(), tname);
 
   c->running = true;
-  c->tap_id = dp_.net.add_tap(dptr, &CaptureManager::tap, c.get());
+  c->started = std::chrono::steady_clock::now();
+  if (opt.tap) c->tap_id = dp_.net.add_tap(dptr, &CaptureManager::tap, c.get());
   uint32_t id = c->id;
   next_id_++;
-  spdlog::info("capture {} started: dev {} direction {} file {} count {} snaplen {}", id, opt.dev,
-               direction_name(opt.dir), opt.path, opt.count, c->snaplen);
+  spdlog::info("capture {} started: {} direction {} filter \"{}\" file {} count {} snaplen {}", id,
+               opt.label.empty() ? "dev " + opt.dev : opt.label, direction_name(opt.dir),
+               opt.filter, opt.path, opt.count, c->snaplen);
   caps_.push_back(std::move(c));
   return id;
 }
 
 void CaptureManager::finish(Capture& c) {
   if (!c.running) return;
-  dp_.net.remove_tap(c.tap_id);  // returns after a grace period: no worker is inside the tap
+  // remove_tap returns after a grace period: no worker is inside the tap.
+  // A sink's owner has made sure of the same before stopping it.
+  if (c.tap_id != 0) dp_.net.remove_tap(c.tap_id);
   c.accepting.store(false, std::memory_order_relaxed);
   c.stop_req.store(true, std::memory_order_release);
   if (c.writer.joinable()) c.writer.join();
@@ -332,9 +354,9 @@ void CaptureManager::finish(Capture& c) {
                c.error);
 }
 
-bool CaptureManager::stop(uint32_t id) {
+bool CaptureManager::stop(uint32_t id, bool sinks) {
   for (auto& c : caps_) {
-    if (c->id == id && c->running) {
+    if (c->id == id && c->running && (c->opt.tap || sinks)) {
       finish(*c);
       return true;
     }
@@ -342,10 +364,10 @@ bool CaptureManager::stop(uint32_t id) {
   return false;
 }
 
-unsigned CaptureManager::stop_all() {
+unsigned CaptureManager::stop_all(bool sinks) {
   unsigned n = 0;
   for (auto& c : caps_) {
-    if (c->running) {
+    if (c->running && (c->opt.tap || sinks)) {
       finish(*c);
       n++;
     }
@@ -353,21 +375,47 @@ unsigned CaptureManager::stop_all() {
   return n;
 }
 
+// A sink that is done (max_bytes) stays registered, refusing copies, until
+// its owner stops it: workers may still hold its ctx.
 void CaptureManager::poll() {
-  for (auto& c : caps_)
-    if (c->running && c->done.load(std::memory_order_acquire)) finish(*c);
+  auto now = std::chrono::steady_clock::now();
+  for (auto& c : caps_) {
+    if (!c->running || !c->opt.tap) continue;
+    if (c->done.load(std::memory_order_acquire) ||
+        (c->opt.seconds != 0 && now - c->started >= std::chrono::seconds(c->opt.seconds)))
+      finish(*c);
+  }
 }
 
-std::vector<CaptureInfo> CaptureManager::list() const {
+std::vector<CaptureInfo> CaptureManager::list(bool sinks) const {
   std::vector<CaptureInfo> v;
   for (auto& c : caps_) {
+    if (!c->opt.tap && !sinks) continue;
     CaptureInfo i;
+    info(c->id, &i);
+    v.push_back(std::move(i));
+  }
+  return v;
+}
+
+void* CaptureManager::sink(uint32_t id) const {
+  for (auto& c : caps_)
+    if (c->id == id && c->running) return c.get();
+  return nullptr;
+}
+
+bool CaptureManager::info(uint32_t id, CaptureInfo* out) const {
+  for (auto& c : caps_) {
+    if (c->id != id) continue;
+    CaptureInfo& i = *out;
     i.id = c->id;
     i.dev = c->opt.dev;
     i.dir = c->opt.dir;
     i.file = c->opt.path;
     i.count = c->opt.count;
     i.snaplen = c->snaplen;
+    i.filter = c->opt.filter;
+    i.seconds = c->opt.seconds;
     Totals t = c->totals();
     i.accepted = t.accepted;
     i.filtered = t.filtered;
@@ -376,27 +424,41 @@ std::vector<CaptureInfo> CaptureManager::list() const {
     i.written = c->written.load(std::memory_order_relaxed);
     i.running = c->running;
     if (!c->running) i.error = c->error;  // the writer has been joined
-    v.push_back(std::move(i));
+    return true;
   }
-  return v;
+  return false;
 }
 
-void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts, uint16_t n,
-                         Direction dir) {
+uint16_t CaptureManager::feed(Worker& w, const Device& dev, void* ctx, rte_mbuf* const* pkts,
+                              uint16_t n, Direction dir) {
   auto* c = static_cast<Capture*>(ctx);
-  if ((static_cast<uint8_t>(c->opt.dir) & static_cast<uint8_t>(dir)) == 0) return;
-  if (!c->accepting.load(std::memory_order_relaxed)) return;
+  if ((static_cast<uint8_t>(c->opt.dir) & static_cast<uint8_t>(dir)) == 0) return 0;
+  if (!c->accepting.load(std::memory_order_relaxed)) return 0;
   Slot& s = c->slots[w.id % kCaptureMaxWorkers];
   const uint64_t count = c->opt.count;
   const uint64_t tsc = rte_rdtsc();
+  const PacketFilter* filter = c->filter.get();
+  uint16_t queued_total = 0;
   while (n != 0) {
     uint16_t b = n < kBurst ? n : kBurst;
+    rte_mbuf* const* src = pkts;
+    pkts += b;
+    n = static_cast<uint16_t>(n - b);
+    // The filter first: what it rejects is counted and costs nothing more.
+    rte_mbuf* sel[kBurst];
+    if (filter != nullptr) {
+      uint16_t k = filter->select(src, b, sel);
+      bump(s.filtered, b - k);
+      if (k == 0) continue;
+      src = sel;
+      b = k;
+    }
     // With a count, this worker stops copying once it has queued enough on
     // its own (the writer still writes exactly `count`).
     if (count != 0) {
       uint64_t queued =
           s.accepted.load(std::memory_order_relaxed) - s.ringfull.load(std::memory_order_relaxed);
-      if (queued >= count) return;
+      if (queued >= count) return queued_total;
       if (count - queued < b) b = static_cast<uint16_t>(count - queued);
     }
     // What the ring cannot take is counted as ringfull without being copied.
@@ -407,7 +469,7 @@ void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* cons
     uint16_t k = 0;
     uint64_t nombuf = 0;
     for (uint16_t i = 0; i < to_copy; i++) {
-      const rte_mbuf* m = pkts[i];
+      const rte_mbuf* m = src[i];
       if (m->pkt_len == 0) continue;
       const PktMeta& md = meta(m);
       const bool tagged = (md.flags & kFlagVlan) != 0;
@@ -432,9 +494,9 @@ void CaptureManager::tap(Worker& w, const Device& dev, void* ctx, rte_mbuf* cons
     bump(s.accepted, k + skipped);
     bump(s.nombuf, nombuf);
     bump(s.ringfull, k - enq + skipped);
-    pkts += b;
-    n = static_cast<uint16_t>(n - b);
+    queued_total = static_cast<uint16_t>(queued_total + enq);
   }
+  return queued_total;
 }
 
 }  // namespace sluice

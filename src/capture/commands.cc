@@ -1,9 +1,12 @@
 // CLI of captures (see capture/capture.hh):
-//   capture start DEV|any [ingress|egress|both] file PATH [count N] [snaplen N]
+//   capture start DEV|any [ingress|egress|both] [FILTER] file PATH [count N] [snaplen N]
+//                 [seconds N]
+//                              (FILTER: every word before `file`, a pcap-filter(7)
+//                               expression; a bad one fails with libpcap's message)
 //   capture stop [ID]          (no ID: every running capture)
-//   show captures              (--json: [{"id", "dev", "direction", "file", "accepted",
-//                               "filtered", "nombuf", "ringfull", "written", "count",
-//                               "snaplen", "running", "error"}])
+//   show captures              (--json: [{"id", "dev", "direction", "filter", "file",
+//                               "accepted", "filtered", "nombuf", "ringfull", "written",
+//                               "count", "seconds", "snaplen", "running", "error"}])
 // PATH is opened by sluiced, so a relative path is relative to the daemon's
 // working directory.
 #include <charconv>
@@ -24,7 +27,8 @@ bool parse_u64(const std::string& s, uint64_t* v) {
 }
 
 constexpr const char* kStartUsage =
-    "capture start DEV|any [ingress|egress|both] file PATH [count N] [snaplen N]";
+    "capture start DEV|any [ingress|egress|both] [FILTER] file PATH [count N] [snaplen N] "
+    "[seconds N]";
 
 CmdResult capture_start(Dataplane& dp, const std::vector<std::string>& args) {
   if (args.empty()) return CmdResult::error(std::string("usage: ") + kStartUsage);
@@ -46,18 +50,20 @@ CmdResult capture_start(Dataplane& dp, const std::vector<std::string>& args) {
   // Everything up to "file" is a filter expression.
   size_t f = i;
   while (f < args.size() && args[f] != "file") f++;
-  if (f != i) return CmdResult::error("capture filters are not supported yet");
+  for (size_t k = i; k < f; k++) opt.filter += (k == i ? "" : " ") + args[k];
   if (f + 1 >= args.size()) return CmdResult::error(std::string("usage: ") + kStartUsage);
   opt.path = args[f + 1];
   for (i = f + 2; i < args.size(); i += 2) {
     const std::string& key = args[i];
-    if (key != "count" && key != "snaplen")
+    if (key != "count" && key != "snaplen" && key != "seconds")
       return CmdResult::error("unexpected '" + key + "'; usage: " + kStartUsage);
     uint64_t v = 0;
     if (i + 1 >= args.size() || !parse_u64(args[i + 1], &v))
       return CmdResult::error(key + " needs a number");
     if (key == "count") {
       opt.count = v;
+    } else if (key == "seconds") {
+      opt.seconds = v;
     } else {
       if (v > UINT32_MAX) v = UINT32_MAX;
       opt.snaplen = static_cast<uint32_t>(v);
@@ -68,7 +74,8 @@ CmdResult capture_start(Dataplane& dp, const std::vector<std::string>& args) {
   if (id == 0) return CmdResult::error(err);
   CmdResult r;
   r.text = "capture " + std::to_string(id) + " started on " + opt.dev + " (" +
-           direction_name(opt.dir) + "), writing " + opt.path + "\n";
+           direction_name(opt.dir) + (opt.filter.empty() ? "" : ", \"" + opt.filter + "\"") +
+           "), writing " + opt.path + "\n";
   r.json = {{"id", id}};
   return r;
 }
@@ -99,6 +106,7 @@ CmdResult show_captures(Dataplane& dp, const std::vector<std::string>& args) {
   TextTable t({{"ID", TextTable::right},
                {"DEV"},
                {"DIR"},
+               {"FILTER"},
                {"FILE"},
                {"ACCEPTED", TextTable::right},
                {"FILTERED", TextTable::right},
@@ -112,14 +120,16 @@ CmdResult show_captures(Dataplane& dp, const std::vector<std::string>& args) {
   for (const CaptureInfo& c : caps) {
     nlohmann::json j = {
         {"id", c.id},         {"dev", c.dev},           {"direction", direction_name(c.dir)},
-        {"file", c.file},     {"accepted", c.accepted}, {"filtered", c.filtered},
-        {"nombuf", c.nombuf}, {"ringfull", c.ringfull}, {"written", c.written},
-        {"count", c.count},   {"snaplen", c.snaplen},   {"running", c.running}};
+        {"filter", c.filter}, {"file", c.file},         {"accepted", c.accepted},
+        {"filtered", c.filtered}, {"nombuf", c.nombuf}, {"ringfull", c.ringfull},
+        {"written", c.written}, {"count", c.count},     {"seconds", c.seconds},
+        {"snaplen", c.snaplen}, {"running", c.running}};
     j["error"] = c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error);
     r.json.push_back(std::move(j));
     std::string state = c.running ? "running" : "finished";
     if (!c.error.empty()) state = "error: " + c.error;
-    t.add({std::to_string(c.id), c.dev, direction_name(c.dir), c.file, std::to_string(c.accepted),
+    t.add({std::to_string(c.id), c.dev, direction_name(c.dir), c.filter.empty() ? "-" : c.filter,
+           c.file, std::to_string(c.accepted),
            std::to_string(c.filtered), std::to_string(c.nombuf), std::to_string(c.ringfull),
            std::to_string(c.written), c.count != 0 ? std::to_string(c.count) : "-", state});
   }

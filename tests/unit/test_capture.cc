@@ -2,6 +2,7 @@
 // The tap is called the way the core calls it (the registered TapList's
 // function pointer, per direction), and the files are read back with tshark.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -128,8 +129,8 @@ class CaptureTest : public ::testing::Test {
 
   CaptureManager& mgr() { return dp.feature<CaptureManager>(); }
   CaptureInfo info(uint32_t id) {
-    for (auto& c : mgr().list())
-      if (c.id == id) return c;
+    CaptureInfo c;
+    if (mgr().info(id, &c)) return c;
     ADD_FAILURE() << "no capture " << id;
     return {};
   }
@@ -359,10 +360,11 @@ TEST_F(CaptureTest, ErrorsRegisterNothing) {
   EXPECT_NE(err.find("/nonexistent-dir/cap.pcapng"), std::string::npos) << err;
 
   o.path = path("filter.pcapng");
-  o.filter = "tcp port 80";
+  o.filter = "tcp port";
   err.clear();
   EXPECT_EQ(mgr().start(o, &err), 0u);
-  EXPECT_EQ(err, "capture filters are not supported yet");
+  EXPECT_EQ(err, "bad filter 'tcp port': can't parse filter expression: syntax error");
+  EXPECT_NE(access(o.path.c_str(), F_OK), 0);  // no file created
 
   o.filter.clear();
   o.snaplen = 1;
@@ -451,12 +453,13 @@ TEST_F(CaptureTest, ThroughTheCoreTransmitPath) {
 
 TEST_F(CaptureTest, Commands) {
   std::string file = path("cli.pcapng");
-  auto r = cli({"capture", "start", "eth0", "tcp", "port", "80", "file", file});
+  auto r = cli({"capture", "start", "eth0", "tcp", "prot", "80", "file", file});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.text, "capture filters are not supported yet");
-  r = cli({"capture", "start", "eth0", "ingress", "udp", "file", file});
+  EXPECT_EQ(r.text, "bad filter 'tcp prot 80': can't parse filter expression: syntax error");
+  r = cli({"capture", "start", "eth0", "ingress", "port", "99999", "file", file});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.text, "capture filters are not supported yet");
+  EXPECT_EQ(r.text, "bad filter 'port 99999': illegal port number 99999 > 65535");
+  EXPECT_EQ(cli({"capture", "start", "eth0", "file", file, "seconds", "x"}).status, 1);
   EXPECT_EQ(cli({"capture", "start", "eth0"}).status, 1);
   EXPECT_EQ(cli({"capture", "start", "eth0", "file", file, "count"}).status, 1);
   EXPECT_EQ(cli({"capture", "start", "eth0", "file", file, "count", "x"}).status, 1);
@@ -512,6 +515,110 @@ TEST_F(CaptureTest, Commands) {
   EXPECT_EQ(r.json[0]["dev"], "any");
   EXPECT_EQ(r.json[0]["direction"], "both");
   EXPECT_EQ(cli({"capture", "stop", std::to_string(id2)}).status, 0);
+
+  // A filter: the words before `file`, shown in the list.
+  std::string file3 = path("cli3.pcapng");
+  r = cli({"capture", "start", "eth0", "ingress", "ether", "dst", "02:00:00:00:00:01", "file",
+           file3, "seconds", "100"});
+  ASSERT_EQ(r.status, 0) << r.text;
+  EXPECT_NE(r.text.find("\"ether dst 02:00:00:00:00:01\""), std::string::npos) << r.text;
+  uint32_t id3 = r.json.at("id").get<uint32_t>();
+  inject(*eth0, 2, Direction::ingress, 1);
+  inject(*eth0, 3, Direction::ingress, 2);
+  ASSERT_TRUE(wait_written(id3, 2));
+  r = cli({"show", "captures"});
+  ASSERT_EQ(r.json.size(), 1u);
+  EXPECT_EQ(r.json[0]["filter"], "ether dst 02:00:00:00:00:01");
+  EXPECT_EQ(r.json[0]["seconds"], 100);
+  EXPECT_EQ(r.json[0]["accepted"], 2);
+  EXPECT_EQ(r.json[0]["filtered"], 3);
+  EXPECT_NE(r.text.find("ether dst 02:00:00:00:00:01"), std::string::npos) << r.text;
+  EXPECT_EQ(cli({"capture", "stop", std::to_string(id3)}).status, 0);
+}
+
+TEST_F(CaptureTest, FilterRejectsWithoutCopyingAndCounts) {
+  CaptureOptions o;
+  o.dev = "eth0";
+  o.path = path("filter.pcapng");
+  o.filter = "ether dst 02:00:00:00:00:01 or vlan 100";
+  o.pool_size = 4;  // a rejected packet takes no copy: 10 rejected + 3 accepted fit
+  o.ring_size = 4;
+  uint32_t id = start(o);
+  EXPECT_EQ(info(id).filter, o.filter);
+  inject(*eth0, 10, Direction::ingress, 2);         // rejected
+  inject(*eth0, 2, Direction::ingress, 1);          // accepted
+  inject(*eth0, 1, Direction::egress, 3, 60, 100);  // tagged in the metadata: accepted
+  inject(*eth0, 1, Direction::egress, 3, 60, 200);  // another VID: rejected
+  ASSERT_TRUE(wait_written(id, 3));
+  mgr().stop(id);
+  CaptureInfo ci = info(id);
+  EXPECT_EQ(ci.accepted, 3u);
+  EXPECT_EQ(ci.filtered, 11u);
+  EXPECT_EQ(ci.nombuf, 0u);
+  EXPECT_EQ(ci.ringfull, 0u);
+  EXPECT_EQ(ci.written, 3u);
+  auto rows = tshark(o.path, "-e eth.dst -e vlan.id");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0][0], "02:00:00:00:00:01");
+  EXPECT_EQ(rows[2][0], "02:00:00:00:00:03");
+  EXPECT_EQ(rows[2][1], "100");
+}
+
+TEST_F(CaptureTest, SecondsFinishTheCaptureFromTheTimer) {
+  CaptureOptions o;
+  o.dev = "eth0";
+  o.path = path("seconds.pcapng");
+  o.seconds = 1;
+  uint32_t id = start(o);
+  inject(*eth0, 2, Direction::ingress);
+  ASSERT_TRUE(wait_written(id, 2));
+  dp.run_timers(5000000);
+  EXPECT_TRUE(info(id).running);  // not yet a second
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  dp.run_timers(6000000);
+  EXPECT_FALSE(info(id).running);
+  EXPECT_EQ(eth0->taps.load(), nullptr);
+  EXPECT_EQ(tshark(o.path, "-e frame.number").size(), 2u);
+}
+
+TEST_F(CaptureTest, SinkIsFedByItsOwnerAndHidden) {
+  CaptureOptions o;
+  o.dev = "eth1";
+  o.path = path("sink.pcapng");
+  o.tap = false;
+  o.label = "mirror m0";
+  o.max_bytes = 2000;
+  uint32_t id = start(o);
+  EXPECT_EQ(eth1->taps.load(), nullptr);  // no tap
+  EXPECT_TRUE(mgr().list().empty());      // not in show captures
+  ASSERT_EQ(mgr().list(true).size(), 1u);
+  void* ctx = mgr().sink(id);
+  ASSERT_NE(ctx, nullptr);
+  EXPECT_EQ(mgr().stop_all(), 0u);  // `capture stop` leaves it alone
+  EXPECT_FALSE(mgr().stop(id));
+  // 40 frames of 100 bytes: max_bytes stops the file before it passes 2000.
+  unsigned queued = 0;
+  for (int batch = 0; batch < 8; batch++) {
+    for (int i = 0; i < 5; i++) {
+      rte_mbuf* m = frame(1, 100);
+      queued += CaptureManager::feed(w, *eth1, ctx, &m, 1, Direction::egress);
+      rte_pktmbuf_free(m);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the writer catches up
+  }
+  dp.run_timers(7000000);
+  EXPECT_TRUE(mgr().list(true)[0].running);  // the timer leaves a sink to its owner
+  EXPECT_TRUE(mgr().stop(id, true));
+  struct stat st;
+  ASSERT_EQ(stat(o.path.c_str(), &st), 0);
+  EXPECT_LE(st.st_size, 2000 + 200);  // + the ISB written at close
+  CaptureInfo ci = info(id);
+  EXPECT_GT(ci.written, 5u);
+  EXPECT_LT(ci.written, 20u);
+  EXPECT_LT(queued, 40u);  // a full sink refuses copies (its owner counts them as failed)
+  EXPECT_TRUE(tshark_reads(o.path));
+  auto rows = tshark(o.path, "-e frame.interface_name");
+  EXPECT_EQ(rows.size(), ci.written);
 }
 
 }  // namespace
