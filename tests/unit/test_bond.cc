@@ -1,0 +1,811 @@
+// Bonding on synthetic mbufs (spec §3, cases BOND-01/02/10 of §8.3): the
+// xmit hash of every policy against a table worked out from §3.4's formulas
+// (both worked examples; tests/unit/bond_hash_ref.py reproduces the table),
+// member choice per mode and member count, balance-rr order, RX verdicts per
+// mode and member state with taps and folded counters, the MII monitor's
+// tick table with a fake clock, failover and its peer notifications, and
+// `show bond`. Topology T2ab: bond0 over p0, p1 (and p2), enslaved in that
+// order; the members carry the bond's MAC ..:01.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+
+#include "bond/bond.hh"
+#include "bond/config.hh"
+#include "bridge/bridge.hh"
+#include "bridge/config.hh"
+#include "control/command.hh"
+#include "core/dataplane.hh"
+#include "core/netif.hh"
+#include "l3/config.hh"
+#include "support/frames.hh"
+
+using namespace sluice;
+using namespace sluice::test;
+using sluice::bond::Bond;
+using sluice::bond::BondSys;
+using sluice::bond::HashPolicy;
+using sluice::bond::LinkState;
+
+namespace {
+
+constexpr const char* BOND_MAC = "02:00:00:00:00:01";
+constexpr const char* PEER = "02:00:00:00:00:aa";
+
+std::vector<uint8_t> unhex(const char* s) {
+  std::vector<uint8_t> v;
+  for (size_t i = 0; s[i] && s[i + 1]; i += 2) v.push_back(std::stoi(std::string(s + i, 2), 0, 16));
+  return v;
+}
+
+rte_mbuf* mbuf_of(const std::vector<uint8_t>& bytes) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool());
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size())));
+  std::memcpy(p, bytes.data(), bytes.size());
+  meta(m) = PktMeta{};
+  return m;
+}
+
+// ---- the hash table ---------------------------------------------------------------------------
+
+// Policies in the column order of the table.
+constexpr HashPolicy kPolicies[] = {HashPolicy::layer2,  HashPolicy::layer23,
+                                    HashPolicy::layer34, HashPolicy::encap23,
+                                    HashPolicy::encap34, HashPolicy::vlan_srcmac};
+
+struct HashCase {
+  const char* name;
+  const char* frame;  // hex, from the Ethernet header
+  int tci;            // out-of-band VLAN TCI, -1 = none
+  uint32_t hash[6];   // per policy, in kPolicies order
+};
+
+// Made by tests/unit/bond_hash_ref.py (scapy frames, the formulas of §3.4).
+const HashCase kHashCases[] = {
+    {"worked example: UDP 10.0.0.1:1000 -> 10.0.0.2:2000",
+     "02000000000202000000000108004500001c00010000401166ce0a0000010a00000203e807d00008e023",
+     -1,
+     {0x00000803, 0x03030b08, 0x69ea1e1f, 0x03030b08, 0x69ea1e1f, 0x00020001}},
+    {"second example: dst ..:03",
+     "02000000000302000000000108004500001c00010000401166ce0a0000010a00000203e807d00008e023",
+     -1,
+     {0x00000802, 0x03030b09, 0x69ea1e1f, 0x03030b09, 0x69ea1e1f, 0x00020001}},
+    {"TCP 10.1.2.3:40000 -> 192.168.7.9:443",
+     "0200000000170200000000aa080045000028000100004006a71a0a010203c0a807099c4001bb000000000000"
+     "0000500220001e320000",
+     -1,
+     {0x000008bd, 0x0a0faed9, 0x58daae05, 0x0a0faed9, 0x58daae05, 0x000200aa}},
+    {"IPv4 first fragment (MF): no ports",
+     "02000000000202000000000108004500001c00012000401146ce0a0000010a00000203e807d00008e023",
+     -1,
+     {0x00000803, 0x03030b08, 0x01818181, 0x03030b08, 0x01818181, 0x00020001}},
+    {"IPv4 later fragment (offset 185): no ports",
+     "02000000000202000000000108004500002c000100b9401166050a0000010a00000203e807d0787878787878"
+     "7878787878787878787878787878",
+     -1,
+     {0x00000803, 0x03030b08, 0x01818181, 0x03030b08, 0x01818181, 0x00020001}},
+    {"ICMP echo id 0x1234",
+     "02000000000202000000000108004500001c00010000400166de0a0000010a0000020800e5ca12340001",
+     -1,
+     {0x00000803, 0x03030b08, 0x08929296, 0x03030b08, 0x08929296, 0x00020001}},
+    {"ICMP echo id 0 (counts as id 1)",
+     "02000000000202000000000108004500001c00010000400166de0a0000010a0000020800f7fe00000001",
+     -1,
+     {0x00000803, 0x03030b08, 0x01810105, 0x03030b08, 0x01810105, 0x00020001}},
+    {"ICMP port unreachable: the inner flow's addresses and ports",
+     "02000000000202000000000108004500003800010000400166bb0a0000090a00000103031119000000004500"
+     "001c00010000401166ce0a0000010a00000203e807d00008e023",
+     -1,
+     {0x00000803, 0x03030b08, 0x69ea1e1f, 0x08080003, 0x04040404, 0x00020001}},
+    {"IPv6 TCP 2001:db8::1:5000 -> 2001:db8::2:80 (addresses folded)",
+     "02000000000202000000000186dd600000000014064020010db800000000000000000000000120010db80000"
+     "000000000000000000021388005000000000000000005002200020960000",
+     -1,
+     {0x000086de, 0x0303855b, 0x29a9ede4, 0x0303855b, 0x29a9ede4, 0x00020001}},
+    {"ICMPv6 echo request id 7",
+     "02000000000202000000000186dd6000000000083a4020010db800000000000000000000000120010db80000"
+     "000000000000000000028000244000070001",
+     -1,
+     {0x000086de, 0x0303855b, 0x01820242, 0x0303855b, 0x01820242, 0x00020001}},
+    {"ARP: layer2+3 falls back to layer2, encap2+3 folds",
+     "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002",
+     -1,
+     {0x000008f8, 0x000008f8, 0x000008f8, 0x000008f0, 0x00000000, 0x00020001}},
+    {"GRE 192.0.2.1 -> 192.0.2.2 carrying UDP 10.9.0.1:53 -> 10.9.0.2:33333",
+     "02000000000202000000000108004500003400010000402ff696c0000201c0000202000008004500001c0001"
+     "0000401166bc0a0900010a090002003582350008695f",
+     -1,
+     {0x00000803, 0x03030b08, 0x01818181, 0x03030b08, 0x1b5a40c0, 0x00020001}},
+    {"IPIP 192.0.2.1 -> 192.0.2.2 carrying TCP 10.9.0.1:1234 -> 10.9.0.2:80",
+     "02000000000202000000000108004500003c000100004004f6b9c0000201c00002024500002800010000400666"
+     "bb0a0900010a09000204d2005000000000000000005002200076ac0000",
+     -1,
+     {0x00000803, 0x03030b08, 0x01818181, 0x03030b08, 0x29a9c0c2, 0x00020001}},
+    {"in-band 802.1Q tag: layer2+3/3+4 fall back to layer2, encap looks inside",
+     "0200000000020200000000018100006408004500001c00010000401166ce0a0000010a00000203e807d00008"
+     "e023",
+     -1,
+     {0x00008103, 0x00008103, 0x00008103, 0x03038281, 0x69ea1e1f, 0x00020001}},
+    {"vlan+srcmac: out-of-band TCI 0x2064, source 00:1b:21:3c:4d:5e",
+     "020000000002001b213c4d5e08004500001c00010000401166ce0a0000010a00000203e807d00008e023",
+     0x2064,
+     {0x0000085c, 0x03030b57, 0x69ea1e1f, 0x03030b57, 0x69ea1e1f, 0x003c761b}},
+    {"LLDP (0x88cc): every policy falls back to layer2",
+     "0180c200000e02000000000188cc0207040000000000000000000000000000000000000000000000000000000"
+     "0000000000000000000000000",
+     -1,
+     {0x000088c3, 0x000088c3, 0x000088c3, 0x000088c3, 0x000088c3, 0x00020001}},
+};
+
+TEST(BondHash, TableOfFlowsPerPolicy) {
+  for (const HashCase& c : kHashCases) {
+    SCOPED_TRACE(c.name);
+    auto f = unhex(c.frame);
+    for (size_t p = 0; p < std::size(kPolicies); p++) {
+      SCOPED_TRACE(bond::policy_name(kPolicies[p]));
+      EXPECT_EQ(bond::xmit_hash(kPolicies[p], f.data(), static_cast<uint32_t>(f.size()), c.tci >= 0,
+                                static_cast<uint16_t>(c.tci >= 0 ? c.tci : 0)),
+                c.hash[p]);
+    }
+  }
+}
+
+// §3.4's worked examples: hash, and the member index for n = 2, 3, 4.
+TEST(BondHash, WorkedExamples) {
+  auto f = unhex(kHashCases[0].frame);
+  auto h = [&](HashPolicy p) {
+    return bond::xmit_hash(p, f.data(), static_cast<uint32_t>(f.size()), false, 0);
+  };
+  EXPECT_EQ(h(HashPolicy::layer2), 0x803u);
+  EXPECT_EQ(h(HashPolicy::layer23), 0x03030B08u);
+  EXPECT_EQ(h(HashPolicy::layer34), 0x69EA1E1Fu);
+  const unsigned want[3][3] = {{1, 2, 3}, {0, 1, 0}, {1, 1, 3}};  // l2, l23, l34 × n=2,3,4
+  const HashPolicy pol[3] = {HashPolicy::layer2, HashPolicy::layer23, HashPolicy::layer34};
+  for (int p = 0; p < 3; p++)
+    for (unsigned n = 2; n <= 4; n++) EXPECT_EQ(h(pol[p]) % n, want[p][n - 2]) << p << " n=" << n;
+  auto g = unhex(kHashCases[1].frame);  // dst ..:03
+  uint32_t h2 =
+      bond::xmit_hash(HashPolicy::layer2, g.data(), static_cast<uint32_t>(g.size()), false, 0);
+  EXPECT_EQ(h2, 0x802u);
+  EXPECT_EQ(h2 % 3, 1u);
+}
+
+// A frame shorter than its headers: layer2 of what is there, never a read past the end.
+TEST(BondHash, TruncatedFrames) {
+  auto f = unhex(kHashCases[0].frame);
+  for (uint32_t len = 0; len < f.size(); len++)
+    for (HashPolicy p : kPolicies) {
+      uint32_t h = bond::xmit_hash(p, f.data(), len, false, 0);
+      if (len < 14) {
+        EXPECT_EQ(h, 0u);
+      } else if (len < 34 && p != HashPolicy::vlan_srcmac) {
+        EXPECT_EQ(h, 0x803u) << len;
+      }
+    }
+}
+
+// ---- the fixture --------------------------------------------------------------------------------
+
+class BondTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Dataplane> dp;
+  Worker* w = nullptr;
+  XmitSink sink;
+  Recorder rec;
+  Device* p[3] = {};
+  Device* bond0 = nullptr;
+  BondSys* sys = nullptr;
+  Bond* b = nullptr;
+  unsigned avail_before = 0;
+  std::vector<std::unique_ptr<Probe>> probes;
+  uint64_t now = 1000;
+
+  void SetUp() override {
+    avail_before = rte_mempool_avail_count(pool());
+    dp = std::make_unique<Dataplane>();
+    dp->workers.push_back(std::make_unique<Worker>(dp->net, 0));
+    w = dp->workers[0].get();
+    const char* macs[] = {"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"};
+    for (int i = 0; i < 3; i++) {
+      auto d = std::make_unique<Device>();
+      d->name = std::string("p") + char('0' + i);
+      d->mac = mac(macs[i]);
+      d->xmit = sink_xmit;
+      d->xmit_ctx = &sink;
+      p[i] = dp->net.add_device(std::move(d));
+    }
+  }
+  void TearDown() override {
+    drain_inject();
+    w->flush_free();
+    sink.frames.clear();
+    dp.reset();
+    EXPECT_EQ(rte_mempool_avail_count(pool()), avail_before) << "an mbuf leaked";
+  }
+
+  config::Bond cfg(const char* mode, std::vector<std::string> members = {"p0", "p1"}) {
+    config::Bond c;
+    c.name = "bond0";
+    c.mode = mode;
+    c.members = members;
+    c.member_at.resize(members.size());
+    c.miimon_ms = 100;
+    return c;
+  }
+  void build(config::Bond c) {
+    dp->topo.get<bond::Config>().bonds = {c};
+    bond::setup(*dp);
+    sys = &dp->feature<BondSys>();
+    sys->pool = pool();
+    b = sys->find("bond0");
+    ASSERT_NE(b, nullptr);
+    bond0 = b->dev;
+    sys->tick(now);
+  }
+  // One monitor run (miimon 100 ms) with the fake clock.
+  void tick(uint64_t dt = 100) {
+    now += dt;
+    sys->tick(now);
+  }
+  void carrier(int i, bool up) { p[i]->oper_up.store(up); }
+  void drain_inject() {
+    if (w->inject == nullptr) return;
+    while (rte_ring_count(w->inject) != 0) inject_xmit(*w);
+  }
+  Probe* probe(const std::string& who) {
+    probes.push_back(std::make_unique<Probe>(Probe{&rec, who}));
+    return probes.back().get();
+  }
+  void rx(Device* d, const FrameSpec& f) {
+    rte_mbuf* m = frame(f);
+    port_receive(*w, *d, &m, 1);
+    w->flush_free();
+  }
+  FrameSpec fr(const char* dst, uint16_t type = 0x0800, const char* src = PEER) {
+    FrameSpec f;
+    f.src = src;
+    f.dst = dst;
+    f.type = type;
+    return f;
+  }
+  // Sends frames through bond0 (dev_queue_xmit, as a protocol would).
+  void xmit(std::vector<rte_mbuf*> v) {
+    dev_queue_xmit(*w, *bond0, v.data(), static_cast<uint16_t>(v.size()));
+    w->flush_free();
+  }
+  void xmit(const FrameSpec& f, int count = 1) {
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < count; i++) v.push_back(frame(f));
+    xmit(v);
+  }
+  std::vector<std::string> outs() {
+    std::vector<std::string> r;
+    for (uint16_t d : sink.devs) r.push_back(dp->net.dev(d)->name);
+    sink.frames.clear();
+    sink.devs.clear();
+    return r;
+  }
+  uint64_t drops(Device* d, DropReason r) { return dp->drops(d->index)[static_cast<unsigned>(r)]; }
+  // n frames with their sequence number in the first payload byte.
+  std::vector<rte_mbuf*> numbered(int n) {
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < n; i++) {
+      FrameSpec f = fr(PEER);
+      f.payload[0] = static_cast<uint8_t>(i);
+      v.push_back(frame(f));
+    }
+    return v;
+  }
+  // The member each numbered frame left by, in sequence order; clears the sink.
+  std::vector<std::string> by_seq() {
+    std::vector<std::string> r(sink.frames.size());
+    for (size_t i = 0; i < sink.frames.size(); i++)
+      r.at(sink.frames[i][14]) = dp->net.dev(sink.devs[i])->name;
+    outs();
+    return r;
+  }
+  std::string active() { return b->curr_active ? b->curr_active->dev->name : "-"; }
+  LinkState link(int i) { return b->members[static_cast<size_t>(i)]->link; }
+  CmdResult cmd(std::vector<std::string> argv) {
+    return CommandRegistry::instance().run(*dp, argv);
+  }
+};
+
+using V = std::vector<std::string>;
+
+// ---- transmit -----------------------------------------------------------------------------------
+
+// balance-xor: usable[hash % count] for every flow of the table and every
+// policy with 3 members; with p1 down, the same over {p0, p2}.
+TEST_F(BondTest, XorMemberChoiceFollowsTheHash) {
+  for (size_t pi = 0; pi < std::size(kPolicies); pi++) {
+    SCOPED_TRACE(bond::policy_name(kPolicies[pi]));
+    SetUp();  // a fresh dataplane per policy
+    config::Bond c = cfg("balance-xor", {"p0", "p1", "p2"});
+    c.xmit_hash_policy = bond::policy_name(kPolicies[pi]);
+    build(c);
+    for (const HashCase& hc : kHashCases) {
+      SCOPED_TRACE(hc.name);
+      rte_mbuf* m = mbuf_of(unhex(hc.frame));
+      if (hc.tci >= 0) {
+        meta(m).flags |= kFlagVlan;
+        meta(m).vlan_tci = static_cast<uint16_t>(hc.tci);
+        meta(m).vlan_proto = 0x8100;
+      }
+      xmit({m});
+      EXPECT_EQ(outs(), V{p[hc.hash[pi] % 3]->name});
+    }
+    p[1]->admin_up.store(false);  // set link p1 down: the monitor rebuilds the usable array
+    tick();
+    EXPECT_EQ(link(1), LinkState::down);
+    for (const HashCase& hc : kHashCases) {
+      if (hc.tci >= 0) continue;
+      xmit({mbuf_of(unhex(hc.frame))});
+      EXPECT_EQ(outs(), V{hc.hash[pi] % 2 == 0 ? "p0" : "p2"}) << hc.name;
+    }
+    TearDown();
+  }
+  SetUp();  // for the fixture's own TearDown
+}
+
+// balance-rr: a per-worker pre-incremented counter, so the first packet goes
+// to the second member; a member whose link is not UP is skipped; IGMP goes
+// to the active member.
+TEST_F(BondTest, RoundRobinOrder) {
+  build(cfg("balance-rr", {"p0", "p1", "p2"}));
+  xmit(numbered(7));
+  EXPECT_EQ(by_seq(), (V{"p1", "p2", "p0", "p1", "p2", "p0", "p1"}));
+  // Another worker has its own counter: it starts again at the second member.
+  dp->workers.push_back(std::make_unique<Worker>(dp->net, 1));
+  sys->init_workers();
+  sys->workers[1]->rr.assign(1, 0);
+  sys->workers[1]->ctr.assign(3, bond::MemberCounters{});
+  Worker& w1 = *dp->workers[1];
+  rte_mbuf* m = frame(fr(PEER));
+  dev_queue_xmit(w1, *bond0, &m, 1);
+  EXPECT_EQ(outs(), V{"p1"});
+  // IGMP (IPv4 protocol 2) keeps to curr_active_slave (p0, the first UP member).
+  FrameSpec igmp = fr("01:00:5e:00:00:16");
+  igmp.payload[0] = 0x46;
+  igmp.payload[9] = 2;
+  xmit(igmp, 3);
+  EXPECT_EQ(outs(), (V{"p0", "p0", "p0"}));
+  // p2 in FAIL (downdelay pending): rr needs link UP, so it is skipped.
+  b->downdelay = 2;
+  carrier(2, false);
+  tick();
+  EXPECT_EQ(link(2), LinkState::fail);
+  xmit(numbered(4));  // counter 8, 9, 10, 11 → ids 2 (p2 skipped: p0), 0, 1, 2 (p0)
+  EXPECT_EQ(by_seq(), (V{"p0", "p0", "p1", "p0"}));
+}
+
+// balance-xor during FAIL: the member stays in the usable array until DOWN.
+TEST_F(BondTest, XorKeepsAFailingMemberUntilDown) {
+  config::Bond c = cfg("balance-xor");
+  c.downdelay_ms = 200;
+  build(c);
+  b->downdelay = 2;
+  FrameSpec f = fr("02:00:00:00:00:02", 0x88b6, "02:00:00:00:00:01");  // layer2: 3 ^ 0x88b6, odd
+  xmit(f);
+  EXPECT_EQ(outs(), V{"p1"});
+  carrier(1, false);
+  tick();
+  tick();
+  EXPECT_EQ(link(1), LinkState::fail);
+  xmit(f);
+  // Still in the array: sent to p1, whose device refuses it (no carrier).
+  EXPECT_TRUE(outs().empty());
+  EXPECT_EQ(drops(p[1], DropReason::dev_ready), 1u);
+  EXPECT_EQ(dp->counters(p[1]->index).tx_dropped, 1u);
+  tick();
+  EXPECT_EQ(link(1), LinkState::down);
+  xmit(f);
+  EXPECT_EQ(outs(), V{"p0"});
+}
+
+// active-backup: everything to the active member; none → tx_dropped on the bond.
+TEST_F(BondTest, ActiveBackupTransmit) {
+  build(cfg("active-backup"));
+  EXPECT_EQ(active(), "p0");
+  Probe* bt = probe("bond0");
+  Probe* p0t = probe("p0");
+  dp->net.add_tap(bond0, probe_tap, bt);
+  dp->net.add_tap(p[0], probe_tap, p0t);
+  xmit(fr(PEER), 3);
+  EXPECT_EQ(outs(), (V{"p0", "p0", "p0"}));
+  // §3.8: the bond's egress taps see it, then the member's again (OUTGOING both).
+  EXPECT_EQ(rec.of("bond0").size(), 3u);
+  EXPECT_EQ(rec.of("p0").size(), 3u);
+  EXPECT_EQ(rec.of("p0")[0].dir, Direction::egress);
+  carrier(0, false);
+  carrier(1, false);
+  tick();
+  EXPECT_EQ(active(), "-");
+  EXPECT_FALSE(bond0->oper_up.load());
+  // The bond without carrier refuses at dev_queue_xmit (dev_ready); its xmit,
+  // called directly, counts bond_no_member. Both are the bond's tx_dropped.
+  rte_mbuf* m = frame(fr(PEER));
+  bond::bond_start_xmit(*w, *bond0, &m, 1);
+  w->flush_free();
+  EXPECT_TRUE(outs().empty());
+  EXPECT_EQ(drops(bond0, DropReason::bond_no_member), 1u);
+  EXPECT_EQ(dp->counters(bond0->index).tx_dropped, 1u);
+}
+
+// broadcast: a copy to every member that is up with link UP; no member → dropped.
+TEST_F(BondTest, BroadcastCopies) {
+  build(cfg("broadcast", {"p0", "p1", "p2"}));
+  xmit(fr(PEER), 2);
+  auto o = outs();
+  std::sort(o.begin(), o.end());
+  EXPECT_EQ(o, (V{"p0", "p0", "p1", "p1", "p2", "p2"}));
+  carrier(2, false);  // the last member: its copy is skipped, the original freed
+  tick();
+  xmit(fr(PEER));
+  o = outs();
+  std::sort(o.begin(), o.end());
+  EXPECT_EQ(o, (V{"p0", "p1"}));
+  carrier(0, false);
+  carrier(1, false);
+  tick();
+  rte_mbuf* m = frame(fr(PEER));
+  bond::bond_start_xmit(*w, *bond0, &m, 1);
+  w->flush_free();
+  EXPECT_TRUE(outs().empty());
+  EXPECT_EQ(drops(bond0, DropReason::bond_no_member), 1u);
+}
+
+// ---- receive ------------------------------------------------------------------------------------
+
+// BOND-01 / BOND-02 / §3.8: active-backup RX on the active and on the backup member.
+TEST_F(BondTest, ActiveBackupReceive) {
+  build(cfg("active-backup"));
+  Probe* any = probe("any");
+  Probe* t0 = probe("p0");
+  Probe* t1 = probe("p1");
+  Probe* tb = probe("bond0");
+  Probe* ip = probe("ip");
+  dp->net.add_tap(nullptr, probe_tap, any);
+  dp->net.add_tap(p[0], probe_tap, t0);
+  dp->net.add_tap(p[1], probe_tap, t1);
+  dp->net.add_tap(bond0, probe_tap, tb);
+  dp->net.add_ptype(0x0800, nullptr, probe_proto, ip, "ip");
+  EXPECT_EQ(p[1]->mac.addr_bytes[5], 0x01);  // fail_over_mac none: members carry the bond's MAC
+
+  rx(p[0], fr(BOND_MAC));
+  EXPECT_EQ(rec.of("p0").size(), 1u);
+  EXPECT_EQ(rec.of("bond0").size(), 1u);
+  auto a = rec.of("any");
+  ASSERT_EQ(a.size(), 2u);  // the p0 round, then the bond0 round
+  EXPECT_EQ(a[0].dev, p[0]->index);
+  EXPECT_EQ(a[1].dev, bond0->index);
+  auto s = rec.of("ip");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].dev, bond0->index);
+  EXPECT_EQ(s[0].orig_dev, p[0]->index);
+  EXPECT_EQ(s[0].pkt_type, PktType::host);
+
+  rec.seen.clear();
+  rx(p[1], fr(BOND_MAC));  // the backup: EXACT, nobody bound to p1 → rx_nohandler
+  EXPECT_EQ(rec.of("p1").size(), 1u);
+  EXPECT_EQ(rec.of("any").size(), 1u);
+  EXPECT_EQ(rec.of("bond0").size(), 0u);
+  EXPECT_EQ(rec.of("ip").size(), 0u);
+  EXPECT_EQ(dp->counters(p[1]->index).rx_nohandler, 1u);
+  EXPECT_EQ(dp->counters(bond0->index).rx_nohandler, 1u);  // folded (§3.9)
+  EXPECT_EQ(drops(p[1], DropReason::unhandled_proto), 1u);
+
+  // Link-local on the backup: PASS, delivered with dev = the member (LLDP daemons see it).
+  Probe* lldp = probe("lldp");
+  dp->net.add_ptype(0x88cc, nullptr, probe_proto, lldp, "lldp");
+  rx(p[1], fr("01:80:c2:00:00:0e", 0x88cc));
+  auto l = rec.of("lldp");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].dev, p[1]->index);
+  // A handler bound to the backup member gets its EXACT frames.
+  Probe* on1 = probe("on_p1");
+  dp->net.add_ptype(0x0800, p[1], probe_proto, on1, "on_p1");
+  rx(p[1], fr(BOND_MAC));
+  EXPECT_EQ(rec.of("on_p1").size(), 1u);
+  EXPECT_EQ(rec.of("ip").size(), 0u);
+
+  // Counters fold: every frame the members received is the bond's too.
+  const DevCounters c = dp->counters(bond0->index);
+  EXPECT_EQ(c.rx_packets, 4u);
+  EXPECT_EQ(c.rx_packets,
+            dp->counters(p[0]->index).rx_packets + dp->counters(p[1]->index).rx_packets);
+}
+
+// Trunk modes: every member receives for the bond; the inactive test never fires.
+TEST_F(BondTest, TrunkModesReceiveOnEveryMember) {
+  for (const char* mode : {"balance-rr", "balance-xor", "broadcast"}) {
+    SCOPED_TRACE(mode);
+    SetUp();
+    build(cfg(mode, {"p0", "p1", "p2"}));
+    Probe* ip = probe("ip");
+    dp->net.add_ptype(0x0800, nullptr, probe_proto, ip, "ip");
+    for (int i = 0; i < 3; i++) rx(p[i], fr(BOND_MAC));
+    auto s = rec.of("ip");
+    ASSERT_EQ(s.size(), 3u);
+    for (int i = 0; i < 3; i++) {
+      EXPECT_EQ(s[i].dev, bond0->index);
+      EXPECT_EQ(s[i].orig_dev, p[i]->index);
+    }
+    rec.seen.clear();
+    probes.clear();
+    TearDown();
+  }
+  SetUp();
+}
+
+// Outside 802.3ad there is no recv_probe: a LACPDU is an ordinary frame
+// (up to the bond on the active member, EXACT on the backup).
+TEST_F(BondTest, LacpduIsOrdinaryOutside8023ad) {
+  build(cfg("active-backup"));
+  FrameSpec lacp = fr("01:80:c2:00:00:02", 0x8809);
+  lacp.payload.assign(110, 0);
+  lacp.payload[0] = 1;
+  rx(p[0], lacp);
+  rx(p[1], lacp);
+  EXPECT_EQ(w->c(bond0->index).rx_dropped, 1u);           // unhandled on the bond
+  EXPECT_EQ(dp->counters(p[1]->index).rx_nohandler, 0u);  // link-local on a backup: PASS
+  EXPECT_EQ(dp->counters(p[1]->index).rx_dropped, 1u);
+  EXPECT_EQ(dp->counters(bond0->index).rx_dropped, 2u);  // its own and p1's, folded
+  EXPECT_EQ(b->ctr.slow_rx, 0u);
+}
+
+// ---- the MII monitor ----------------------------------------------------------------------------
+
+// BOND-10: miimon 100, downdelay 200, updelay 300 (2 and 3 ticks).
+TEST_F(BondTest, MiiMonitorTickTable) {
+  config::Bond c = cfg("active-backup");
+  c.downdelay_ms = 200;
+  c.updelay_ms = 300;
+  build(c);
+  EXPECT_EQ(b->downdelay, 2);
+  EXPECT_EQ(b->updelay, 3);
+  // At start both had carrier: BACK with delay 3. The first run ignores
+  // updelay while no member is active (p0 UP at once); p1 waits its 3 ticks.
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(link(1), LinkState::back);
+  EXPECT_EQ(active(), "p0");
+  tick();
+  tick();
+  EXPECT_EQ(link(1), LinkState::back);
+  tick();
+  EXPECT_EQ(link(1), LinkState::up);
+
+  carrier(0, false);
+  tick();  // run 1: FAIL, still the active member
+  EXPECT_EQ(link(0), LinkState::fail);
+  EXPECT_EQ(active(), "p0");
+  tick();  // run 2
+  EXPECT_EQ(link(0), LinkState::fail);
+  EXPECT_EQ(active(), "p0");
+  tick();  // run 3: DOWN and failover
+  EXPECT_EQ(link(0), LinkState::down);
+  EXPECT_EQ(active(), "p1");
+  EXPECT_EQ(b->members[0]->link_failure_count, 1u);
+  EXPECT_TRUE(b->members[0]->inactive.load());
+  EXPECT_FALSE(b->members[1]->inactive.load());
+
+  carrier(0, true);
+  tick();  // run 1: BACK
+  EXPECT_EQ(link(0), LinkState::back);
+  tick();
+  tick();
+  EXPECT_EQ(link(0), LinkState::back);
+  tick();  // run 4: UP; p1 stays active (no primary)
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(active(), "p1");
+  EXPECT_EQ(b->ctr.failovers, 2u);  // the first selection at start, then p1
+}
+
+// Carrier back while FAIL: "up again", no failover, no failure counted.
+TEST_F(BondTest, MiiRecoveredBeforeDowndelay) {
+  config::Bond c = cfg("active-backup");
+  c.downdelay_ms = 300;
+  build(c);
+  carrier(0, false);
+  tick();
+  tick();
+  EXPECT_EQ(link(0), LinkState::fail);
+  carrier(0, true);
+  tick();
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(active(), "p0");
+  EXPECT_EQ(b->members[0]->link_failure_count, 0u);
+}
+
+// With delay 0 the state changes on the first run; updelay is ignored when
+// nothing is up (the first member back becomes active at once).
+TEST_F(BondTest, MiiUpdelayIgnoredWhenNothingIsUp) {
+  config::Bond c = cfg("active-backup");
+  c.updelay_ms = 500;
+  build(c);
+  tick();
+  ASSERT_EQ(active(), "p0");
+  carrier(0, false);
+  carrier(1, false);
+  tick();
+  EXPECT_EQ(link(0), LinkState::down);
+  EXPECT_EQ(link(1), LinkState::down);
+  EXPECT_EQ(active(), "-");
+  EXPECT_FALSE(bond0->oper_up.load());
+  carrier(1, true);
+  tick();
+  EXPECT_EQ(link(1), LinkState::up);
+  EXPECT_EQ(active(), "p1");
+  EXPECT_TRUE(bond0->oper_up.load());
+  // Now something is up: p0 waits out its updelay (5 ticks; UP on the 6th run).
+  carrier(0, true);
+  for (int i = 0; i < 5; i++) {
+    tick();
+    EXPECT_EQ(link(0), LinkState::back) << i;
+  }
+  tick();
+  EXPECT_EQ(link(0), LinkState::up);
+}
+
+// primary with primary_reselect always takes over when it comes back; with failure it does not.
+TEST_F(BondTest, PrimaryReselect) {
+  for (const char* reselect : {"always", "failure"}) {
+    SCOPED_TRACE(reselect);
+    SetUp();
+    config::Bond c = cfg("active-backup");
+    c.primary = "p1";
+    c.primary_reselect = reselect;
+    build(c);
+    EXPECT_EQ(active(), "p1");  // the primary, though enslaved second
+    carrier(1, false);
+    tick();
+    EXPECT_EQ(active(), "p0");
+    carrier(1, true);
+    tick();
+    EXPECT_EQ(link(1), LinkState::up);
+    EXPECT_EQ(active(), std::string(reselect) == "always" ? "p1" : "p0");
+    TearDown();
+  }
+  SetUp();
+}
+
+// `set link p0 down`: admin down is no carrier for the monitor.
+TEST_F(BondTest, SetLinkDownFailsOver) {
+  build(cfg("active-backup"));
+  ASSERT_EQ(cmd({"set", "link", "p0", "down"}).status, 0);
+  tick();
+  EXPECT_EQ(active(), "p1");
+  xmit(fr(PEER));
+  EXPECT_EQ(outs(), V{"p1"});
+}
+
+// ---- failover notifications ---------------------------------------------------------------------
+
+// The new active member sends a gratuitous ARP per IPv4 address and an
+// unsolicited NA per IPv6 address of the bond (and its peers' switch relearns).
+TEST_F(BondTest, FailoverSendsGratuitousArpAndNa) {
+  auto& l3 = dp->topo.get<l3::Config>();
+  l3.addresses.push_back({});
+  l3.addresses.back().dev = "bond0";
+  l3.addresses.back().address = "192.0.2.1/24";
+  l3.addresses.push_back({});
+  l3.addresses.back().dev = "bond0";
+  l3.addresses.back().address = "2001:db8::1/64";
+  build(cfg("active-backup"));
+  drain_inject();
+  outs();
+  carrier(0, false);
+  tick();
+  ASSERT_EQ(active(), "p1");
+  drain_inject();
+  ASSERT_EQ(sink.frames.size(), 2u);
+  auto& g = sink.frames[0];
+  EXPECT_EQ(dp->net.dev(sink.devs[0])->name, "p1");
+  EXPECT_EQ(std::vector<uint8_t>(g.begin(), g.begin() + 6), std::vector<uint8_t>(6, 0xff));
+  EXPECT_EQ(g[12], 0x08);
+  EXPECT_EQ(g[13], 0x06);
+  EXPECT_EQ(g[21], 1);  // request
+  EXPECT_EQ(std::vector<uint8_t>(g.begin() + 28, g.begin() + 32),
+            (std::vector<uint8_t>{192, 0, 2, 1}));
+  EXPECT_EQ(std::vector<uint8_t>(g.begin() + 38, g.begin() + 42),
+            (std::vector<uint8_t>{192, 0, 2, 1}));
+  EXPECT_EQ(g[22 + 5], 0x01);  // sha = the bond's MAC
+  auto& na = sink.frames[1];
+  EXPECT_EQ(na[12], 0x86);
+  EXPECT_EQ(na[14 + 40], 136);       // neighbour advertisement
+  EXPECT_EQ(na[14 + 40 + 4], 0x20);  // override
+  EXPECT_EQ(b->ctr.garp_sent, 1u);   // (at start the test pool was not set yet)
+  EXPECT_EQ(b->ctr.na_sent, 1u);
+  outs();
+}
+
+// A bond that is a bridge port also sends a learning frame per MAC of the bridge.
+TEST_F(BondTest, FailoverInABridgeSendsLearningFrames) {
+  config::Bridge br;
+  br.name = "br0";
+  br.ports = {"bond0", "p2"};
+  dp->topo.get<bridge::Config>().bridges = {br};
+  build(cfg("active-backup"));
+  bridge::setup(*dp);
+  drain_inject();
+  outs();
+  carrier(0, false);
+  tick();
+  drain_inject();
+  // br0's MAC (the lowest port MAC: the bond's ..:01) and p2's ..:03.
+  ASSERT_EQ(sink.frames.size(), 2u);
+  for (size_t i = 0; i < 2; i++) {
+    EXPECT_EQ(dp->net.dev(sink.devs[i])->name, "p1");
+    EXPECT_EQ(sink.frames[i][12], 0x90);
+    EXPECT_TRUE(
+        std::equal(sink.frames[i].begin(), sink.frames[i].begin() + 6, sink.frames[i].begin() + 6));
+  }
+  EXPECT_EQ(sink.frames[0][5], 0x01);
+  EXPECT_EQ(sink.frames[1][5], 0x03);
+  outs();
+  dp->find_feature<bridge::BridgeSys>()->run(now);
+}
+
+// ---- show bond ----------------------------------------------------------------------------------
+
+TEST_F(BondTest, ShowBond) {
+  build(cfg("active-backup"));
+  carrier(0, false);
+  tick();
+  CmdResult r = cmd({"show", "bond"});
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto& j = r.json["bond0"];
+  EXPECT_EQ(j["mode"], "active-backup");
+  EXPECT_EQ(j["active"], "p1");
+  EXPECT_EQ(j["members"]["p0"]["link"], "down");
+  EXPECT_EQ(j["members"]["p0"]["state"], "backup");
+  EXPECT_EQ(j["members"]["p0"]["link_failure_count"], 1);
+  EXPECT_EQ(j["members"]["p1"]["link"], "up");
+  EXPECT_EQ(j["members"]["p1"]["state"], "active");
+  EXPECT_EQ(j["members"]["p0"]["perm_mac"], "02:00:00:00:00:01");
+  EXPECT_EQ(j["members"]["p1"]["perm_mac"], "02:00:00:00:00:02");
+  EXPECT_EQ(j["members"]["p1"]["mac"], "02:00:00:00:00:01");
+  EXPECT_NE(r.text.find("mode active-backup"), std::string::npos) << r.text;
+  EXPECT_EQ(cmd({"show", "bond", "nope"}).status, 1);
+  r = cmd({"show", "devices"});
+  EXPECT_EQ(r.json["bond0"]["kind"], "bond");
+  EXPECT_EQ(r.json["p0"]["master"], "bond0");
+  EXPECT_EQ(r.json["p0"]["rx_handler"], "bond");
+}
+
+// ---- config -------------------------------------------------------------------------------------
+
+TEST(BondConfig, DefaultsAndErrors) {
+  const std::string ports =
+      "ports:\n  - {name: a, device: net_null0}\n  - {name: b, device: net_null1}\n";
+  auto t = config::load_string(ports + "bonds:\n  - {name: bond0, members: [a, b]}\n", "t.yaml");
+  const auto& bs = t.get<bond::Config>().bonds;
+  ASSERT_EQ(bs.size(), 1u);
+  EXPECT_EQ(bs[0].mode, "balance-rr");  // Linux's default mode
+  EXPECT_FALSE(bs[0].miimon_ms);        // and no monitor unless asked
+  EXPECT_EQ(bs[0].members, (V{"a", "b"}));
+  auto error_of = [&](const std::string& bonds) {
+    try {
+      config::load_string(ports + bonds, "t.yaml");
+    } catch (const config::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: []}\n")
+                .find("t.yaml:5:28: bond 'bond0': members: a bond needs at least one member"),
+            std::string::npos);
+  EXPECT_NE(error_of("bonds:\n  - {name: bond0, mode: round-robin, members: [a]}\n")
+                .find("mode must be one of balance-rr, active-backup, balance-xor, broadcast, "
+                      "802.3ad, balance-tlb, balance-alb"),
+            std::string::npos);
+  EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: [a], updelay_ms: 200}\n")
+                .find("updelay_ms needs the MII monitor"),
+            std::string::npos);
+}
+
+}  // namespace
