@@ -102,7 +102,8 @@ void BondSys::init_workers() {
     auto ws = std::make_unique<WorkerState>();
     std::string name =
         "bdslow" + std::to_string(g_ring_serial.fetch_add(1)) + "_" + std::to_string(id);
-    ws->slow = rte_ring_create(name.c_str(), 512, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ws->slow = rte_ring_create(name.c_str(), 512, SOCKET_ID_ANY,
+                               RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
     if (ws->slow == nullptr) throw std::runtime_error("bond: cannot create ring " + name);
     workers.push_back(std::move(ws));
   }
@@ -150,14 +151,22 @@ void BondSys::publish(Bond& b) {
 void BondSys::update_slave_arr(Bond& b) {
   if (!b.has_usable_arr()) return;
   b.usable.clear();
-  for (auto& m : b.members)
-    if (m->dev->up() && m->link == LinkState::up && !m->backup) b.usable.push_back(m->pos);
+  const AdAggregator* agg = b.mode == Mode::ieee8023ad ? ad_active_agg(b) : nullptr;
+  if (b.mode == Mode::ieee8023ad && agg == nullptr) return;  // no active aggregator: nothing
+  for (auto& m : b.members) {
+    if (!(m->dev->up() && m->link == LinkState::up && !m->backup)) continue;
+    if (agg != nullptr && m->ad.aggregator != agg) continue;
+    b.usable.push_back(m->pos);
+  }
 }
 
 // bond_set_carrier: carrier while some member's link is UP.
 void BondSys::set_carrier(Bond& b) {
   bool up = false;
-  for (auto& m : b.members) up = up || m->link == LinkState::up;
+  if (b.mode == Mode::ieee8023ad)
+    up = ad_active_agg(b) != nullptr;  // bond_3ad_set_carrier
+  else
+    for (auto& m : b.members) up = up || m->link == LinkState::up;
   if (b.dev->oper_up.load() != up) {
     b.dev->oper_up.store(up);
     spdlog::info("bond {}: carrier {}", b.dev->name, up ? "on" : "off");
@@ -258,6 +267,7 @@ void BondSys::change_active(Bond& b, Member* next) {
                      next->dev->name, (b.updelay - next->delay) * int(b.miimon_ms));
       next->delay = 0;
       set_link(*next, LinkState::up);
+      if (b.mode == Mode::ieee8023ad) ad_link_change(*next, LinkState::up);
     } else if (b.uses_primary()) {
       spdlog::info("bond {}: making interface {} the new active one", b.dev->name, next->dev->name);
     }
@@ -357,10 +367,13 @@ void BondSys::mii_monitor(Bond& b) {
         case LinkState::up:
           set_link(m, LinkState::up);
           m.last_link_up_ms = now_ms_;
-          if (b.mode != Mode::active_backup && b.mode != Mode::ieee8023ad)
+          if (b.mode == Mode::ieee8023ad)
+            set_backup(m, true, now_ms_);  // the aggregator decides (bond_set_backup_slave)
+          else if (b.mode != Mode::active_backup)
             set_backup(m, false, now_ms_);  // made active at once
           spdlog::info("bond {}: link status definitely up for interface {}", b.dev->name,
                        m.dev->name);
+          if (b.mode == Mode::ieee8023ad) ad_link_change(m, LinkState::up);
           if (b.mode == Mode::balance_xor) update_slave_arr(b);
           if (b.curr_active == nullptr || &m == b.primary) do_failover = true;
           break;
@@ -371,6 +384,7 @@ void BondSys::mii_monitor(Bond& b) {
             set_inactive_flags(b, m, now_ms_);
           spdlog::info("bond {}: link status definitely down for interface {}, disabling it",
                        b.dev->name, m.dev->name);
+          if (b.mode == Mode::ieee8023ad) ad_link_change(m, LinkState::down);
           if (b.mode == Mode::balance_xor) update_slave_arr(b);
           if (&m == b.curr_active) do_failover = true;
           break;
@@ -396,9 +410,19 @@ void BondSys::tick(uint64_t now) {
   now_ms_ = now;
   drain_slow();
   for (auto& b : bonds) {
-    if (b->miimon_ms == 0 || now < b->next_mii_ms) continue;
-    b->next_mii_ms = now + b->miimon_ms;
-    mii_monitor(*b);
+    if (b->miimon_ms != 0 && now >= b->next_mii_ms) {
+      b->next_mii_ms = now + b->miimon_ms;
+      mii_monitor(*b);
+    }
+    if (b->mode == Mode::ieee8023ad && now >= b->ad.next_tick_ms) {
+      // AD_TIMER_INTERVAL: catch up on missed ticks one at a time (timers count ticks).
+      if (b->ad.next_tick_ms == 0) b->ad.next_tick_ms = now;
+      for (int n = 0; n < 10 && now >= b->ad.next_tick_ms; n++) {
+        b->ad.next_tick_ms += 1000 / kAdTicksPerSec;
+        ad_tick(*b);
+      }
+      if (now >= b->ad.next_tick_ms) b->ad.next_tick_ms = now + 1000 / kAdTicksPerSec;
+    }
   }
 }
 
@@ -410,7 +434,14 @@ void BondSys::drain_slow() {
     while ((n = rte_ring_sc_dequeue_burst(ws->slow, objs, 32, nullptr)) != 0) {
       for (unsigned i = 0; i < n; i++) {
         auto* m = static_cast<rte_mbuf*>(objs[i]);
-        if (Member* mb = find_member(meta(m).dev)) mb->bond->ctr.slow_rx++;
+        Member* mb = find_member(meta(m).dev);
+        uint8_t buf[kLacpduLen];
+        const auto* pdu =
+            static_cast<const uint8_t*>(rte_pktmbuf_read(m, RTE_ETHER_HDR_LEN, kLacpduLen, buf));
+        if (mb != nullptr && pdu != nullptr && mb->bond->mode == Mode::ieee8023ad) {
+          mb->bond->ctr.slow_rx++;
+          ad_rx(*mb, pdu);
+        }
         rte_pktmbuf_free(m);
       }
     }
@@ -634,6 +665,13 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   b->packets_per_slave = cfg.packets_per_slave;
   b->num_grat_arp = cfg.num_grat_arp;
   b->lacp_probe = b->mode == Mode::ieee8023ad;
+  b->ad.system_priority = static_cast<uint16_t>(cfg.ad_actor_sys_prio);
+  b->ad.user_port_key = static_cast<uint16_t>(cfg.ad_user_port_key);
+  b->ad.lacp_fast = cfg.lacp_rate == "fast";
+  b->ad.lacp_active = cfg.lacp_active;
+  b->ad.select = cfg.ad_select == "count"       ? AdSelect::count
+                 : cfg.ad_select == "bandwidth" ? AdSelect::bandwidth
+                                                : AdSelect::stable;
 
   auto d = std::make_unique<Device>();
   d->name = cfg.name;
@@ -651,6 +689,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   Device* bdev = dp.net.add_device(std::move(d));
   if (bdev == nullptr) fail("a device with that name exists");
   b->dev = bdev;
+  b->ad.system = bdev->mac;  // ad_actor_system: the bond's MAC
 
   // A bridge port receives everything: so do its members (bond_set_promiscuity).
   bool bridged = false;
@@ -700,6 +739,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
         if (b->curr_active == nullptr && m->link == LinkState::up) b->curr_active = m.get();
         break;
     }
+    if (b->mode == Mode::ieee8023ad) sys.ad_bind(*b, *m);
     if (b->uses_primary() && cfg.primary && *cfg.primary == devs[i]->name) {
       b->primary = m.get();
       b->force_primary = true;
@@ -708,6 +748,8 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
     b->members.push_back(std::move(m));
   }
 
+  // bond_open: the first aggregator selection at the next tick.
+  if (b->mode == Mode::ieee8023ad) b->ad.agg_select_timer = 1;
   Bond* bp = b.get();
   sys.bonds.push_back(std::move(b));
   sys.update_slave_arr(*bp);

@@ -45,6 +45,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "bond/lacp.hh"
 #include "core/device.hh"
 #include "core/worker.hh"
 
@@ -143,6 +144,10 @@ struct Member {
   uint64_t link_failure_count = 0;
   uint64_t last_link_up_ms = 0;
   uint64_t last_change_ms = 0;  // link or active/backup state changed
+
+  // Control thread: 802.3ad (lacp.cc).
+  AdPort ad;
+  AdAggregator agg;
 };
 
 struct BondCounters {  // control thread
@@ -170,6 +175,7 @@ struct Bond {
 
   std::vector<std::unique_ptr<Member>> members;  // enslave order
   Member* primary = nullptr;
+  AdBond ad;  // 802.3ad
   bool force_primary = false;
 
   // Control thread.
@@ -250,6 +256,20 @@ class BondSys {
   void set_carrier(Bond& b);
 
   MemberCounters member_counters(const Member& m) const;  // summed over workers
+
+  // 802.3ad (lacp.cc): bond_3ad_bind_slave, the state machine handler (one
+  // 100 ms tick), a received LACPDU or Marker (110 bytes from the subtype),
+  // bond_3ad_handle_link_change, and the active aggregator (or nullptr).
+  void ad_bind(Bond& b, Member& m);
+  void ad_tick(Bond& b);
+  void ad_rx(Member& m, const uint8_t* pdu);
+  void ad_link_change(Member& m, LinkState s);
+  AdAggregator* ad_active_agg(Bond& b) const;
+  // Internals of lacp.cc that need the rest of the bond.
+  void ad_enable_port(Member& m);
+  void ad_disable_port(Member& m);
+  void ad_send_lacpdu(Member& m);
+  void ad_send_marker(Member& m, const uint8_t* marker);
 
   void init_workers();
 

@@ -2,6 +2,9 @@
 //
 //   show bond [BOND]   mode, policy, active member, monitor settings; per
 //                      member: link, state, failure count, last change
+//   show lacp [BOND]   802.3ad: per member actor and partner information,
+//                      decoded state bits, aggregator, rx/mux/periodic machine
+//                      states, PDUs sent/received/illegal/unknown
 //
 // JSON shape: design/CLI.md (show bond → {BOND: {mode, active, members:
 // {M: {link, state, …}}, …}}); fields are only added.
@@ -141,11 +144,141 @@ CmdResult show_bond(Dataplane& dp, const std::vector<std::string>& args) {
   return r;
 }
 
+json state_bits(uint8_t s) {
+  static const char* const names[] = {"activity",        "timeout",    "aggregation",
+                                      "synchronization", "collecting", "distributing",
+                                      "defaulted",       "expired"};
+  json a = json::array();
+  for (unsigned i = 0; i < 8; i++)
+    if (s & (1u << i)) a.push_back(names[i]);
+  return a;
+}
+
+std::string state_text(uint8_t s) {
+  static const char letters[] = "ATGSCDFE";  // activity, timeout, aggregation, sync, …
+  std::string r;
+  for (unsigned i = 0; i < 8; i++) r += (s & (1u << i)) ? letters[i] : '-';
+  return r;
+}
+
+json params_json(const PortParams& p) {
+  return {{"system", mac_to_string(p.system)},
+          {"system_priority", p.system_priority},
+          {"key", p.key},
+          {"port", p.port_number},
+          {"port_priority", p.port_priority},
+          {"state", state_bits(p.port_state)},
+          {"state_value", p.port_state}};
+}
+
+// The mux state as CLI.md spells it ("distributing" for Linux's coupled
+// COLLECTING_DISTRIBUTING); "mux_state" has Linux's name.
+const char* mux_short(MuxState s) {
+  return s == MuxState::collecting_distributing ? "distributing" : mux_state_name(s);
+}
+
+json lacp_json(BondSys& sys, Bond& b, std::string* text) {
+  json j = json::object();
+  const AdAggregator* active = sys.ad_active_agg(b);
+  TextTable t({{"MEMBER"},
+               {"AGG", TextTable::right},
+               {"ACTOR-KEY", TextTable::right},
+               {"ACTOR"},
+               {"PARTNER-SYSTEM"},
+               {"P-KEY", TextTable::right},
+               {"P-PORT", TextTable::right},
+               {"PARTNER"},
+               {"RX"},
+               {"MUX"},
+               {"PERIODIC"},
+               {"PDUS-RX", TextTable::right},
+               {"PDUS-TX", TextTable::right}});
+  for (auto& m : b.members) {
+    const AdPort& p = m->ad;
+    const MemberCounters c = sys.member_counters(*m);
+    PortParams actor;
+    actor.system = p.actor_system;
+    actor.system_priority = p.actor_system_priority;
+    actor.key = p.actor_oper_key;
+    actor.port_number = p.actor_port_number;
+    actor.port_priority = p.actor_port_priority;
+    actor.port_state = p.actor_oper_state;
+    j[m->dev->name] = {
+        {"actor", params_json(actor)},
+        {"partner", params_json(p.partner_oper)},
+        {"aggregator", p.aggregator != nullptr ? json(p.aggregator->id) : json(nullptr)},
+        {"aggregator_active", p.aggregator != nullptr && p.aggregator == active},
+        {"selected", (p.sm_vars & kPortSelected) != 0},
+        {"rx", rx_state_name(p.rx)},
+        {"mux", mux_short(p.mux)},
+        {"mux_state", mux_state_name(p.mux)},
+        {"periodic", periodic_state_name(p.periodic)},
+        {"churn",
+         {{"actor", churn_state_name(p.churn_actor)},
+          {"partner", churn_state_name(p.churn_partner)},
+          {"actor_count", p.churn_actor_count},
+          {"partner_count", p.churn_partner_count}}},
+        {"pdus",
+         {{"lacpdu_rx", p.ctr.lacpdu_rx},
+          {"lacpdu_tx", p.ctr.lacpdu_tx},
+          {"lacpdu_illegal_rx", c.lacpdu_illegal_rx},
+          {"lacpdu_unknown_rx", c.lacpdu_unknown_rx},
+          {"marker_rx", p.ctr.marker_rx},
+          {"marker_tx", p.ctr.marker_tx},
+          {"marker_resp_rx", p.ctr.marker_resp_rx},
+          {"marker_unknown_rx", p.ctr.marker_unknown_rx},
+          {"loopback_rx", p.ctr.loopback_rx},
+          {"ring_full", c.slow_ring_full},
+          {"tx_failed", p.ctr.tx_failed}}},
+    };
+    t.add({m->dev->name, p.aggregator ? std::to_string(p.aggregator->id) : "-",
+           std::to_string(p.actor_oper_key), state_text(p.actor_oper_state),
+           mac_to_string(p.partner_oper.system), std::to_string(p.partner_oper.key),
+           std::to_string(p.partner_oper.port_number), state_text(p.partner_oper.port_state),
+           rx_state_name(p.rx), mux_state_name(p.mux), periodic_state_name(p.periodic),
+           std::to_string(p.ctr.lacpdu_rx), std::to_string(p.ctr.lacpdu_tx)});
+  }
+  *text += b.dev->name + ": 802.3ad, lacp_rate " + (b.ad.lacp_fast ? "fast" : "slow") +
+           ", lacp_active " + (b.ad.lacp_active ? "on" : "off") + ", ad_select " +
+           (b.ad.select == AdSelect::count       ? "count"
+            : b.ad.select == AdSelect::bandwidth ? "bandwidth"
+                                                 : "stable") +
+           ", system " + std::to_string(b.ad.system_priority) + "," + mac_to_string(b.ad.system) +
+           ", active aggregator " + (active ? std::to_string(active->id) : std::string("none")) +
+           "\n";
+  *text +=
+      "  state bits: A activity, T short timeout, G aggregation, S synchronization, "
+      "C collecting, D distributing, F defaulted, E expired\n";
+  *text += t.str(2);
+  return j;
+}
+
+CmdResult show_lacp(Dataplane& dp, const std::vector<std::string>& args) {
+  CmdResult r;
+  auto bonds = selected(dp, args, &r, "show lacp [BOND]");
+  if (r.status != 0) return r;
+  r.json = json::object();
+  BondSys* sys = dp.find_feature<BondSys>();
+  for (Bond* b : bonds) {
+    if (b->mode != Mode::ieee8023ad) {
+      if (!args.empty()) return CmdResult::error("bond '" + args[0] + "' is not in mode 802.3ad");
+      continue;
+    }
+    r.json[b->dev->name] = lacp_json(*sys, *b, &r.text);
+  }
+  if (r.text.empty()) r.text = "no 802.3ad bonds\n";
+  return r;
+}
+
 const CommandRegistrar kCommands{
     {{"show", "bond"},
      "show bond [BOND]",
      "bonds: mode, policy, active member; per member link, state, failures, last change",
      show_bond},
+    {{"show", "lacp"},
+     "show lacp [BOND]",
+     "802.3ad: per member actor and partner, aggregator, rx/mux/periodic states, PDU counts",
+     show_lacp},
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 // order; the members carry the bond's MAC ..:01.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -806,6 +807,502 @@ TEST(BondConfig, DefaultsAndErrors) {
   EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: [a], updelay_ms: 200}\n")
                 .find("updelay_ms needs the MII monitor"),
             std::string::npos);
+}
+
+}  // namespace
+
+// ---- 802.3ad ------------------------------------------------------------------------------------
+
+namespace {
+
+using bond::kLacpActivity;
+using bond::kLacpAggregation;
+using bond::kLacpCollecting;
+using bond::kLacpDefaulted;
+using bond::kLacpDistributing;
+using bond::kLacpExpired;
+using bond::kLacpSync;
+using bond::kLacpTimeout;
+using bond::MuxState;
+using bond::PortParams;
+using bond::RxState;
+
+// A scripted LACP partner (a switch): one system, one key, a port per link.
+// It answers what it last heard from us on each link (echoing our actor
+// information as its partner information) and claims Synchronization,
+// Collecting and Distributing once it has heard us; it sends periodically
+// (1 s fast / 30 s slow) and at once when what we advertise changes.
+struct Partner {
+  rte_ether_addr system = mac("02:00:00:00:0f:0f");
+  uint16_t key = 0x21, system_priority = 0x8000, port_base = 0x100;
+  bool active = true, fast = false;
+  bool silent = false;                // sends nothing at all
+  std::vector<int> links;             // member positions it is connected to
+  std::vector<bool> stopped;          // per member position: stopped sending
+  std::map<int, PortParams> heard;    // our actor info, per member position
+  std::map<int, uint64_t> last_sent;  // ms
+  uint8_t state(int pos) const {
+    uint8_t s = kLacpAggregation | (active ? kLacpActivity : 0) | (fast ? kLacpTimeout : 0);
+    if (heard.count(pos)) s |= kLacpSync | kLacpCollecting | kLacpDistributing;
+    return s;
+  }
+};
+
+std::vector<uint8_t> lacpdu_frame(const rte_ether_addr& src, const PortParams& actor,
+                                  const PortParams& partner) {
+  std::vector<uint8_t> f(14 + bond::kLacpduLen);
+  const uint8_t dst[6] = {0x01, 0x80, 0xc2, 0x00, 0x00, 0x02};
+  std::memcpy(f.data(), dst, 6);
+  std::memcpy(f.data() + 6, src.addr_bytes, 6);
+  f[12] = 0x88;
+  f[13] = 0x09;
+  bond::write_lacpdu(f.data() + 14, actor, partner);
+  return f;
+}
+
+class LacpTest : public BondTest {
+ protected:
+  std::vector<Partner> partners;
+  std::map<int, int> lacpdus_out;  // per member position: LACPDUs we sent
+
+  config::Bond ad(std::vector<std::string> members = {"p0", "p1"}) {
+    config::Bond c = cfg("802.3ad", members);
+    c.xmit_hash_policy = "layer2";
+    return c;
+  }
+  bond::Member& mem(int i) { return *b->members[static_cast<size_t>(i)]; }
+  bond::AdPort& port(int i) { return mem(i).ad; }
+  Partner* partner_of(int pos) {
+    for (auto& p : partners)
+      for (int l : p.links)
+        if (l == pos) return &p;
+    return nullptr;
+  }
+  void rx_bytes(int pos, const std::vector<uint8_t>& f) {
+    rte_mbuf* m = mbuf_of(f);
+    port_receive(*w, *p[pos], &m, 1);
+    w->flush_free();
+  }
+  // One 100 ms step: our tick, what we sent reaches the partners, they answer.
+  void step() {
+    tick();
+    drain_inject();
+    for (size_t i = 0; i < sink.frames.size(); i++) {
+      auto& f = sink.frames[i];
+      if (f.size() < 14 + bond::kLacpduLen || f[12] != 0x88 || f[13] != 0x09 || f[14] != 1)
+        continue;
+      const int pos = b->member_of(sink.devs[i])->pos;
+      lacpdus_out[pos]++;
+      bond::Lacpdu l;
+      ASSERT_TRUE(bond::parse_lacpdu(f.data() + 14, &l));
+      EXPECT_EQ(std::memcmp(f.data() + 6, mem(pos).perm_mac.addr_bytes, 6), 0)
+          << "LACPDUs leave with the member's own MAC";
+      Partner* pt = partner_of(pos);
+      if (pt == nullptr || pt->silent) continue;
+      if (pt->stopped.size() > static_cast<size_t>(pos) && pt->stopped[pos]) continue;
+      const bool changed = !pt->heard.count(pos) ||
+                           pt->heard[pos].port_state != l.actor.port_state ||
+                           pt->heard[pos].key != l.actor.key;
+      pt->heard[pos] = l.actor;
+      if (changed) pt->last_sent[pos] = 0;  // answer at once
+    }
+    sink.frames.clear();
+    sink.devs.clear();
+    for (auto& pt : partners) {
+      if (pt.silent) continue;
+      for (int pos : pt.links) {
+        if (pt.stopped.size() > static_cast<size_t>(pos) && pt.stopped[pos]) continue;
+        if (!pt.active && !pt.heard.count(pos)) continue;  // passive: speaks when spoken to
+        const uint64_t period = pt.fast ? 1000 : 30000;
+        if (pt.last_sent.count(pos) && pt.last_sent[pos] != 0 && now - pt.last_sent[pos] < period)
+          continue;
+        PortParams actor;
+        actor.system = pt.system;
+        actor.system_priority = pt.system_priority;
+        actor.key = pt.key;
+        actor.port_number = static_cast<uint16_t>(pt.port_base + pos);
+        actor.port_priority = 0x80;
+        actor.port_state = pt.state(pos);
+        PortParams echo = pt.heard.count(pos) ? pt.heard[pos] : PortParams{};
+        if (!pt.heard.count(pos)) {
+          echo.system = rte_ether_addr{};
+          echo.port_state = 0;
+        }
+        rx_bytes(pos, lacpdu_frame(pt.system, actor, echo));
+        pt.last_sent[pos] = now;
+      }
+    }
+  }
+  void run_s(double seconds) {
+    for (int i = 0; i < static_cast<int>(seconds * 10); i++) step();
+  }
+  bool distributing(int i) {
+    return port(i).mux == MuxState::collecting_distributing && !mem(i).inactive.load() &&
+           (port(i).actor_oper_state & (kLacpSync | kLacpCollecting | kLacpDistributing)) ==
+               (kLacpSync | kLacpCollecting | kLacpDistributing);
+  }
+  std::vector<uint8_t> usable() { return b->usable; }
+};
+
+// Sync: both members reach collecting+distributing in one aggregator with
+// the partner's system and key; the bond transmits over both, by the hash.
+TEST_F(LacpTest, SyncBothMembers) {
+  build(ad());
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(4);
+  for (int i = 0; i < 2; i++) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(distributing(i));
+    EXPECT_EQ(port(i).rx, RxState::current);
+    EXPECT_EQ(port(i).rx_timer > 800, true);  // current-while: 90 s (our lacp_rate slow)
+    EXPECT_TRUE(rte_is_same_ether_addr(&port(i).partner_oper.system, &partners[0].system));
+    EXPECT_EQ(port(i).partner_oper.key, 0x21);
+    EXPECT_EQ(port(i).aggregator, port(0).aggregator);
+    EXPECT_TRUE(port(i).aggregator->is_active);
+    EXPECT_EQ(port(i).actor_oper_state & kLacpTimeout, 0);  // slow: we ask for 30 s
+  }
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
+  EXPECT_TRUE(bond0->oper_up.load());
+  // layer2 hash over {p0, p1}: dst ..:02 ^ src ..:aa ^ 0x88b5 → (0xa8 ^ 0x88b5) odd → p1
+  xmit(fr("02:00:00:00:00:02", 0x88b5));
+  xmit(fr("02:00:00:00:00:03", 0x88b5));
+  EXPECT_EQ(outs(), (V{"p1", "p0"}));
+  // The partner is slow: we send every 30 s, at most 3 a second.
+  lacpdus_out.clear();
+  run_s(61);
+  EXPECT_GE(lacpdus_out[0], 2);
+  EXPECT_LE(lacpdus_out[0], 3);
+  EXPECT_EQ(port(0).periodic, bond::PeriodicState::slow_periodic);
+}
+
+// BOND-04: a LACPDU is consumed by bonding on every member, in the active
+// aggregator or not: taps(member) = 1, taps(bond) = 0, no drop counter.
+TEST_F(LacpTest, LacpduConsumedOnEveryMember) {
+  build(ad({"p0", "p1", "p2"}));
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  Partner other;
+  other.system = mac("02:00:00:00:0e:0e");
+  other.key = 0x33;
+  other.links = {2};
+  partners.push_back(other);
+  run_s(4);
+  EXPECT_TRUE(distributing(0));
+  EXPECT_TRUE(distributing(1));
+  EXPECT_FALSE(distributing(2));  // another partner: another aggregator, not the active one
+  EXPECT_NE(port(2).aggregator, port(0).aggregator);
+  EXPECT_FALSE(port(2).aggregator->is_active);
+  EXPECT_TRUE(mem(2).inactive.load());
+  EXPECT_EQ(port(2).rx, RxState::current);
+  Probe* t2 = probe("p2");
+  Probe* tb = probe("bond0");
+  dp->net.add_tap(p[2], probe_tap, t2);
+  dp->net.add_tap(bond0, probe_tap, tb);
+  const uint64_t before2 = port(2).ctr.lacpdu_rx, before0 = port(0).ctr.lacpdu_rx;
+  PortParams actor;
+  actor.system = other.system;
+  actor.key = other.key;
+  actor.port_state = kLacpActivity | kLacpAggregation;
+  rx_bytes(2, lacpdu_frame(other.system, actor, PortParams{}));
+  rx_bytes(0, lacpdu_frame(partners[0].system, actor, PortParams{}));
+  tick(10);  // the control thread drains the ring
+  EXPECT_EQ(port(2).ctr.lacpdu_rx, before2 + 1);
+  EXPECT_EQ(port(0).ctr.lacpdu_rx, before0 + 1);
+  EXPECT_EQ(rec.of("p2").size(), 1u);
+  EXPECT_EQ(rec.of("bond0").size(), 0u);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(dp->counters(p[i]->index).rx_dropped, 0u);
+    EXPECT_EQ(dp->counters(p[i]->index).rx_nohandler, 0u);
+  }
+  // Data on p2 (outside the active aggregator): EXACT.
+  rx(p[2], fr(BOND_MAC));
+  EXPECT_EQ(dp->counters(p[2]->index).rx_nohandler, 1u);
+  // A truncated slow frame is illegal, another subtype unknown: both go on as frames.
+  FrameSpec shortf = fr("01:80:c2:00:00:02", 0x8809);
+  shortf.payload.assign(46, 0);
+  shortf.payload[0] = 1;
+  rx(p[0], shortf);
+  FrameSpec oam = fr("01:80:c2:00:00:02", 0x8809);
+  oam.payload.assign(110, 0);
+  oam.payload[0] = 3;
+  rx(p[0], oam);
+  auto c = sys->member_counters(mem(0));
+  EXPECT_EQ(c.lacpdu_illegal_rx, 1u);
+  EXPECT_EQ(c.lacpdu_unknown_rx, 1u);
+  EXPECT_EQ(rec.of("bond0").size(), 2u);  // they went up to the bond as ordinary frames
+}
+
+// The ring to the control thread: a loss is counted, never silent.
+TEST_F(LacpTest, SlowRingLossCounted) {
+  build(ad());
+  PortParams actor;
+  actor.system = mac("02:00:00:00:0f:0f");
+  for (int i = 0; i < 513; i++) rx_bytes(0, lacpdu_frame(actor.system, actor, PortParams{}));
+  EXPECT_EQ(sys->member_counters(mem(0)).slow_ring_full, 1u);
+  EXPECT_EQ(drops(p[0], DropReason::bond_slow_ring_full), 1u);
+  tick(10);
+  EXPECT_EQ(port(0).ctr.lacpdu_rx, 512u);
+}
+
+// BOND-06: the partner stops on p1. After 90 s (slow) EXPIRED: partner
+// Sync cleared, our Expired bit, a 3 s timer; 3 s later DEFAULTED; p1 leaves
+// collecting/distributing, becomes inactive and leaves the usable members.
+TEST_F(LacpTest, ExpiryThenDefaulted) {
+  build(ad());
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(4);
+  ASSERT_TRUE(distributing(1));
+  partners[0].stopped = {false, true};
+  run_s(88);
+  EXPECT_EQ(port(1).rx, RxState::current);
+  EXPECT_TRUE(distributing(1));
+  run_s(3);
+  EXPECT_EQ(port(1).rx, RxState::expired);
+  EXPECT_EQ(port(1).partner_oper.port_state & kLacpSync, 0);
+  EXPECT_NE(port(1).partner_oper.port_state & kLacpTimeout, 0);  // asked to hurry
+  EXPECT_NE(port(1).actor_oper_state & kLacpExpired, 0);
+  EXPECT_FALSE(distributing(1));
+  EXPECT_TRUE(mem(1).inactive.load());
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0}));
+  run_s(3.1);
+  EXPECT_EQ(port(1).rx, RxState::defaulted);
+  EXPECT_EQ(port(1).actor_oper_state & kLacpExpired, 0);
+  EXPECT_NE(port(1).actor_oper_state & kLacpDefaulted, 0);
+  EXPECT_TRUE(rte_is_zero_ether_addr(&port(1).partner_oper.system));
+  EXPECT_TRUE(mem(1).inactive.load());
+  EXPECT_TRUE(distributing(0));
+  rx(p[1], fr(BOND_MAC));
+  EXPECT_EQ(dp->counters(p[1]->index).rx_nohandler, 1u);
+}
+
+// lacp_rate fast: we set our Timeout bit; current-while is 3 s; a fast
+// partner makes us send every second.
+TEST_F(LacpTest, FastRate) {
+  config::Bond c = ad();
+  c.lacp_rate = "fast";
+  build(c);
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  partners[0].fast = true;
+  run_s(4);
+  ASSERT_TRUE(distributing(0));
+  EXPECT_NE(port(0).actor_oper_state & kLacpTimeout, 0);
+  EXPECT_LE(port(0).rx_timer, 30);
+  EXPECT_TRUE(port(0).periodic == bond::PeriodicState::fast_periodic ||
+              port(0).periodic == bond::PeriodicState::periodic_tx);
+  lacpdus_out.clear();
+  run_s(10);
+  EXPECT_GE(lacpdus_out[0], 9);
+  EXPECT_LE(lacpdus_out[0], 12);
+  partners[0].stopped = {true, false};
+  run_s(3.2);
+  EXPECT_EQ(port(0).rx, RxState::expired);
+  run_s(3.2);
+  EXPECT_EQ(port(0).rx, RxState::defaulted);
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{1}));
+}
+
+// No partner at all: EXPIRED after the first 3 s, then DEFAULTED; the
+// aggregator has no partner, so its ports are enabled ("no 802.3ad
+// response"): one member carries the traffic.
+TEST_F(LacpTest, DefaultedWithoutPartner) {
+  build(ad());
+  run_s(8);
+  for (int i = 0; i < 2; i++) EXPECT_EQ(port(i).rx, RxState::defaulted) << i;
+  EXPECT_NE(sys->ad_active_agg(*b), nullptr);
+  EXPECT_FALSE(sys->ad_active_agg(*b)->has_partner());
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0}));
+  EXPECT_FALSE(mem(0).inactive.load());
+  EXPECT_TRUE(mem(1).inactive.load());
+  EXPECT_TRUE(bond0->oper_up.load());
+  xmit(fr(PEER), 2);
+  EXPECT_EQ(outs(), (V{"p0", "p0"}));
+}
+
+// Churn: the partner never synchronises → after 60 s partner churn is
+// detected; a member outside the active aggregator is actor-churned too.
+TEST_F(LacpTest, ChurnDetection) {
+  build(ad());
+  run_s(59);
+  EXPECT_EQ(port(0).churn_partner, bond::ChurnState::monitor);
+  run_s(3);
+  EXPECT_EQ(port(0).churn_partner, bond::ChurnState::churn);
+  EXPECT_EQ(port(0).churn_partner_count, 1u);
+  EXPECT_EQ(port(0).churn_actor, bond::ChurnState::no_churn);  // ATTACHED in the active aggregator
+  EXPECT_EQ(port(1).churn_actor, bond::ChurnState::churn);
+  EXPECT_EQ(port(1).churn_actor_count, 1u);
+  // A synchronised pair shows no churn.
+  SetUp();
+  build(ad());
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(62);
+  EXPECT_EQ(port(0).churn_actor, bond::ChurnState::no_churn);
+  EXPECT_EQ(port(0).churn_partner, bond::ChurnState::no_churn);
+}
+
+// Aggregator change: p0, p1 with partner X (active), p2 with partner Y.
+// X goes away: p0 and p1 expire and default, and p2's aggregator (with an
+// answering partner) becomes the active one.
+TEST_F(LacpTest, AggregatorChange) {
+  config::Bond c = ad({"p0", "p1", "p2"});
+  c.lacp_rate = "fast";
+  build(c);
+  Partner x;
+  x.fast = true;
+  x.links = {0, 1};
+  Partner y;
+  y.fast = true;
+  y.system = mac("02:00:00:00:0e:0e");
+  y.links = {2};
+  partners = {x, y};
+  run_s(4);
+  ASSERT_TRUE(distributing(0));
+  ASSERT_TRUE(distributing(1));
+  EXPECT_FALSE(distributing(2));
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
+  partners[0].stopped = {true, true};
+  run_s(10);
+  EXPECT_EQ(port(0).rx, RxState::defaulted);
+  EXPECT_TRUE(distributing(2));
+  EXPECT_TRUE(port(2).aggregator->is_active);
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{2}));
+  EXPECT_TRUE(mem(0).inactive.load());
+  // ad_select count: with X back, its two ports outnumber Y's one; stable keeps Y.
+  partners[0].stopped = {false, false};
+  partners[0].heard.clear();
+  run_s(6);
+  EXPECT_TRUE(port(2).aggregator->is_active) << "stable keeps an active aggregator with a partner";
+}
+
+TEST_F(LacpTest, AdSelectCountPrefersMorePorts) {
+  config::Bond c = ad({"p0", "p1", "p2"});
+  c.lacp_rate = "fast";
+  c.ad_select = "count";
+  build(c);
+  Partner y;  // p0 alone with Y, selected first
+  y.fast = true;
+  y.system = mac("02:00:00:00:0e:0e");
+  y.links = {0};
+  partners = {y};
+  run_s(4);
+  ASSERT_TRUE(distributing(0));
+  Partner x;
+  x.fast = true;
+  x.links = {1, 2};
+  partners.push_back(x);
+  run_s(6);
+  EXPECT_TRUE(distributing(1));
+  EXPECT_TRUE(distributing(2));
+  EXPECT_FALSE(distributing(0));
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{1, 2}));
+}
+
+// Passive/passive: neither side asks, so there is no periodic transmission;
+// only the few LACPDUs our own state changes demand (NTT), then silence.
+TEST_F(LacpTest, PassivePassive) {
+  config::Bond c = ad();
+  c.lacp_active = false;
+  build(c);
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  partners[0].active = false;
+  partners[0].silent = true;
+  run_s(10);
+  EXPECT_EQ(port(0).periodic, bond::PeriodicState::no_periodic);
+  EXPECT_EQ(port(0).actor_oper_state & kLacpActivity, 0);
+  const int sent = lacpdus_out[0];
+  run_s(60);
+  EXPECT_EQ(lacpdus_out[0], sent);
+  EXPECT_EQ(port(0).rx, RxState::defaulted);
+  // Against an active partner, a passive bond answers and aggregates.
+  SetUp();
+  lacpdus_out.clear();
+  build(c);
+  partners.clear();
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(5);
+  EXPECT_TRUE(distributing(0));
+  EXPECT_TRUE(distributing(1));
+}
+
+// Marker responder: a Marker Information is answered with a Marker
+// Response carrying the same requester fields.
+TEST_F(LacpTest, MarkerResponder) {
+  build(ad());
+  std::vector<uint8_t> f(14 + bond::kLacpduLen, 0);
+  const uint8_t dst[6] = {0x01, 0x80, 0xc2, 0x00, 0x00, 0x02};
+  std::memcpy(f.data(), dst, 6);
+  f[6] = 0x02, f[11] = 0x0f;
+  f[12] = 0x88, f[13] = 0x09;
+  f[14] = 2, f[15] = 1, f[16] = 1, f[17] = 16;             // marker, version, information, length
+  f[18] = 0, f[19] = 7;                                    // requester port
+  f[26] = 0xde, f[27] = 0xad, f[28] = 0xbe, f[29] = 0xef;  // transaction id
+  drain_inject();
+  outs();
+  rx_bytes(0, f);
+  tick(10);
+  drain_inject();
+  bool found = false;
+  for (size_t i = 0; i < sink.frames.size(); i++) {
+    auto& g = sink.frames[i];
+    if (g[14] != 2) continue;
+    found = true;
+    EXPECT_EQ(dp->net.dev(sink.devs[i])->name, "p0");
+    EXPECT_EQ(g[16], 2);  // response
+    EXPECT_TRUE(std::equal(g.begin() + 17, g.begin() + 30, f.begin() + 17));
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(port(0).ctr.marker_rx, 1u);
+  EXPECT_EQ(port(0).ctr.marker_tx, 1u);
+  outs();
+}
+
+// A member losing its link leaves the aggregator at once (is_enabled), and LACP converges again.
+TEST_F(LacpTest, LinkDownAndBack) {
+  build(ad());
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(4);
+  ASSERT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
+  carrier(1, false);
+  step();
+  EXPECT_EQ(mem(1).link, LinkState::down);
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0}));
+  EXPECT_TRUE(mem(1).inactive.load());
+  carrier(1, true);
+  partners[0].heard.erase(1);
+  run_s(4);
+  EXPECT_TRUE(distributing(1));
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
+}
+
+// show lacp: actor and partner system, key, port, decoded state, machine states, PDU counts.
+TEST_F(LacpTest, ShowLacp) {
+  build(ad());
+  partners.push_back(Partner{});
+  partners[0].links = {0, 1};
+  run_s(4);
+  CmdResult r = cmd({"show", "lacp"});
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto& j = r.json["bond0"]["p0"];
+  EXPECT_EQ(j["mux"], "distributing");
+  EXPECT_EQ(j["mux_state"], "collecting_distributing");
+  EXPECT_EQ(j["rx"], "current");
+  EXPECT_EQ(j["partner"]["system"], "02:00:00:00:0f:0f");
+  EXPECT_EQ(j["partner"]["key"], 0x21);
+  EXPECT_EQ(j["partner"]["port"], 0x100);
+  EXPECT_EQ(j["actor"]["system"], BOND_MAC);
+  EXPECT_EQ(j["actor"]["port"], 1);
+  auto st = j["actor"]["state"];
+  EXPECT_NE(std::find(st.begin(), st.end(), "activity"), st.end());
+  EXPECT_NE(std::find(st.begin(), st.end(), "distributing"), st.end());
+  EXPECT_GT(j["pdus"]["lacpdu_rx"].get<int>(), 0);
+  EXPECT_GT(j["pdus"]["lacpdu_tx"].get<int>(), 0);
+  EXPECT_EQ(cmd({"show", "bond", "bond0"}).json["bond0"]["mode"], "802.3ad");
 }
 
 }  // namespace
