@@ -117,6 +117,9 @@ MemberCounters BondSys::member_counters(const Member& m) const {
     s.lacpdu_illegal_rx += c.lacpdu_illegal_rx;
     s.lacpdu_unknown_rx += c.lacpdu_unknown_rx;
     s.slow_ring_full += c.slow_ring_full;
+    s.arp_validated += c.arp_validated;
+    s.arp_not_validated += c.arp_not_validated;
+    s.last_rx_ms = std::max(s.last_rx_ms, c.last_rx_ms);
   }
   return s;
 }
@@ -178,23 +181,6 @@ void BondSys::set_link(Member& m, LinkState s) {
   m.link = s;
   m.last_change_ms = now_ms_;
 }
-
-namespace {
-void set_backup(Member& m, bool backup, uint64_t now) {
-  if (m.backup != backup) m.last_change_ms = now;
-  m.backup = backup;
-}
-// bond_set_slave_inactive_flags / bond_set_slave_active_flags.
-void set_inactive_flags(Bond& b, Member& m, uint64_t now) {
-  const bool lb = b.mode == Mode::balance_tlb || b.mode == Mode::balance_alb;
-  if (!lb) set_backup(m, true, now);
-  m.inactive.store(true, std::memory_order_relaxed);
-}
-void set_active_flags(Member& m, uint64_t now) {
-  set_backup(m, false, now);
-  m.inactive.store(false, std::memory_order_relaxed);
-}
-}  // namespace
 
 // ---- active member selection ---------------------------------------------------------------
 
@@ -406,10 +392,34 @@ void BondSys::mii_monitor(Bond& b) {
   }
 }
 
+// The times bond_enslave stamps, taken at the first tick (setup runs before
+// the clock does): last_link_up and last_tx now, last_rx just out of the
+// first ARP window (interval + 1 ms ago).
+void BondSys::start_clock(uint64_t now) {
+  for (Member* m : all_members) {
+    if (m->link != LinkState::down) m->last_link_up_ms = now;
+    m->last_tx_ms = now;
+    const uint64_t iv = m->bond->arp.interval_ms;
+    for (auto& ws : workers) {
+      if (m->gidx >= ws->ctr.size()) continue;
+      MemberCounters& c = ws->ctr[m->gidx];
+      c.last_rx_ms = now > iv + 1 ? now - iv - 1 : 0;
+      std::fill(std::begin(c.target_last_rx_ms), std::end(c.target_last_rx_ms), c.last_rx_ms);
+    }
+  }
+  clock_started_ = true;
+}
+
 void BondSys::tick(uint64_t now) {
   now_ms_ = now;
+  clock_ms.store(now, std::memory_order_relaxed);
+  if (!clock_started_) start_clock(now);
   drain_slow();
   for (auto& b : bonds) {
+    if (b->arp.interval_ms != 0 && now >= b->arp.next_ms) {
+      b->arp.next_ms = now + b->arp.interval_ms;
+      arp_monitor(*b);
+    }
     if (b->miimon_ms != 0 && now >= b->next_mii_ms) {
       b->next_mii_ms = now + b->miimon_ms;
       mii_monitor(*b);
@@ -665,6 +675,39 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   b->packets_per_slave = cfg.packets_per_slave;
   b->num_grat_arp = cfg.num_grat_arp;
   b->lacp_probe = b->mode == Mode::ieee8023ad;
+  b->arp.interval_ms = cfg.arp_monitor.interval_ms;
+  b->arp_probe = b->arp.interval_ms != 0;
+  for (auto& t : cfg.arp_monitor.targets) {
+    in_addr a{};
+    inet_pton(AF_INET, t.c_str(), &a);
+    b->arp.targets.push_back(a.s_addr);
+  }
+  const std::string& v = cfg.arp_monitor.validate;
+  b->arp.validate = v == "active" ? 1 : v == "backup" ? 2 : v == "all" ? 3 : 0;
+  b->arp.all_targets = cfg.arp_monitor.all_targets == "all";
+  b->arp.missed_max = cfg.arp_monitor.missed_max;
+  {
+    // The bond's addresses: its own, its VLANs', its bridge's (by name, from the file).
+    std::vector<std::pair<std::string, uint16_t>> uppers{{cfg.name, 0}};
+    for (auto& vl : dp.topo.vlans)
+      if (vl.link == cfg.name) uppers.emplace_back(vl.name, static_cast<uint16_t>(vl.id));
+    for (auto& br : dp.topo.get<bridge::Config>().bridges)
+      if (std::find(br.ports.begin(), br.ports.end(), cfg.name) != br.ports.end())
+        uppers.emplace_back(br.name, 0);
+    for (auto& a : dp.topo.get<l3::Config>().addresses)
+      for (auto& [name, vlan] : uppers) {
+        if (a.dev != name) continue;
+        const auto slash = a.address.find('/');
+        in_addr ip{};
+        if (inet_pton(AF_INET, a.address.substr(0, slash).c_str(), &ip) != 1) continue;
+        const unsigned len = slash == std::string::npos
+                                 ? 32
+                                 : static_cast<unsigned>(std::stoul(a.address.substr(slash + 1)));
+        const uint32_t mask = len == 0 ? 0 : htonl(~uint32_t(0) << (32 - len));
+        b->arp_sources.push_back({ip.s_addr, mask, vlan});
+        b->arp.local.push_back(ip.s_addr);
+      }
+  }
   b->ad.system_priority = static_cast<uint16_t>(cfg.ad_actor_sys_prio);
   b->ad.user_port_key = static_cast<uint16_t>(cfg.ad_user_port_key);
   b->ad.lacp_fast = cfg.lacp_rate == "fast";
@@ -721,9 +764,12 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
       } else {
         m->link = carrier ? LinkState::up : LinkState::down;
       }
+    } else if (b->arp.interval_ms != 0) {
+      m->link = carrier ? LinkState::up : LinkState::down;
     } else {
       m->link = LinkState::up;
     }
+
     switch (b->mode) {
       case Mode::active_backup:
       case Mode::ieee8023ad:

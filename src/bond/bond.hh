@@ -119,6 +119,10 @@ struct Bond;
 // Per-member counters written by workers (plain fields of the worker).
 struct MemberCounters {
   uint64_t lacpdu_illegal_rx, lacpdu_unknown_rx, slow_ring_full;
+  // ARP monitor (bond_rcv_validate): when the member last received (a
+  // validated ARP when validation is on), per target too; BondSys::clock_ms.
+  uint64_t last_rx_ms, target_last_rx_ms[kMaxArpTargets];
+  uint64_t arp_validated, arp_not_validated;
 };
 
 struct Member {
@@ -144,6 +148,7 @@ struct Member {
   uint64_t link_failure_count = 0;
   uint64_t last_link_up_ms = 0;
   uint64_t last_change_ms = 0;  // link or active/backup state changed
+  uint64_t last_tx_ms = 0;      // ARP monitor: when its last probe left (dev_trans_start)
 
   // Control thread: 802.3ad (lacp.cc).
   AdPort ad;
@@ -166,6 +171,7 @@ struct Bond {
   Mode mode = Mode::balance_rr;
   HashPolicy policy = HashPolicy::layer2;
   bool lacp_probe = false;  // 802.3ad: bond_3ad_lacpdu_recv is recv_probe
+  bool arp_probe = false;   // ARP monitor: bond_rcv_validate is recv_probe
   unsigned packets_per_slave = 1;
   unsigned miimon_ms = 0;
   int updelay = 0, downdelay = 0;  // in monitor ticks (ms / miimon, rounded down)
@@ -176,6 +182,29 @@ struct Bond {
   std::vector<std::unique_ptr<Member>> members;  // enslave order
   Member* primary = nullptr;
   AdBond ad;  // 802.3ad
+
+  // ARP monitor (arp_interval, arp_ip_target, arp_validate, arp_all_targets,
+  // missed_max); workers read the fixed parts and the two flags.
+  struct Arp {
+    unsigned interval_ms = 0;       // 0: off
+    std::vector<uint32_t> targets;  // network order
+    uint8_t validate = 0;           // bit 0: active members, bit 1: backups (BOND_ARP_VALIDATE_*)
+    bool all_targets = false;       // arp_all_targets all
+    unsigned missed_max = 2;
+    std::vector<uint32_t> local;  // the bond's IPv4 addresses (and its bridge's, VLANs')
+    uint64_t next_ms = 0;
+    Member* current_arp_slave = nullptr;        // active-backup: the candidate being probed
+    std::atomic<bool> active_validated{false};  // curr_active received since it became active
+    std::atomic<bool> arp_slave_recent{false};  // current_arp_slave sent within an interval
+    uint64_t probes_sent = 0;
+  } arp;
+  // The bond's IPv4 addresses with their subnets (and the VLAN they are on):
+  // the source of ARP probes to a target in that subnet (bond_confirm_addr).
+  struct ArpSource {
+    uint32_t ip, mask;  // network order
+    uint16_t vlan;
+  };
+  std::vector<ArpSource> arp_sources;
   bool force_primary = false;
 
   // Control thread.
@@ -210,6 +239,22 @@ struct Bond {
   }
 };
 
+// The member's state flags (bond_set_backup_slave / bond_set_active_slave,
+// bond_set_slave_inactive_flags / bond_set_slave_active_flags). Control thread.
+inline void set_backup(Member& m, bool backup, uint64_t now) {
+  if (m.backup != backup) m.last_change_ms = now;
+  m.backup = backup;
+}
+inline void set_inactive_flags(Bond& b, Member& m, uint64_t now) {
+  const bool lb = b.mode == Mode::balance_tlb || b.mode == Mode::balance_alb;
+  if (!lb) set_backup(m, true, now);
+  m.inactive.store(true, std::memory_order_relaxed);
+}
+inline void set_active_flags(Member& m, uint64_t now) {
+  set_backup(m, false, now);
+  m.inactive.store(false, std::memory_order_relaxed);
+}
+
 // What one worker owns for bonding (cache-line aligned, never shared).
 struct alignas(64) WorkerState {
   rte_ring* slow = nullptr;         // worker → control: LACPDU / Marker mbufs
@@ -228,6 +273,8 @@ class BondSys {
   std::vector<Member*> all_members;                   // [gidx]
   std::vector<std::unique_ptr<WorkerState>> workers;  // [worker id]
   rte_mempool* pool = nullptr;                        // for frames the control thread sends
+  // The bonding clock (ms): set by tick(), read by workers (ARP monitor).
+  std::atomic<uint64_t> clock_ms{0};
 
   Bond* find(const std::string& name) const;
   Member* find_member(uint16_t dev_index) const;
@@ -265,6 +312,9 @@ class BondSys {
   void ad_rx(Member& m, const uint8_t* pdu);
   void ad_link_change(Member& m, LinkState s);
   AdAggregator* ad_active_agg(Bond& b) const;
+  // ARP monitor (arp.cc): bond_activebackup_arp_mon / bond_loadbalance_arp_mon.
+  void arp_monitor(Bond& b);
+  uint64_t slave_last_rx(const Member& m) const;
   // Internals of lacp.cc that need the rest of the bond.
   void ad_enable_port(Member& m);
   void ad_disable_port(Member& m);
@@ -278,8 +328,14 @@ class BondSys {
   Member* find_best(Bond& b);
   Member* choose_primary_or_current(Bond& b);
   void set_link(Member& m, LinkState s);
+  void ab_arp_mon(Bond& b);
+  void lb_arp_mon(Bond& b);
+  void arp_send_all(Bond& b, Member& m);
+  bool in_interval(const Bond& b, uint64_t last, unsigned mod) const;
   void drain_slow();
+  void start_clock(uint64_t now);
   uint64_t now_ms_ = 0;
+  bool clock_started_ = false;
   unsigned inject_rr_ = 0;
 };
 

@@ -4,6 +4,7 @@
 // (spec §3.1–3.4). No allocation, lock or exception per packet; the member
 // choice reads one RCU-published TxView per burst; the round-robin counter
 // is the worker's own (Linux's is per CPU).
+#include <algorithm>
 #include <cstring>
 
 #include <rte_random.h>
@@ -50,6 +51,53 @@ bool lacpdu_recv(Worker& w, WorkerState& ws, Member& mb, rte_mbuf* m) {
     w.drop(m, mb.dev->index, DropReason::bond_slow_ring_full);
   }
   return true;
+}
+
+// bond_rcv_validate (recv_probe of the ARP monitor): stamps the member's
+// last receive time — for every frame when validation is off for the
+// member's state, else for ARP that bond_arp_rcv / bond_validate_arp trust.
+// Never consumes.
+void rcv_validate(Bond& b, MemberCounters& c, bool active, rte_mbuf* m, uint64_t now) {
+  const uint8_t state_bit = active ? 1 : 2;
+  if (!(b.arp.validate & state_bit)) {
+    c.last_rx_ms = now;
+    return;
+  }
+  const PktMeta& md = meta(m);
+  if (md.protocol != 0x0806 || md.pkt_type == static_cast<uint8_t>(PktType::otherhost) ||
+      md.pkt_type == static_cast<uint8_t>(PktType::loopback))
+    return;
+  uint8_t buf[28];
+  const uint8_t* a = static_cast<const uint8_t*>(rte_pktmbuf_read(m, RTE_ETHER_HDR_LEN, 28, buf));
+  if (a == nullptr || a[0] != 0 || a[1] != 1 || a[2] != 0x08 || a[3] != 0 || a[4] != 6 || a[5] != 4)
+    return;
+  uint32_t sip, tip;
+  std::memcpy(&sip, a + 14, 4);
+  std::memcpy(&tip, a + 24, 4);
+  const bool reply = a[6] == 0 && a[7] == 2;
+  // Whom to trust: (a) the active member; (b) a backup, while the active
+  // member has received since it became active (the request it sent, seen
+  // through the switch: sip/tip swapped); (c) a reply on any member while
+  // the ARP candidate sent within the last interval.
+  if (!active) {
+    if (b.arp.active_validated.load(std::memory_order_relaxed))
+      std::swap(sip, tip);
+    else if (!(b.arp.arp_slave_recent.load(std::memory_order_relaxed) && reply))
+      return;
+  }
+  // bond_validate_arp: from a target, to one of our addresses.
+  if (sip == 0 || std::find(b.arp.local.begin(), b.arp.local.end(), tip) == b.arp.local.end()) {
+    c.arp_not_validated++;
+    return;
+  }
+  auto t = std::find(b.arp.targets.begin(), b.arp.targets.end(), sip);
+  if (t == b.arp.targets.end()) {
+    c.arp_not_validated++;
+    return;
+  }
+  c.last_rx_ms = now;
+  c.target_last_rx_ms[t - b.arp.targets.begin()] = now;
+  c.arp_validated++;
 }
 
 inline bool bit(uint32_t mask, unsigned pos) {
@@ -135,6 +183,12 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
   const uint16_t bond_dev = b.dev->index;
   const bool inactive = mb.inactive.load(std::memory_order_relaxed);
   WorkerState& ws = *b.sys->workers[w.id];
+  uint64_t now = 0;
+  bool active = true;
+  if (b.arp_probe) {
+    now = b.sys->clock_ms.load(std::memory_order_relaxed);
+    active = bit(b.view.load(std::memory_order_acquire)->is_active, mb.pos);
+  }
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     PktMeta& md = meta(m);
@@ -145,6 +199,7 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
       res[i] = RxResult::consumed;
       continue;
     }
+    if (b.arp_probe) rcv_validate(b, ws.ctr[mb.gidx], active, m, now);
     // bond_should_deliver_exact_match.
     if (inactive &&
         !(b.mode == Mode::balance_alb && md.pkt_type != static_cast<uint8_t>(PktType::broadcast) &&

@@ -84,6 +84,11 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
         {"lacpdu_illegal_rx", c.lacpdu_illegal_rx},
         {"lacpdu_unknown_rx", c.lacpdu_unknown_rx},
         {"slow_ring_full", c.slow_ring_full},
+        {"arp_validated", c.arp_validated},
+        {"arp_not_validated", c.arp_not_validated},
+        {"last_rx_ms", b.arp.interval_ms != 0 && c.last_rx_ms != 0 && c.last_rx_ms <= now
+                           ? json(now - c.last_rx_ms)
+                           : json(nullptr)},
     };
     members[m->dev->name] = std::move(j);
     t.add({m->dev->name, link_state_name(m->link), member_state(*m),
@@ -111,6 +116,18 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
       {"na_sent", b.ctr.na_sent},
       {"learning_sent", b.ctr.learning_sent},
       {"inject_failed", b.ctr.inject_failed},
+      {"arp_monitor", b.arp.interval_ms == 0 ? json(nullptr)
+                                             : json{{"interval_ms", b.arp.interval_ms},
+                                                    {"validate", b.arp.validate == 3   ? "all"
+                                                                 : b.arp.validate == 2 ? "backup"
+                                                                 : b.arp.validate == 1 ? "active"
+                                                                                       : "none"},
+                                                    {"missed_max", b.arp.missed_max},
+                                                    {"probes_sent", b.arp.probes_sent},
+                                                    {"current_arp_slave",
+                                                     b.arp.current_arp_slave != nullptr
+                                                         ? json(b.arp.current_arp_slave->dev->name)
+                                                         : json(nullptr)}}},
       {"members", std::move(members)},
   };
   std::string& o = *text;
@@ -118,6 +135,10 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
   if (hashes) o += ", xmit_hash_policy " + std::string(policy_name(b.policy));
   o += ", mac " + mac_to_string(b.dev->mac) + ", carrier " +
        (b.dev->oper_up.load() ? "on" : "off") + "\n";
+  if (b.arp.interval_ms != 0)
+    o += "  arp_monitor every " + std::to_string(b.arp.interval_ms) + " ms, " +
+         std::to_string(b.arp.targets.size()) + " target(s), " + std::to_string(b.arp.probes_sent) +
+         " probes sent\n";
   o += "  miimon " + std::to_string(b.miimon_ms) + " ms, updelay " +
        std::to_string(b.updelay * int(b.miimon_ms)) + " ms, downdelay " +
        std::to_string(b.downdelay * int(b.miimon_ms)) + " ms\n";

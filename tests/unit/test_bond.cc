@@ -6,11 +6,13 @@
 // tick table with a fake clock, failover and its peer notifications, and
 // `show bond`. Topology T2ab: bond0 over p0, p1 (and p2), enslaved in that
 // order; the members carry the bond's MAC ..:01.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <rte_mempool.h>
@@ -311,6 +313,8 @@ class BondTest : public ::testing::Test {
   }
   std::string active() { return b->curr_active ? b->curr_active->dev->name : "-"; }
   LinkState link(int i) { return b->members[static_cast<size_t>(i)]->link; }
+  bond::Member& mem_(int i) { return *b->members[static_cast<size_t>(i)]; }
+  std::vector<uint8_t> usable() { return b->usable; }
   CmdResult cmd(std::vector<std::string> argv) {
     return CommandRegistry::instance().run(*dp, argv);
   }
@@ -941,7 +945,6 @@ class LacpTest : public BondTest {
            (port(i).actor_oper_state & (kLacpSync | kLacpCollecting | kLacpDistributing)) ==
                (kLacpSync | kLacpCollecting | kLacpDistributing);
   }
-  std::vector<uint8_t> usable() { return b->usable; }
 };
 
 // Sync: both members reach collecting+distributing in one aggregator with
@@ -1303,6 +1306,172 @@ TEST_F(LacpTest, ShowLacp) {
   EXPECT_GT(j["pdus"]["lacpdu_rx"].get<int>(), 0);
   EXPECT_GT(j["pdus"]["lacpdu_tx"].get<int>(), 0);
   EXPECT_EQ(cmd({"show", "bond", "bond0"}).json["bond0"]["mode"], "802.3ad");
+}
+
+}  // namespace
+
+// ---- the ARP monitor
+// ------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* TARGET_MAC = "02:00:00:00:00:fe";
+
+class ArpMonTest : public BondTest {
+ protected:
+  config::Bond arp(const char* mode, const char* validate) {
+    config::Bond c = cfg(mode);
+    c.miimon_ms.reset();
+    c.arp_monitor.interval_ms = 100;
+    c.arp_monitor.targets = {"192.0.2.254"};
+    c.arp_monitor.validate = validate;
+    auto& l3 = dp->topo.get<l3::Config>();
+    l3.addresses.push_back({});
+    l3.addresses.back().dev = "bond0";
+    l3.addresses.back().address = "192.0.2.1/24";
+    return c;
+  }
+  // ARP (op 1 request, 2 reply) from sip to tip as a member receives it.
+  FrameSpec arp_frame(uint16_t op, const char* src_mac, const char* dst_mac, uint32_t sip,
+                      uint32_t tip) {
+    FrameSpec f = fr(dst_mac, 0x0806, src_mac);
+    f.payload.assign(46, 0);
+    uint8_t* a = f.payload.data();
+    a[1] = 1, a[2] = 0x08, a[4] = 6, a[5] = 4, a[7] = static_cast<uint8_t>(op);
+    rte_ether_addr sm = mac(src_mac);
+    std::memcpy(a + 8, sm.addr_bytes, 6);
+    std::memcpy(a + 14, &sip, 4);
+    std::memcpy(a + 24, &tip, 4);
+    return f;
+  }
+  static uint32_t ip(const char* s) {
+    in_addr a{};
+    inet_pton(AF_INET, s, &a);
+    return a.s_addr;
+  }
+  // The probes the bond sent since the last call: (member, sip, tip).
+  std::vector<std::tuple<std::string, uint32_t, uint32_t>> probes() {
+    drain_inject();
+    std::vector<std::tuple<std::string, uint32_t, uint32_t>> r;
+    for (size_t i = 0; i < sink.frames.size(); i++) {
+      auto& g = sink.frames[i];
+      if (g[12] != 0x08 || g[13] != 0x06 || g[21] != 1) continue;
+      uint32_t s, t;
+      std::memcpy(&s, g.data() + 28, 4);
+      std::memcpy(&t, g.data() + 38, 4);
+      r.emplace_back(dp->net.dev(sink.devs[i])->name, s, t);
+    }
+    outs();
+    return r;
+  }
+  // One interval in which the target answers on `reply_on` (-1: nobody) and
+  // the backup sees the active member's request through the switch.
+  void interval(int reply_on, int request_seen_on = -1) {
+    tick();
+    probes();
+    if (reply_on >= 0)
+      rx(p[reply_on], arp_frame(2, TARGET_MAC, BOND_MAC, ip("192.0.2.254"), ip("192.0.2.1")));
+    if (request_seen_on >= 0)
+      rx(p[request_seen_on],
+         arp_frame(1, BOND_MAC, "ff:ff:ff:ff:ff:ff", ip("192.0.2.1"), ip("192.0.2.254")));
+  }
+};
+
+// active-backup, arp_validate all: probes leave through the active member
+// with the bond's address; its validated replies keep it up, the backup is
+// validated by the request it sees through the switch; without replies the
+// active member goes down after missed_max (2) intervals and the bond fails
+// over; the new active member probes.
+TEST_F(ArpMonTest, ActiveBackupValidated) {
+  build(arp("active-backup", "all"));
+  EXPECT_EQ(b->miimon_ms, 0u);
+  ASSERT_EQ(active(), "p0");
+  probes();  // the first run's, at build
+  tick();
+  auto pr = probes();
+  ASSERT_EQ(pr.size(), 1u);
+  EXPECT_EQ(std::get<0>(pr[0]), "p0");
+  EXPECT_EQ(std::get<1>(pr[0]), ip("192.0.2.1"));
+  EXPECT_EQ(std::get<2>(pr[0]), ip("192.0.2.254"));
+  for (int i = 0; i < 20; i++) interval(0, 1);
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(link(1), LinkState::up);
+  EXPECT_EQ(active(), "p0");
+  EXPECT_GT(sys->member_counters(mem_(0)).arp_validated, 15u);
+  EXPECT_GT(sys->member_counters(mem_(1)).arp_validated, 15u);
+  // A reply that is not from a target validates nothing.
+  rx(p[0], arp_frame(2, TARGET_MAC, BOND_MAC, ip("192.0.2.77"), ip("192.0.2.1")));
+  EXPECT_EQ(sys->member_counters(mem_(0)).arp_not_validated, 1u);
+  // The path through p0 breaks (carrier stays: af_packet never reports its loss).
+  interval(-1, 1);
+  interval(-1, 1);
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(active(), "p0");
+  interval(-1, 1);
+  EXPECT_EQ(link(0), LinkState::down);
+  EXPECT_EQ(active(), "p1");
+  EXPECT_EQ(mem_(0).link_failure_count, 1u);
+  tick();
+  pr = probes();
+  ASSERT_EQ(pr.size(), 1u);
+  EXPECT_EQ(std::get<0>(pr[0]), "p1");
+  // p1 answers; p0 comes back once it receives again (validated: the
+  // request p1 sent, seen through the switch).
+  for (int i = 0; i < 3; i++) interval(1, 0);
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(active(), "p1");
+}
+
+// No validation: any frame counts as a sign of life.
+TEST_F(ArpMonTest, ActiveBackupUnvalidated) {
+  build(arp("active-backup", "none"));
+  for (int i = 0; i < 10; i++) {
+    tick();
+    probes();
+    rx(p[0], fr(BOND_MAC));
+    rx(p[1], fr("ff:ff:ff:ff:ff:ff"));
+  }
+  EXPECT_EQ(link(0), LinkState::up);
+  EXPECT_EQ(link(1), LinkState::up);
+  for (int i = 0; i < 3; i++) {
+    tick();
+    probes();
+    rx(p[1], fr("ff:ff:ff:ff:ff:ff"));
+  }
+  EXPECT_EQ(link(0), LinkState::down);
+  EXPECT_EQ(active(), "p1");
+}
+
+// Load-balancing modes: every member probes; one that stops receiving goes
+// down (and leaves the usable array), and comes back up with traffic.
+TEST_F(ArpMonTest, LoadBalance) {
+  build(arp("balance-xor", "none"));
+  probes();
+  tick();
+  auto pr = probes();
+  EXPECT_EQ(pr.size(), 2u);  // one per member
+  for (int i = 0; i < 5; i++) {
+    tick();
+    probes();
+    rx(p[0], fr(BOND_MAC));
+    rx(p[1], fr(BOND_MAC));
+  }
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
+  for (int i = 0; i < 3; i++) {
+    tick();
+    probes();
+    rx(p[0], fr(BOND_MAC));
+  }
+  EXPECT_EQ(link(1), LinkState::down);
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0}));
+  tick();
+  probes();
+  rx(p[1], fr(BOND_MAC));
+  rx(p[0], fr(BOND_MAC));
+  tick();
+  probes();
+  EXPECT_EQ(link(1), LinkState::up);
+  EXPECT_EQ(usable(), (std::vector<uint8_t>{0, 1}));
 }
 
 }  // namespace
