@@ -146,6 +146,7 @@ void BondSys::publish(Bond& b) {
   }
   v->active = b.curr_active != nullptr ? b.curr_active->pos : kNoMember;
   v->n_usable = static_cast<uint8_t>(b.usable.size());
+  if (v->n_usable != 0) v->usable_mod = ~uint64_t(0) / v->n_usable + 1;
   std::copy(b.usable.begin(), b.usable.end(), v->usable);
   dp.rcu.publish(b.view, static_cast<const TxView*>(v));
 }

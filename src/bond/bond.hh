@@ -100,6 +100,14 @@ enum class FailOverMac : uint8_t { none = 0, active = 1, follow = 2 };
 uint32_t xmit_hash(HashPolicy p, const uint8_t* data, uint32_t len, bool has_vlan,
                    uint16_t vlan_tci);
 uint32_t xmit_hash(HashPolicy p, const rte_mbuf* m);
+// A burst's hashes, the common IPv4 TCP/UDP case inline.
+void xmit_hash_burst(HashPolicy p, rte_mbuf* const* pkts, uint16_t n, uint32_t* out);
+
+// a % d for a divisor fixed in advance (Lemire's fastmod): m = ~0ULL / d + 1.
+inline uint32_t fastmod(uint32_t a, uint64_t m, uint32_t d) {
+  const uint64_t low = m * a;
+  return static_cast<uint32_t>((static_cast<__uint128_t>(low) * d) >> 64);
+}
 
 // What the workers read to transmit: immutable, published under RCU by the
 // control thread whenever a member's link, activity or the active member
@@ -112,6 +120,7 @@ struct TxView {
   uint32_t is_active = 0;            // bit per member: not inactive (bond_is_active_slave)
   Device* dev[kMaxMembers] = {};     // member devices, enslave order
   uint8_t usable[kMaxMembers] = {};  // bond_update_slave_arr (xor, 802.3ad, tlb/alb)
+  uint64_t usable_mod = 0;           // fastmod multiplier of n_usable
 };
 
 struct Bond;

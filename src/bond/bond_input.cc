@@ -182,6 +182,13 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
   Bond& b = *mb.bond;
   const uint16_t bond_dev = b.dev->index;
   const bool inactive = mb.inactive.load(std::memory_order_relaxed);
+  if (!b.lacp_probe && !b.arp_probe && !inactive) {  // no recv_probe, an active member
+    for (uint16_t i = 0; i < n; i++) {
+      meta(pkts[i]).dev = bond_dev;
+      res[i] = RxResult::another;
+    }
+    return;
+  }
   WorkerState& ws = *b.sys->workers[w.id];
   uint64_t now = 0;
   bool active = true;
@@ -233,8 +240,13 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
         for (uint16_t i = 0; i < n; i++) tx_drop(w, b, pkts[i]);
         return;
       }
-      for (uint16_t i = 0; i < n; i++)
-        st.add(v.usable[xmit_hash(b.policy, pkts[i]) % v.n_usable], pkts[i]);
+      for (uint16_t base = 0; base < n; base += kBurst) {
+        const uint16_t k = std::min<uint16_t>(kBurst, static_cast<uint16_t>(n - base));
+        uint32_t h[kBurst];
+        xmit_hash_burst(b.policy, pkts + base, k, h);
+        for (uint16_t i = 0; i < k; i++)
+          st.add(v.usable[fastmod(h[i], v.usable_mod, v.n_usable)], pkts[base + i]);
+      }
       break;
 
     case Mode::balance_rr: {
