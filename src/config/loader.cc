@@ -556,7 +556,7 @@ std::vector<ConfigSection> all_sections() {
 
 // In the contract; refused rather than ignored while no feature of this
 // build parses them.
-constexpr std::string_view kContractSections[] = {"bonds", "mirrors"};
+constexpr std::string_view kContractSections[] = {"mirrors"};
 
 // --- checks after parsing ----------------------------------------------------
 

@@ -73,6 +73,19 @@ DevCounters Dataplane::counters(uint16_t dev) const {
   s.tx_packets -= b.tx_packets;
   s.tx_bytes -= b.tx_bytes;
   s.tx_dropped -= b.tx_dropped;
+  for (auto [upper, lower] : folds_) {
+    if (upper != dev || lower == dev) continue;
+    const DevCounters l = counters(lower);
+    s.rx_packets += l.rx_packets;
+    s.rx_bytes += l.rx_bytes;
+    s.rx_dropped += l.rx_dropped;
+    s.rx_nohandler += l.rx_nohandler;
+    s.rx_otherhost_dropped += l.rx_otherhost_dropped;
+    s.multicast += l.multicast;
+    s.tx_packets += l.tx_packets;
+    s.tx_bytes += l.tx_bytes;
+    s.tx_dropped += l.tx_dropped;
+  }
   return s;
 }
 

@@ -58,8 +58,12 @@ class Dataplane {
   // included in drops(). Control thread only.
   void ctl_drop(rte_mbuf* m, uint16_t dev, DropReason r);
 
-  // Sums of the per-worker counters.
+  // Sums of the per-worker counters; a device that folds others (below)
+  // adds theirs.
   DevCounters counters(uint16_t dev) const;
+  // counters(upper) also includes counters(lower), as Linux's bond_get_stats
+  // folds every member's stats into the bond's (set at setup, control thread).
+  void fold_counters(uint16_t upper, uint16_t lower) { folds_.emplace_back(upper, lower); }
   std::array<uint64_t, kNumDropReasons> drops(uint16_t dev) const;
   void clear_stats();
 
@@ -127,6 +131,7 @@ class Dataplane {
   // `clear stats` takes a baseline instead of writing the workers' counters.
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> ctl_drops_;  // [kMaxDevices], lazily
   std::unique_ptr<DevCounters[]> base_ctr_;
+  std::vector<std::pair<uint16_t, uint16_t>> folds_;  // (upper, lower)
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> base_drops_;
   std::array<StageStats, static_cast<size_t>(Stage::count_)> base_runtime_{};
 

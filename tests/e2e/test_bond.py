@@ -1,0 +1,505 @@
+#!/usr/bin/python3
+"""End-to-end: sluice's bonding with kernel peers (spec §3, BOND-01/02, §3.8).
+
+The "switch" is a namespace whose kernel bridge joins the peers of both
+members' veth pairs, with a host address on the bridge; sluiced opens the
+root sides with net_af_packet as the members of bond0 (10.77.0.1/24).
+
+  * active-backup: a 20 ms ping from the switch survives `set link` down of
+    the active member; the packets lost and the failover time are printed
+    (the goal: one miimon interval plus the switch relearning from the
+    gratuitous ARP);
+  * captures on the active member, the backup and the bond during a ping
+    show §3.8's table: the active member and the bond see each request in
+    and each reply out, the backup sees none of them;
+  * 802.3ad interop: sluice's bond against DPDK's net_bonding mode 4
+    (dpdk-testpmd, flowgen, in a second process) over two veth pairs, with
+    lacp_rate fast and slow: both sides reach collecting+distributing on both
+    links; traffic flows on both; frames from a host behind a sluice bridge
+    over the bond split over the members exactly as the layer3+4 formula
+    says; `set link` down of one member keeps everything on the other, and
+    LACP converges again when it comes back.
+
+Kernel peers keep their default veth offloads.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit"))
+from bond_hash_ref import bond_hash  # noqa: E402  (the formulas of §3.4, independent of sluice)
+from lab import PY, Lab, Runner, sh  # noqa: E402
+
+BOND_MAC = "02:00:00:00:b0:01"
+M2_MAC = "02:00:00:00:b0:02"
+BOND_IP, SW_IP = "10.77.0.1", "10.77.0.2"
+
+
+class Switch:
+    """Namespace sw with kernel bridge br0 over the peers sw0, sw1 of the
+    root-side veths that sluiced opens (returned as self.ifs)."""
+
+    def __init__(self, lab, members=2):
+        self.lab = lab
+        self.ns = "sl-%s-sw" % lab.tag
+        sh("ip netns add %s" % self.ns)
+        lab.netns.append(self.ns)
+        for c in ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"):
+            self.ex("sysctl -qw %s" % c)
+        self.ex("ip link set lo up")
+        self.ex("ip link add br0 type bridge stp_state 0 forward_delay 0")
+        self.ifs = []
+        for i in range(members):
+            root = ("b%s%d" % (lab.tag, i))[:15]
+            sh("ip link add %s type veth peer name sw%d netns %s" % (root, i, self.ns))
+            lab.links.append(root)
+            sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1" % root)
+            sh("ip link set %s up" % root)
+            self.ex("ip link set sw%d master br0" % i)
+            self.ex("ip link set sw%d up" % i)
+            self.ifs.append(root)
+        self.ex("ip link set br0 up")
+        self.ex("ip addr add %s/24 dev br0" % SW_IP)
+
+    def ex(self, cmd, **kw):
+        return self.lab.ns_exec(self.ns, cmd, **kw)
+
+
+def bond_lab(lab, bond_extra="    miimon_ms: 100\n", mode="active-backup"):
+    sw = Switch(lab)
+    cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+bonds:
+  - name: bond0
+    mode: %s
+    members: [p1, p2]
+%saddresses:
+  - {dev: bond0, address: %s/24}
+""" % (sw.ifs[0], BOND_MAC, sw.ifs[1], M2_MAC, mode, bond_extra, BOND_IP))
+    with open(cfg) as f:  # L3's tables and a capture pool need more than the lab's default
+        text = f.read().replace("memory_mb: 256", "memory_mb: 512")
+    with open(cfg, "w") as f:
+        f.write(text)
+    lab.start(cfg)
+    lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["active"] == "p1",
+                   what="p1 active")
+    return sw
+
+
+def ping(sw, count, interval="0.02", timeout=60):
+    """ping from the switch host: (sent, received, sequence numbers answered)."""
+    r = sw.ex("ping -n -i %s -c %d -W 1 %s" % (interval, count, BOND_IP), check=False, timeout=timeout)
+    seqs = [int(m) for m in re.findall(r"icmp_seq=(\d+)", r.stdout)]
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
+    assert m, r.stdout + r.stderr
+    return int(m.group(1)), int(m.group(2)), seqs
+
+
+def max_gap_ms(times):
+    """The longest silence between consecutive replies (20 ms when none is lost)."""
+    return max((b - a for a, b in zip(times, times[1:])), default=0) * 1000
+
+
+def tshark_rows(path, fields):
+    r = sh("tshark -r %s -T fields %s" % (path, " ".join("-e " + f for f in fields)))
+    return [l.split("\t") for l in r.stdout.splitlines() if l.strip()]
+
+
+def test_captures_show_the_table_of_3_8():
+    lab = Lab("bondcap")
+    try:
+        sw = bond_lab(lab)
+        ping(sw, 3)  # ARP resolved both ways, the switch learned the bond's MAC on p1
+        path = os.path.join(lab.tmp, "any.pcapng")  # tcpdump -i any: every round of every device
+        lab.ctl("capture", "start", "any", "both", "file", path)
+        sent, got, _ = ping(sw, 20)
+        time.sleep(0.3)
+        lab.ctl("capture", "stop")
+        assert sent == got == 20, (sent, got)
+        rows = tshark_rows(path, ["frame.interface_name", "frame.packet_flags_direction",
+                                  "icmp.type"])
+        icmp = [r for r in rows if len(r) > 2 and r[2] in ("0", "8")]
+        dirs = {}
+        for dev in ("p1", "p2", "bond0"):
+            mine = [r for r in icmp if r[0] == dev]
+            dirs[dev] = (sum(1 for r in mine if r[2] == "8" and int(r[1], 0) & 3 == 1),
+                         sum(1 for r in mine if r[2] == "0" and int(r[1], 0) & 3 == 2),
+                         len(mine))
+        assert len(icmp) == 80, rows  # any = 2 per frame: the member's round and the bond's
+        # §3.8: requests in and replies out on the active member and on the
+        # bond; nothing of the ping on the backup.
+        assert dirs["p1"] == (20, 20, 40), dirs
+        assert dirs["bond0"] == (20, 20, 40), dirs
+        assert dirs["p2"] == (0, 0, 0), dirs
+        b = lab.ctl("show", "bond", "bond0")["bond0"]
+        assert b["members"]["p1"]["state"] == "active" and b["members"]["p2"]["state"] == "backup", b
+        st = lab.ctl("show", "port", "stats", "all")
+        for k in ("rx_packets", "tx_packets", "rx_nohandler", "rx_dropped"):
+            assert st["bond0"][k] >= st["p1"][k] + st["p2"][k], (k, st)  # folded (+ its own)
+        devs = lab.ctl("show", "devices")
+        assert devs["bond0"]["kind"] == "bond", devs["bond0"]
+        assert devs["p1"]["master"] == "bond0" and devs["p1"]["rx_handler"] == "bond", devs["p1"]
+        assert devs["p2"]["mac"] == BOND_MAC, devs["p2"]  # fail_over_mac none
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_active_backup_failover_with_set_link():
+    lab = Lab("bondab")
+    try:
+        sw = bond_lab(lab)
+        ping(sw, 3)
+        count, interval = 250, 0.02
+        proc = subprocess.Popen(["ip", "netns", "exec", sw.ns, "ping", "-n", "-D", "-i", str(interval),
+                                 "-c", str(count), "-W", "1", BOND_IP],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        t_down = time.time()
+        lab.ctl("set", "link", "p1", "down")
+        out, err = proc.communicate(timeout=60)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out + err
+        sent, got = int(m.group(1)), int(m.group(2))
+        replies = [float(t) for t in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)]
+        lost = sent - got
+        assert any(t > t_down for t in replies), out
+        print("  active-backup, set link p1 down: %d of %d pings lost, longest reply gap %.0f ms"
+              % (lost, sent, max_gap_ms(replies)), flush=True)
+        assert lost <= 15, (lost, out)  # 300 ms at 20 ms: miimon 100 + the tick + relearning
+        b = lab.ctl("show", "bond", "bond0")["bond0"]
+        assert b["active"] == "p2", b
+        assert b["members"]["p1"]["link"] == "down" and b["members"]["p1"]["link_failure_count"] == 1, b
+        assert b["garp_sent"] >= 2, b  # at start (p1) and at the failover (p2)
+        # Back up: p1 returns as a backup (no primary), traffic stays on p2.
+        lab.ctl("set", "link", "p1", "up")
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["members"]["p1"]["link"] == "up",
+                       what="p1 up again")
+        sent, got, _ = ping(sw, 20)
+        assert got == sent, (sent, got)
+        b = lab.ctl("show", "bond", "bond0")["bond0"]
+        assert b["active"] == "p2" and b["members"]["p1"]["state"] == "backup", b
+        drops = lab.ctl("show", "drops")
+        assert "bond_no_member" not in drops.get("bond0", {}), drops
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_arp_monitor_failover_with_the_link_broken_at_the_peer():
+    """The ARP monitor (arp_validate all) notices a link whose carrier never
+    drops on sluice's side: the switch's end of the active member's veth
+    goes down (`ip link set down` in the namespace); af_packet reports
+    nothing, the MII monitor would see nothing, the ARP replies stop."""
+    lab = Lab("bondarp")
+    try:
+        sw = bond_lab(lab, "    arp_monitor: {interval_ms: 100, targets: [%s], validate: all}\n" % SW_IP)
+        ping(sw, 3)
+        lab.wait_until(lambda: all(m["link"] == "up" for m in
+                                   lab.ctl("show", "bond", "bond0")["bond0"]["members"].values()),
+                       what="both members up by the ARP monitor")
+        count, interval = 250, 0.02
+        proc = subprocess.Popen(["ip", "netns", "exec", sw.ns, "ping", "-n", "-D", "-i", str(interval),
+                                 "-c", str(count), "-W", "1", BOND_IP],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        t_down = time.time()
+        sw.ex("ip link set sw0 down")
+        out, err = proc.communicate(timeout=60)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out + err
+        sent, got = int(m.group(1)), int(m.group(2))
+        replies = [float(t) for t in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)]
+        assert any(t > t_down for t in replies), out
+        print("  ARP monitor (100 ms, missed_max 2), link broken at the peer: %d of %d pings lost, "
+              "longest reply gap %.0f ms" % (sent - got, sent, max_gap_ms(replies)), flush=True)
+        assert sent - got <= 30, (sent - got, out)
+        b = lab.ctl("show", "bond", "bond0")["bond0"]
+        assert b["active"] == "p2" and b["members"]["p1"]["link"] == "down", b
+        assert b["members"]["p1"]["carrier"] is True, b  # sluice's side never lost carrier
+        assert b["arp_monitor"]["probes_sent"] > 0, b
+        # The peer's end back: p1 returns as a backup (validated by the
+        # request p2 sends, which the switch floods to it).
+        sw.ex("ip link set sw0 up")
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["members"]["p1"]["link"] == "up",
+                       timeout=15, what="p1 up again by the ARP monitor")
+        b = lab.ctl("show", "bond", "bond0")["bond0"]
+        assert b["active"] == "p2" and b["members"]["p1"]["state"] == "backup", b
+        assert b["members"]["p1"]["arp_validated"] > 0, b
+        sent, got, _ = ping(sw, 20)
+        assert got == sent, (sent, got)
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+# ---- 802.3ad against dpdk-testpmd's net_bonding mode 4 ---------------------------------------
+
+TESTPMD = shutil.which("dpdk-testpmd") or "/usr/bin/dpdk-testpmd"
+AD_MAC = "02:00:00:00:bd:01"
+HOST_MAC = "02:00:00:00:bd:0a"
+FAR_MAC = "02:00:00:00:bd:ff"  # unknown to the bridge: flooded, i.e. sent through the bond
+
+
+class TestPmd:
+    """dpdk-testpmd in a namespace: net_bonding mode 4 (port 2) over
+    net_af_packet on b0, b1; flowgen forwarding, which calls rx and tx every
+    loop as mode 4 needs, sending 64 UDP flows to sluice's bond MAC."""
+
+    def __init__(self, lab, ns, ifaces):
+        self.lines = []
+        self.cv = threading.Condition()
+        vdevs = ["net_af_packet%d,iface=%s" % (i, f) for i, f in enumerate(ifaces)]
+        vdevs.append("net_bonding0,mode=4,%s,xmit_policy=l34" %
+                     ",".join("slave=net_af_packet%d" % i for i in range(len(ifaces))))
+        args = (["ip", "netns", "exec", ns, "stdbuf", "-oL", TESTPMD, "--lcores=0@0,1@0", "--no-pci",
+                 "--no-huge", "-m", "512", "--file-prefix=bdtp%d" % os.getpid()]
+                + ["--vdev=" + v for v in vdevs]
+                + ["--", "-i", "--total-num-mbufs=16384", "--forward-mode=flowgen",
+                   "--flowgen-flows=64", "--eth-peer=2,%s" % AD_MAC])
+        self.log = open(os.path.join(lab.tmp, "testpmd.log"), "w")
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait(r"^Done", 0, 60)  # after "Checking link statuses..."
+        self.send("set portlist 2")  # forward on the bond only (its members are ports 0, 1)
+        self.cmd("start", "flowgen packet forwarding")
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.log.write(line)
+            self.log.flush()
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+
+    def send(self, text):
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+
+    def wait(self, pattern, start, timeout):
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        with self.cv:
+            i = start
+            while True:
+                while i < len(self.lines):
+                    if rx.search(self.lines[i]):
+                        return i
+                    i += 1
+                left = deadline - time.time()
+                if left <= 0 or self.p.poll() is not None:
+                    raise RuntimeError("testpmd: no %r: %s" % (pattern, " | ".join(self.lines[-10:])))
+                self.cv.wait(left)
+
+    def cmd(self, text, until):
+        start = len(self.lines)
+        self.send(text)
+        end = self.wait(until, start, 30)
+        return self.lines[start:end + 1]
+
+    def lacp(self):
+        """Per member port: {actor, partner (states), actor_mac, partner_mac}."""
+        start = len(self.lines)
+        self.send("show bonding lacp info 2")
+        i = self.wait(r"Slave Port: 1", start, 30)
+        i = self.wait(r"port state:", i, 30)  # slave 1's actor ...
+        end = self.wait(r"port state:", i + 1, 30)  # ... and partner: the end of the report
+        out = self.lines[start:end + 1]
+        ports, cur, side = {}, None, None
+        for line in out:
+            line = line.strip()
+            m = re.match(r"Slave Port: (\d+)", line)
+            if m:
+                cur = ports.setdefault(int(m.group(1)), {})
+            elif line.startswith("Actor detail"):
+                side = "actor"
+            elif line.startswith("Partner detail"):
+                side = "partner"
+            elif cur is not None and line.startswith("system mac address:") and side:
+                cur[side + "_mac"] = line.split(": ")[1].lower()
+            elif cur is not None and line.startswith("port state:") and side:
+                cur[side] = line.split(": ", 1)[1].split()
+        return ports
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("stop\nquit\n")
+                self.p.stdin.flush()
+                self.p.wait(timeout=20)
+            except Exception:
+                self.p.kill()
+                self.p.wait()
+        sh("rm -rf /var/run/dpdk/bdtp%d" % os.getpid(), check=False)
+
+
+def ad_lab(lab, rate):
+    """sluice: bond0 (802.3ad, layer3+4) over p1, p2 (veths to the testpmd
+    namespace) and a bridge br0 over bond0 and p3 (a host namespace)."""
+    ns = "sl-%s-tp" % lab.tag
+    sh("ip netns add %s" % ns)
+    lab.netns.append(ns)
+    ifs = []
+    for i in range(2):
+        root = ("a%s%d" % (lab.tag, i))[:15]
+        sh("ip link add %s type veth peer name b%d netns %s" % (root, i, ns))
+        lab.links.append(root)
+        sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1" % root)
+        sh("ip link set %s up" % root)
+        sh("ip -n %s link set b%d up" % (ns, i))
+        ifs.append(root)
+    host, host_if = lab.host("h", mac=HOST_MAC)
+    cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s"}
+  - {name: p3, device: "net_af_packet2,iface=%s"}
+bonds:
+  - name: bond0
+    mode: 802.3ad
+    members: [p1, p2]
+    mac: "%s"
+    lacp_rate: %s
+    xmit_hash_policy: layer3+4
+bridges:
+  - {name: br0, ports: [bond0, p3]}
+""" % (ifs[0], ifs[1], host_if, AD_MAC, rate))
+    lab.start(cfg)
+    return ns, host
+
+
+def lacp_sides_ok(lab, tp, members=(0, 1)):
+    """Both sides collecting+distributing on the given links (0 = p1/b0)."""
+    ours = lab.ctl("show", "lacp", "bond0")["bond0"]
+    theirs = tp.lacp()
+    for i in members:
+        o = ours["p%d" % (i + 1)]
+        if o["mux"] != "distributing" or "distributing" not in o["actor"]["state"]:
+            return None
+        t = theirs.get(i, {})
+        if "DISTRIBUTING" not in t.get("actor", []) or "DISTRIBUTING" not in t.get("partner", []):
+            return None
+        if t.get("partner_mac") != AD_MAC or o["partner"]["system"] != t.get("actor_mac"):
+            return None
+    return ours, theirs
+
+
+FLOWS = 256
+
+
+def host_flows(lab, host):
+    """FLOWS UDP flows from the host to a MAC behind the bond; returns the
+    number each member must carry by the layer3+4 formula over {p1, p2}."""
+    lab.scapy(host, """
+fs = [Ether(src=%r, dst=%r)/IP(src="10.99.0.%%d" %% (1 + i %% 200), dst="10.99.1.1")/
+      UDP(sport=1024 + 7 * i, dport=5000)/Raw(b"x" * 18) for i in range(%d)]
+sendp(fs, iface="eth0")
+""" % (HOST_MAC, FAR_MAC, FLOWS))
+    from scapy.all import IP, UDP, Ether, Raw, raw  # noqa: E402
+    want = [0, 0]
+    for i in range(FLOWS):
+        f = raw(Ether(src=HOST_MAC, dst=FAR_MAC) / IP(src="10.99.0.%d" % (1 + i % 200), dst="10.99.1.1") /
+                UDP(sport=1024 + 7 * i, dport=5000) / Raw(b"x" * 18))
+        want[bond_hash("layer3+4", f) % 2] += 1
+    return want
+
+
+def member_tx(lab):
+    """tx_packets of p1, p2 without the LACPDUs they sent."""
+    st = lab.ctl("show", "port", "stats", "all")
+    ad = lab.ctl("show", "lacp", "bond0")["bond0"]
+    return [st[p]["tx_packets"] - ad[p]["pdus"]["lacpdu_tx"] - ad[p]["pdus"]["marker_tx"]
+            for p in ("p1", "p2")]
+
+
+def lacp_interop(rate):
+    lab = Lab("bondad")
+    tp = None
+    try:
+        ns, host = ad_lab(lab, rate)
+        tp = TestPmd(lab, ns, ["b0", "b1"])
+        t0 = time.time()
+        lab.wait_until(lambda: lacp_sides_ok(lab, tp), timeout=30, what="LACP on both links, both sides")
+        print("  lacp_rate %s: both links collecting+distributing on both sides after %.1f s"
+              % (rate, time.time() - t0), flush=True)
+        ours = lab.ctl("show", "lacp", "bond0")["bond0"]
+        want_timeout = rate == "fast"
+        assert ("timeout" in ours["p1"]["actor"]["state"]) == want_timeout, ours["p1"]
+        # Traffic flows on both: testpmd's flows arrive on both members ...
+        st0 = lab.ctl("show", "port", "stats", "all")
+        time.sleep(2)
+        st1 = lab.ctl("show", "port", "stats", "all")
+        for p in ("p1", "p2"):
+            assert st1[p]["rx_packets"] - st0[p]["rx_packets"] > 1000, (p, st0[p], st1[p])
+        # ... and ours leave on both, exactly as the formula says.
+        before = member_tx(lab)
+        want = host_flows(lab, host)
+        got = lab.wait_until(lambda: (lambda t: t if sum(t) - sum(before) >= FLOWS else None)(member_tx(lab)),
+                             what="the host's flows through the bond")
+        got = [got[i] - before[i] for i in range(2)]
+        print("  lacp_rate %s: %d flows split p1 %d / p2 %d (formula %d / %d)"
+              % (rate, FLOWS, got[0], got[1], want[0], want[1]), flush=True)
+        assert got == want, (got, want)
+        # One link down: everything on the other; the partner's traffic still arrives there.
+        lab.ctl("set", "link", "p1", "down")
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["usable"] == ["p2"],
+                       what="p1 out of the usable members")
+        before = member_tx(lab)
+        host_flows(lab, host)
+        got = lab.wait_until(lambda: (lambda t: t if sum(t) - sum(before) >= FLOWS else None)(member_tx(lab)),
+                             what="the host's flows on p2")
+        assert [got[0] - before[0], got[1] - before[1]] == [0, FLOWS], (before, got)
+        st0 = lab.ctl("show", "port", "stats", "p2")
+        time.sleep(1)
+        st1 = lab.ctl("show", "port", "stats", "p2")
+        assert st1["p2"]["rx_packets"] - st0["p2"]["rx_packets"] > 500, (st0, st1)
+        assert lacp_sides_ok(lab, tp, members=(1,)), "p2 stays in the aggregate"
+        # Back up: LACP converges again on both links.
+        lab.ctl("set", "link", "p1", "up")
+        t0 = time.time()
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["usable"] == ["p1", "p2"]
+                       and lacp_sides_ok(lab, tp), timeout=40, what="LACP again on both links")
+        print("  lacp_rate %s: p1 back in the aggregate %.1f s after set link up"
+              % (rate, time.time() - t0), flush=True)
+        p1 = lab.ctl("show", "lacp", "bond0")["bond0"]["p1"]
+        assert p1["rx"] == "current", p1
+        drops = lab.ctl("show", "drops")
+        for p in ("p1", "p2"):
+            assert "bond_slow_ring_full" not in drops.get(p, {}), drops
+        tp.close()
+        tp = None
+        assert lab.stop() == 0
+    finally:
+        if tp is not None:
+            tp.close()
+        lab.close()
+
+
+def test_lacp_interop_fast():
+    lacp_interop("fast")
+
+
+def test_lacp_interop_slow():
+    lacp_interop("slow")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("SKIP: needs root (network namespaces)")
+        sys.exit(0)
+    r = Runner()
+    tests = [test_captures_show_the_table_of_3_8, test_active_backup_failover_with_set_link,
+             test_arp_monitor_failover_with_the_link_broken_at_the_peer]
+    if os.access(TESTPMD, os.X_OK):
+        tests += [test_lacp_interop_fast, test_lacp_interop_slow]
+    else:
+        print("SKIP 802.3ad interop: %s not found (Debian package dpdk)" % TESTPMD)
+    for t in tests:
+        r.run(t)
+    r.finish()
