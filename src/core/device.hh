@@ -18,6 +18,9 @@ namespace sluice {
 
 struct Worker;
 struct Device;
+namespace rx_csum {
+struct RxFixup;
+}
 
 enum class DevKind : uint8_t { port, vlan, bond, bridge, tunnel, punt };
 const char* dev_kind_name(DevKind k);
@@ -114,6 +117,10 @@ struct Device {
 
   XmitFn xmit = nullptr;
   void* xmit_ctx = nullptr;
+
+  // Kernel-peer receive fix-ups (src/core/rx_csum.hh): set at port setup on
+  // ports whose PMD hands over frames with the peer's offloads undone.
+  rx_csum::RxFixup* rx_fixup = nullptr;
 
   std::atomic<const TapList*> taps{nullptr};
   std::atomic<const PtypeList*> ptype_specific{nullptr};

@@ -7,6 +7,7 @@
 
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "core/rx_csum.hh"
 
 namespace sluice {
 
@@ -83,7 +84,10 @@ void Worker::run(Dataplane& dp) {
       rx.calls++;
       rx.packets += n;
       rx.cycles += rte_rdtsc() - t0;
-      port_receive(*this, *p.dev, pkts, n);
+      if (p.dev->rx_fixup != nullptr) [[unlikely]]
+        rx_csum::receive(*this, *p.dev, pkts, n);  // a kernel peer's frames (net_af_packet)
+      else
+        port_receive(*this, *p.dev, pkts, n);
     }
     if (inject != nullptr) inject_xmit(*this);  // frames made by the control thread
     for (const auto& [fn, ctx] : dp.worker_polls) fn(*this, ctx);

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/netif.hh"
+#include "core/rx_csum.hh"
 
 namespace sluice::pmd {
 
@@ -193,7 +194,7 @@ uint16_t probe_port(const config::Port& p) {
     name = vdev_name(p.device);
     uint16_t existing;
     if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
-      int rc = rte_dev_probe(p.device.c_str());
+      int rc = rte_dev_probe(rx_csum::port_devargs(p.device).c_str());  // af_packet: 64 KB frames
       if (rc < 0)
         throw std::runtime_error("port '" + p.name + "': cannot probe '" + p.device +
                                  "': " + rte_strerror(-rc));
@@ -296,7 +297,8 @@ void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned
   std::vector<unsigned> pollers = pollers_of(p, wl);
   if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
   unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
-  configure_port(p, pid, info, nrx, ntx, sock, dp.pool_for_socket(sock));
+  rte_mempool* rx_mp = rx_csum::rx_pool(dp, p.device, sock, dp.pool_for_socket(sock));
+  configure_port(p, pid, info, nrx, ntx, sock, rx_mp);
   rte_ether_addr mac = apply_port_settings(p, pid);
   // PMDs that report link events without the interrupt mode (net_vhost,
   // bonding) still wake the poller early.
@@ -317,6 +319,7 @@ void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned
   d->oper_up = false;  // until the first link poll
   Device* dev = dp.net.add_device(std::move(d));
   if (dev == nullptr) throw std::runtime_error("port '" + p.name + "': duplicate device name");
+  rx_csum::attach(dp, *dev, info.driver_name, p.device, dp.pool_for_socket(sock), rx_mp);
 
   PortInfo pi;
   pi.dev = dev->index;

@@ -7,6 +7,7 @@ Run with /usr/bin/python3 (it has scapy), as root.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -72,21 +73,70 @@ class Lab:
             f.write("from scapy.all import *\nconf.verb = 0\n" + code + "\n")
         return self.ns_exec(ns, "%s %s" % (PY, path), timeout=timeout)
 
+    def tcp_transfer(self, src_ns, dst_ns, dst_addr, nbytes, port=5599, timeout=60):
+        """Sends nbytes of pseudo-random data from a socket in src_ns to a
+        listener in dst_ns (dst_addr, IPv4 or IPv6) over one TCP connection.
+        Returns (bytes received, whether their SHA-256 is the sender's)."""
+        fam = "AF_INET6" if ":" in dst_addr else "AF_INET"
+        server = ("import hashlib, socket\n"
+                  "s = socket.socket(socket.%s); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                  "s.bind(('%s', %d)); s.listen(1); s.settimeout(%d)\n"
+                  "print('ready', flush=True)\n"
+                  "c, _ = s.accept(); c.settimeout(%d); h = hashlib.sha256(); n = 0\n"
+                  "while True:\n"
+                  "    d = c.recv(65536)\n"
+                  "    if not d: break\n"
+                  "    h.update(d); n += len(d)\n"
+                  "print(n, h.hexdigest(), flush=True)\n" % (fam, dst_addr, port, timeout, timeout))
+        client = ("import hashlib, random, socket, sys\n"
+                  "data = random.Random(%d).randbytes(%d)\n"
+                  "c = socket.create_connection(('%s', %d), %d); c.sendall(data); c.shutdown(socket.SHUT_WR)\n"
+                  "c.settimeout(%d); c.recv(1); c.close()\n"
+                  "print(hashlib.sha256(data).hexdigest())\n" % (nbytes, nbytes, dst_addr, port, timeout, timeout))
+        paths = []
+        for name, code in (("srv", server), ("cli", client)):
+            path = os.path.join(self.tmp, "tcp_%s_%d.py" % (name, int(time.time() * 1e6)))
+            with open(path, "w") as f:
+                f.write(code)
+            paths.append(path)
+        srv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, paths[0]], stdout=subprocess.PIPE, text=True)
+        try:
+            assert srv.stdout.readline().strip() == "ready"
+            cli = self.ns_exec(src_ns, "%s %s" % (PY, paths[1]), check=False, timeout=timeout + 10)
+            out, _ = srv.communicate(timeout=timeout + 10)
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
+        parts = out.split()
+        if len(parts) != 2:
+            return 0, False
+        return int(parts[0]), cli.returncode == 0 and parts[1] == cli.stdout.strip()
+
     # ---- sluiced ----------------------------------------------------------
-    def router(self, macs, extra=""):
+    def offloads_off(self, ns, root_if):
+        """Switches the veth pair's offloads off on both ends, so every frame
+        is wire-sized with its checksum done. Hosts come with them on (TX
+        checksum offload, TSO, GSO); only the test that covers this setting
+        calls it (test_l3.test_tcp_hosts_with_offloads_off)."""
+        self.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off")
+        sh("ethtool -K %s tx off tso off gso off gro off" % root_if)
+
+    def router(self, macs, extra="", offloads=True):
         """The routed lab: host A (10.0.1.2/24) behind p1, host B (10.0.2.2/24)
         behind p2, sluiced routing between them (p1 10.0.1.1, p2 10.0.2.1, on
-        net_af_packet over the veths, offloads off so every frame is a real,
-        checksummed, MTU-sized packet), with `extra` appended to the topology.
-        macs: (p1, p2, A, B). Starts sluiced; returns (A, B, config path)."""
+        net_af_packet over the veths; the hosts as they come, with their veth
+        offloads on, unless offloads=False), with `extra` appended to the
+        topology. macs: (p1, p2, A, B). Starts sluiced; returns (A, B, config
+        path)."""
         p1_mac, p2_mac, a_mac, b_mac = macs
         a, if_a = self.host("a", addr="10.0.1.2/24", mac=a_mac)
         b, if_b = self.host("b", addr="10.0.2.2/24", mac=b_mac)
-        for ns, gw in ((a, "10.0.1.1"), (b, "10.0.2.1")):
+        self.router_ifs = (if_a, if_b)
+        for ns, gw, i in ((a, "10.0.1.1", if_a), (b, "10.0.2.1", if_b)):
             self.ns_exec(ns, "ip route add default via %s" % gw)
-            self.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
-        for i in (if_a, if_b):
-            sh("ethtool -K %s tx off tso off gso off gro off" % i, check=False)
+            if not offloads:
+                self.offloads_off(ns, i)
         cfg = self.config("""ports:
   - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
   - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
@@ -134,7 +184,8 @@ addresses:
             self.proc.kill()
             rc = self.proc.wait()
         self.proc = None
-        if rc == 0 and "(mbufs missing)" in self.read_log():
+        log = self.read_log()
+        if rc == 0 and ("(mbufs missing)" in log or re.search(r"mbufs back \(\d+ missing\)", log)):
             return 99
         return rc
 
