@@ -75,7 +75,8 @@ class Lab:
 
     def tcp_transfer(self, src_ns, dst_ns, dst_addr, nbytes, port=5599, timeout=60):
         """Sends nbytes of pseudo-random data from a socket in src_ns to a
-        listener in dst_ns (dst_addr, IPv4 or IPv6) over one TCP connection.
+        listener in dst_ns (dst_addr, IPv4 or IPv6) over one TCP connection
+        (a namespace of None: the host's own, e.g. behind a punt TAP).
         Returns (bytes received, whether their SHA-256 is the sender's)."""
         fam = "AF_INET6" if ":" in dst_addr else "AF_INET"
         server = ("import hashlib, socket\n"
@@ -99,10 +100,13 @@ class Lab:
             with open(path, "w") as f:
                 f.write(code)
             paths.append(path)
-        srv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, paths[0]], stdout=subprocess.PIPE, text=True)
+        srv = subprocess.Popen((["ip", "netns", "exec", dst_ns] if dst_ns else []) + [PY, paths[0]],
+                               stdout=subprocess.PIPE, text=True)
         try:
             assert srv.stdout.readline().strip() == "ready"
-            cli = self.ns_exec(src_ns, "%s %s" % (PY, paths[1]), check=False, timeout=timeout + 10)
+            cmd = "%s %s" % (PY, paths[1])
+            cli = (self.ns_exec(src_ns, cmd, check=False, timeout=timeout + 10) if src_ns
+                   else sh(cmd, check=False, timeout=timeout + 10))
             out, _ = srv.communicate(timeout=timeout + 10)
         finally:
             if srv.poll() is None:

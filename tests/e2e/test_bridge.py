@@ -20,19 +20,12 @@ HOSTS = {  # short name → (address, MAC)
 PORT_MAC = {"p1": "02:00:00:00:01:01", "p2": "02:00:00:00:01:02", "p3": "02:00:00:00:01:03"}
 
 
-def no_offloads(lab, ns, root_if):
-    """Wire-sized frames with real checksums: af_packet sees what a NIC would
-    (no GSO super-frames, no partial checksums)."""
-    lab.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
-    sh("ethtool -K %s tx off tso off gso off gro off" % root_if, check=False)
-
-
 def three_hosts(lab, bridge_extra=""):
     ns = {}
     ifs = {}
     for short, (addr, mac) in HOSTS.items():
+        # hosts as they come: veth TX checksum offload, TSO and GSO on
         ns[short], ifs[short] = lab.host(short, addr=addr, mac=mac)
-        no_offloads(lab, ns[short], ifs[short])
     cfg = lab.config("""ports:
   - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
   - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
@@ -127,20 +120,86 @@ def test_ping_all_pairs_fdb_and_counters():
 
 
 def test_iperf3_tcp():
+    """iperf3 both ways between hosts with their default offloads."""
     lab = Lab("bri")
     try:
         ns = three_hosts(lab)
-        srv = subprocess.Popen(["ip", "netns", "exec", ns["b"], "iperf3", "-s", "-1", "-J"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-        r = lab.ns_exec(ns["a"], "iperf3 -c %s -t 3 -J" % ip("b"), timeout=30)
-        srv.communicate(timeout=20)
-        import json
-        res = json.loads(r.stdout)
-        bps = res["end"]["sum_received"]["bits_per_second"]
-        print("  iperf3 TCP h1→h2 through sluice br0: %.1f Mbit/s" % (bps / 1e6))
-        assert bps > 5e6, bps
-        assert res["end"]["sum_sent"]["bytes"] > 0
+        for rev in ("", " -R"):
+            srv = subprocess.Popen(["ip", "netns", "exec", ns["b"], "iperf3", "-s", "-1", "-J"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            r = lab.ns_exec(ns["a"], "iperf3 -c %s -t 3 -J%s" % (ip("b"), rev), timeout=30)
+            srv.communicate(timeout=20)
+            import json
+            res = json.loads(r.stdout)
+            bps = res["end"]["sum_received"]["bits_per_second"]
+            print("  iperf3 TCP h1%sh2 through sluice br0: %.1f Mbit/s" % ("←" if rev else "→", bps / 1e6))
+            assert bps > 5e6, bps
+            assert res["end"]["sum_sent"]["bytes"] > 0
+        fx = lab.ctl("show", "port", "rx-fixup")
+        assert fx["p1"]["gso_frames"] > 0 and fx["p2"]["gso_frames"] > 0, fx
+        bad = {d: r for d, r in lab.ctl("show", "drops").items() if "rx_truncated" in r or "rx_oversize" in r}
+        assert not bad, bad
+    finally:
+        lab.close()
+
+
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5600)); s.settimeout(20)
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    d, peer = s.recvfrom(65536)
+    s.sendto(d, peer)
+"""
+
+
+def udp_echo(lab, srv_ns, cli_ns, addr, sizes):
+    """Datagrams of the given sizes from cli_ns to an echo in srv_ns and
+    back; returns how many came back intact. The kernel drops a datagram
+    whose checksum is wrong, so each one that returns was checksummed right
+    on both legs."""
+    path = os.path.join(lab.tmp, "udp_echo.py")
+    with open(path, "w") as f:
+        f.write(UDP_ECHO)
+    srv = subprocess.Popen(["ip", "netns", "exec", srv_ns, PY, path, addr, str(len(sizes))],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        r = lab.ns_exec(cli_ns, PY + " -c \"import socket\n"
+                        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); ok = 0\n"
+                        "for n in %r:\n"
+                        "    d = bytes((i * 13) & 255 for i in range(n)); s.sendto(d, ('%s', 5600))\n"
+                        "    try: ok += s.recv(65536) == d\n"
+                        "    except OSError: pass\n"
+                        "print(ok)\"" % (sizes, addr), check=False, timeout=60)
+        return int(r.stdout.strip() or 0)
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_tcp_and_udp_bridged_hosts_as_they_come():
+    """Hosts with veth offloads on, as they come: their frames reach sluice
+    with partial checksums and as 64 KB TSO frames; TCP of 10 B and 4 MB
+    both ways and UDP datagrams arrive intact."""
+    lab = Lab("brt")
+    try:
+        ns = three_hosts(lab)
+        for src, dst in (("a", "b"), ("b", "a"), ("c", "a")):
+            for n in (10, 4 << 20):
+                got, same = lab.tcp_transfer(ns[src], ns[dst], ip(dst), n)
+                assert got == n and same, (src, dst, n, got, same)
+        assert udp_echo(lab, ns["b"], ns["a"], ip("b"), [10, 100, 1000, 1472, 0, 1]) == 6
+        fx = lab.ctl("show", "port", "rx-fixup")
+        for p in ("p1", "p2", "p3"):
+            assert fx[p]["completed"] > 0 and fx[p]["gso_frames"] > 0, fx
+            assert fx[p]["gso_segments"] > fx[p]["gso_frames"], fx
+        drops = lab.ctl("show", "drops")
+        bad = {d: r for d, r in drops.items() if "rx_truncated" in r or "rx_oversize" in r or "nomem" in r}
+        assert not bad, drops
+        assert lab.stop() == 0
     finally:
         lab.close()
 
@@ -300,7 +359,7 @@ def test_port_without_link_is_disabled():
 
 if __name__ == "__main__":
     r = Runner()
-    for t in (test_ping_all_pairs_fdb_and_counters, test_iperf3_tcp,
+    for t in (test_ping_all_pairs_fdb_and_counters, test_iperf3_tcp, test_tcp_and_udp_bridged_hosts_as_they_come,
               test_arp_broadcast_and_unknown_unicast_flood, test_entries_age_out,
               test_vlan_filtering, test_port_without_link_is_disabled):
         r.run(t)

@@ -70,10 +70,6 @@ def make_host(lab, name, mac):
     return ns
 
 
-def quiet(lab, ns, dev):
-    lab.ns_exec(ns, "ethtool -K %s tx off tso off gso off gro off" % dev, check=False)
-
-
 def kernel_side(lab):
     kb = make_host(lab, "kb", None)
     lab.ns_exec(kb, "ip link add kbr0 type bridge stp_state 0")
@@ -83,10 +79,8 @@ def kernel_side(lab):
         lab.ns_exec(kb, "ip link add kp%d type veth peer name eth0 netns %s" % (i, ns))
         lab.ns_exec(kb, "ip link set kp%d master kbr0" % i)
         lab.ns_exec(kb, "ip link set kp%d up" % i)
-        quiet(lab, kb, "kp%d" % i)
         lab.ns_exec(ns, "ip link set eth0 address %s" % mac)
         lab.ns_exec(ns, "ip link set eth0 up")
-        quiet(lab, ns, "eth0")
         hosts.append(ns)
     lab.ns_exec(kb, "ip link set kbr0 up")
     return hosts
@@ -96,8 +90,6 @@ def sluice_side(lab):
     hosts, ifs = [], []
     for i, mac in enumerate(MACS):
         ns, root_if = lab.host("s%d" % i, mac=mac)
-        quiet(lab, ns, "eth0")
-        sh("ethtool -K %s tx off tso off gso off gro off" % root_if, check=False)
         hosts.append(ns)
         ifs.append(root_if)
     ports = "".join('  - {name: p%d, device: "net_af_packet%d,iface=%s", mac: "02:00:00:00:0e:0%d"}\n'

@@ -193,9 +193,7 @@ def test_punt_tap_host_listener():
     lab = Lab("l3t")
     tap = lab.tag + "t"
     try:
-        a, if_a = lab.host("a", addr="10.77.1.2/24", mac=A_MAC)
-        lab.ns_exec(a, "ethtool -K eth0 tx off tso off gso off gro off", check=False)
-        sh("ethtool -K %s tx off tso off gso off gro off" % if_a, check=False)
+        a, if_a = lab.host("a", addr="10.77.1.2/24", mac=A_MAC)  # offloads on, as it comes
         lab.links.append(tap)  # removed by sluiced on stop; by close() if it crashed
         cfg = lab.config("""ports:
   - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
@@ -216,6 +214,13 @@ punt:
         finally:
             srv.kill()
             srv.wait()
+        # 4 MB each way between A and the host kernel behind the TAP: A's
+        # TSO frames are cut by sluice, the kernel's frames reach the TAP
+        # complete (net_tap: no offloads, so the kernel finishes them itself)
+        for src, dst, addr in ((a, None, "10.77.1.1"), (None, a, "10.77.1.2")):
+            got, same = lab.tcp_transfer(src, dst, addr, 4 << 20)
+            assert got == 4 << 20 and same, (src, dst, got, same)
+        assert "rx_truncated" not in json.dumps(lab.ctl("show", "drops"))
         # the host kernel's own ping to A leaves through sluice, its replies come back
         r = sh("ping -c 2 -i 0.2 -W 2 -I %s 10.77.1.2" % tap, check=False)
         assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
@@ -229,6 +234,83 @@ punt:
         assert lab.stop() == 0
         assert re.search(r"mbuf pool \S+: all \d+ mbufs back", lab.read_log()), lab.read_log()[-2000:]
         assert sh("ip link show %s" % tap, check=False).returncode != 0, "TAP left behind"
+    finally:
+        lab.close()
+
+
+def test_tcp_udp_routed_hosts_as_they_come():
+    """Hosts with their veth offloads on (TX checksum offload, TSO, GSO):
+    their TCP and UDP reach sluice with partial checksums and as 64 KB TSO
+    frames. 10 B and 4 MB over TCP both ways, UDP datagrams both ways."""
+    lab = Lab("l3t")
+    try:
+        a, b = routed(lab)
+        for src, dst, addr in ((a, b, "10.0.2.2"), (b, a, "10.0.1.2")):
+            for n in (10, 4 << 20):
+                got, same = lab.tcp_transfer(src, dst, addr, n)
+                assert got == n and same, (src, dst, n, got, same)
+        from test_bridge import udp_echo
+        assert udp_echo(lab, b, a, "10.0.2.2", [10, 1000, 1472, 0]) == 4
+        assert udp_echo(lab, a, b, "10.0.1.2", [10, 1000, 1472, 0]) == 4
+        fx = lab.ctl("show", "port", "rx-fixup")
+        for p in ("p1", "p2"):
+            assert fx[p]["completed"] > 0 and fx[p]["gso_frames"] > 0, fx
+        assert lab.ctl("show", "drops") == {}, lab.ctl("show", "drops")
+        st = lab.ctl("show", "port", "stats", "all")
+        assert st["p1"]["tx_dropped"] == 0 and st["p2"]["tx_dropped"] == 0, st
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_truncated_frames_then_offloads_off():
+    """The one test of hosts with their offloads off (and of an operator's
+    own ring geometry): with framesz=2048 a host's TSO frames arrive cut to
+    1982 bytes; they are dropped as rx_truncated and logged once with the
+    fix. After that fix (offloads off on the veth pairs) TCP both ways works
+    and there is nothing left to fix up."""
+    lab = Lab("l3o")
+    try:
+        a, if_a = lab.host("a", addr="10.0.1.2/24", mac=A_MAC)
+        b, if_b = lab.host("b", addr="10.0.2.2/24", mac=B_MAC)
+        lab.ns_exec(a, "ip route add default via 10.0.1.1")
+        lab.ns_exec(b, "ip route add default via 10.0.2.1")
+        cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s,framesz=2048", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s,framesz=2048", mac: "%s"}
+addresses:
+  - {dev: p1, address: 10.0.1.1/24}
+  - {dev: p2, address: 10.0.2.1/24}
+""" % (if_a, P1_MAC, if_b, P2_MAC))
+        lab.start(cfg)
+        got, _ = lab.tcp_transfer(a, b, "10.0.2.2", 1 << 20, timeout=6)
+        assert got < 1 << 20, got  # the TSO frames never made it
+        drops = lab.ctl("show", "drops")
+        assert drops["p1"]["rx_truncated"] > 0, drops
+        want = ("port p1: dropped a frame that arrived truncated (1982 of the ", " bytes its IP header "
+                "claims; net_af_packet framesz=2048 holds 1982): a TSO/GSO frame from the kernel peer of "
+                "%s. Fix: ethtool -K PEER tso off gso off, on that peer (the other end of %s), or leave "
+                "framesz/blocksz/framecnt out of the port's device so that sluice's ring frames "
+                "(framesz=65424) take 64 KB GSO frames whole. Drop reason rx_truncated; logged once per port"
+                % (if_a, if_a))
+        line = lab.wait_until(lambda: [l for l in lab.read_log().splitlines() if "arrived truncated" in l],
+                              timeout=5, what="the truncation log line")
+        assert len(line) == 1 and " warning " in line[0] and want[0] in line[0] and want[1] in line[0], line
+        print("  " + line[0])
+        # The fix the line gives (for both hosts, both ends): offloads off.
+        for ns, i in ((a, if_a), (b, if_b)):
+            lab.offloads_off(ns, i)
+        lab.ctl("clear", "stats")
+        for src, dst, addr in ((a, b, "10.0.2.2"), (b, a, "10.0.1.2")):
+            for n in (10, 4 << 20):
+                got, same = lab.tcp_transfer(src, dst, addr, n, port=5600 + n % 7)
+                assert got == n and same, (src, dst, n, got, same)
+        assert lab.ctl("show", "drops") == {}, lab.ctl("show", "drops")
+        fx = lab.ctl("show", "port", "rx-fixup")
+        for p in ("p1", "p2"):
+            assert fx[p]["ring_frame"] == 2048 and fx[p]["completed"] == 0 and fx[p]["gso_frames"] == 0, fx
+        assert lab.stop() == 0
+        assert len([l for l in lab.read_log().splitlines() if "arrived truncated" in l]) == 1
     finally:
         lab.close()
 
@@ -276,6 +358,13 @@ addresses:
         by = {(n["dev"], n["address"]): n for n in neigh}
         assert by[("p2", "2001:db8:2::2")]["mac"] == B_MAC, neigh
         assert by[("p1", "2001:db8:1::2")]["mac"] == A_MAC, neigh
+        # TCP over IPv6 with the hosts' offloads on: 10 B and 4 MB both ways
+        for src, dst, addr in ((a, b, "2001:db8:2::2"), (b, a, "2001:db8:1::2")):
+            for n in (10, 4 << 20):
+                got, same = lab.tcp_transfer(src, dst, addr, n)
+                assert got == n and same, (src, dst, n, got, same)
+        fx = lab.ctl("show", "port", "rx-fixup")
+        assert fx["p1"]["gso_frames"] > 0 and fx["p2"]["gso_frames"] > 0, fx
         s1 = ipstats(lab, "p1")
         assert s1["Ip6OutForwDatagrams"] >= 3 and s1["Icmp6InEchos"] >= 2, s1
         assert s1["Icmp6OutNeighborAdvertisements"] >= 1, s1
@@ -288,6 +377,7 @@ if __name__ == "__main__":
     r = Runner()
     for t in (test_ping_traceroute_and_tables, test_iperf3_and_route_add_while_running,
               test_otherhost_frames_dropped_and_counted, test_punt_tap_host_listener,
+              test_tcp_udp_routed_hosts_as_they_come, test_truncated_frames_then_offloads_off,
               test_ipv6_ping_route_add_and_errors):
         r.run(t)
     r.finish()
