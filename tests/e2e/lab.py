@@ -122,7 +122,7 @@ class Lab:
         """Switches the veth pair's offloads off on both ends, so every frame
         is wire-sized with its checksum done. Hosts come with them on (TX
         checksum offload, TSO, GSO); only the test that covers this setting
-        calls it (test_l3.test_tcp_hosts_with_offloads_off)."""
+        calls it (test_l3.test_truncated_frames_then_offloads_off)."""
         self.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off")
         sh("ethtool -K %s tx off tso off gso off gro off" % root_if)
 
