@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlab  # noqa: E402
-from vmlab import VM, Runner, Skip, log, sh, wait_until  # noqa: E402
+from vmlab import VM, Runner, log, sh, wait_until  # noqa: E402
 
 P0, P1, P2, P3 = (n[2] for n in vmlab.NICS)            # PCI addresses in the guest
 P0_MAC, P1_MAC, P2_MAC, P3_MAC = (n[3] for n in vmlab.NICS)
@@ -316,8 +316,7 @@ for i in range(%d):
 
 def test_bridge_ping_and_stream(vm):
     ok, why = bridge_supported()
-    if not ok:
-        raise Skip("this build has no bridge: " + why)
+    assert ok, "this build's sluiced refuses the bridge topology: " + why
     vm.start_sluiced("bridge", bridge_topology(vm), eal_args=LINK_EAL_ARGS)
     address_hosts(vm)
     try:
@@ -359,8 +358,7 @@ def test_bridge_stops_using_port_without_carrier(vm):
     """As Linux's br_port_carrier_check: a bridge port whose carrier is lost
     goes to 'disabled' and gets nothing to send; with carrier back it forwards."""
     ok, why = bridge_supported()
-    if not ok:
-        raise Skip("this build has no bridge: " + why)
+    assert ok, "this build's sluiced refuses the bridge topology: " + why
     vm.start_sluiced("bridge-link", bridge_topology(vm), eal_args=LINK_EAL_ARGS)
     address_hosts(vm)
     try:
