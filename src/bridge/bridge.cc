@@ -45,19 +45,9 @@ void free_ring_mbufs(rte_ring* r) {
 }  // namespace
 
 const char* port_state_name(PortState s) {
-  switch (s) {
-    case PortState::disabled:
-      return "disabled";
-    case PortState::listening:
-      return "listening";
-    case PortState::learning:
-      return "learning";
-    case PortState::forwarding:
-      return "forwarding";
-    case PortState::blocking:
-      return "blocking";
-  }
-  return "?";
+  static const char* const names[] = {"disabled", "listening", "learning", "forwarding",
+                                      "blocking"};
+  return enum_name(s, names);
 }
 
 bool parse_port_state(const std::string& s, PortState* out) {

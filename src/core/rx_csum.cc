@@ -194,19 +194,8 @@ const CommandRegistrar kShowRxFixup({
 }  // namespace
 
 const char* csum_name(Csum c) {
-  switch (c) {
-    case Csum::not_l4:
-      return "not_l4";
-    case Csum::none:
-      return "none";
-    case Csum::good:
-      return "good";
-    case Csum::kept:
-      return "kept";
-    case Csum::completed:
-      return "completed";
-  }
-  return "?";
+  static const char* const names[] = {"not_l4", "none", "kept", "good", "completed"};
+  return enum_name(c, names);
 }
 
 Hdrs parse(const uint8_t* p, uint32_t len) {
