@@ -684,6 +684,7 @@ void setup(Dataplane& dp) {
     ws->rr.assign(sys.bonds.size(), 0);
     ws->ctr.assign(sys.all_members.size(), MemberCounters{});
   }
+  dp.add_vlans();  // VLAN sub-devices of the bonds (vlans: link: bond0)
   BondSys* s = &sys;
   dp.add_timer(10, [s](uint64_t now) { s->tick(now); });
   dp.add_shutdown([s]() {

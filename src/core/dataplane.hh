@@ -87,6 +87,8 @@ class Dataplane {
   // every feature in dependency order (src/core/feature.hh). Throws
   // std::runtime_error.
   void build();
+  // The VLAN sub-devices of topo.vlans whose link exists and that do not
+  // exist yet (features that make devices call it after their setup).
   void add_vlans();
 
   // Workers: each runs Worker::run on its lcore, polling the RX queues that

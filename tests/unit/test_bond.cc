@@ -840,6 +840,19 @@ TEST(BondConfig, DefaultsAndErrors) {
   EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: [a], updelay_ms: 200}\n")
                 .find("updelay_ms needs the MII monitor"),
             std::string::npos);
+  // A VLAN sub-device on a bond is accepted; one on a bridge is not.
+  auto v = config::load_string(ports +
+                                   "bonds:\n  - {name: bond0, members: [a, b]}\nvlans:\n  - {name: "
+                                   "bond0.5, link: bond0, id: 5}\n",
+                               "t.yaml");
+  ASSERT_EQ(v.vlans.size(), 1u);
+  EXPECT_EQ(v.vlans[0].link, "bond0");
+  EXPECT_NE(
+      error_of("bonds:\n  - {name: bond0, members: [a]}\nbridges:\n  - {name: br0, ports: [b]}\n"
+               "vlans:\n  - {name: br0.5, link: br0, id: 5}\n")
+          .find("t.yaml:9:25: vlan 'br0.5': link 'br0' is not a port, vlan or bond defined in "
+                "this file"),
+      std::string::npos);
 }
 
 }  // namespace
