@@ -74,6 +74,16 @@ class Dataplane {
   // Features' own counters honour `clear stats` too: fn takes their
   // baseline (control thread, like clear_stats()).
   void add_clear_stats(std::function<void()> fn) { clear_fns_.push_back(std::move(fn)); }
+  // What features add to `show devices` about a device (key → value, e.g. a
+  // bond member's link and state) and to the Prometheus text (whole
+  // metric families). Control thread (and the metrics server's).
+  using DeviceInfo = std::vector<std::pair<std::string, std::string>>;
+  void add_device_info(std::function<void(const Device&, DeviceInfo&)> fn) {
+    device_info_fns.push_back(std::move(fn));
+  }
+  void add_metrics(std::function<void(std::string&)> fn) { metrics_fns.push_back(std::move(fn)); }
+  std::vector<std::function<void(const Device&, DeviceInfo&)>> device_info_fns;
+  std::vector<std::function<void(std::string&)>> metrics_fns;
   void run_timers(uint64_t now_ms);
   void run_shutdown();
 

@@ -161,6 +161,8 @@ print("reply", r is not None and r.haslayer(ARP) and r[ARP].op == 2 and r[ARP].p
         assert devs["bond0.77"]["kind"] == "vlan" and devs["bond0.77"]["link"] == "bond0", devs
         assert devs["bond0"]["kind"] == "bond", devs["bond0"]
         assert devs["p1"]["master"] == "bond0" and devs["p1"]["rx_handler"] == "bond", devs["p1"]
+        assert devs["p1"]["bond_state"] == "active" and devs["p2"]["bond_state"] == "backup", devs
+        assert devs["bond0"]["bond_active"] == "p1", devs["bond0"]
         assert devs["p2"]["mac"] == BOND_MAC, devs["p2"]  # fail_over_mac none
         assert lab.stop() == 0
     finally:

@@ -22,6 +22,7 @@
 #include "bridge/bridge.hh"
 #include "bridge/config.hh"
 #include "control/command.hh"
+#include "control/metrics.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "l3/config.hh"
@@ -807,8 +808,22 @@ TEST_F(BondTest, ShowBond) {
   EXPECT_EQ(cmd({"show", "bond", "nope"}).status, 1);
   r = cmd({"show", "devices"});
   EXPECT_EQ(r.json["bond0"]["kind"], "bond");
+  EXPECT_EQ(r.json["bond0"]["bond_mode"], "active-backup");
+  EXPECT_EQ(r.json["bond0"]["bond_active"], "p1");
   EXPECT_EQ(r.json["p0"]["master"], "bond0");
   EXPECT_EQ(r.json["p0"]["rx_handler"], "bond");
+  EXPECT_EQ(r.json["p0"]["bond_link"], "down");
+  EXPECT_EQ(r.json["p0"]["bond_state"], "backup");
+  EXPECT_EQ(r.json["p1"]["bond_state"], "active");
+  EXPECT_NE(r.text.find("bond_state=active"), std::string::npos) << r.text;
+  // Prometheus: member states next to the (folded) device counters.
+  const std::string m = metrics_text(*dp);
+  EXPECT_NE(m.find("sluice_bond_member_link_up{bond=\"bond0\",member=\"p0\"} 0"),
+            std::string::npos);
+  EXPECT_NE(m.find("sluice_bond_member_active{bond=\"bond0\",member=\"p1\"} 1"), std::string::npos);
+  EXPECT_NE(m.find("sluice_bond_member_link_failures_total{bond=\"bond0\",member=\"p0\"} 1"),
+            std::string::npos);
+  EXPECT_NE(m.find("sluice_rx_packets_total{dev=\"bond0\"}"), std::string::npos);
 }
 
 // ---- config -------------------------------------------------------------------------------------
