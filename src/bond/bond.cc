@@ -73,6 +73,7 @@ const char* link_state_name(LinkState s) {
 BondSys::BondSys(Dataplane& d) : dp(d) {}
 
 BondSys::~BondSys() {
+  unregister_observers(*this);
   for (auto& ws : workers) {
     free_ring_mbufs(ws->slow);
     rte_ring_free(ws->slow);
@@ -684,6 +685,8 @@ void setup(Dataplane& dp) {
     ws->rr.assign(sys.bonds.size(), 0);
     ws->ctr.assign(sys.all_members.size(), MemberCounters{});
   }
+  dp.add_vlans();  // VLAN sub-devices of the bonds (vlans: link: bond0)
+  register_observers(dp, sys);
   BondSys* s = &sys;
   dp.add_timer(10, [s](uint64_t now) { s->tick(now); });
   dp.add_shutdown([s]() {

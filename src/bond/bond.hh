@@ -352,6 +352,10 @@ class BondSys {
 // bridges and L3); registers the timer, the workers' rings and inject path.
 void setup(Dataplane& dp);
 
+// show devices, Prometheus and telemetry (/sluice/bond) (commands.cc).
+void register_observers(Dataplane& dp, BondSys& sys);
+void unregister_observers(BondSys& sys);
+
 // The rx_handler and xmit (bond_input.cc).
 void bond_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
                        RxResult* res);

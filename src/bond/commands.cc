@@ -8,10 +8,12 @@
 //
 // JSON shape: design/CLI.md (show bond → {BOND: {mode, active, members:
 // {M: {link, state, …}}, …}}); fields are only added.
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <rte_telemetry.h>
 
 #include "bond/bond.hh"
 #include "control/command.hh"
@@ -303,4 +305,102 @@ const CommandRegistrar kCommands{
 };
 
 }  // namespace
+// ---- show devices, Prometheus, telemetry -------------------------------------------------------
+
+namespace {
+
+std::atomic<BondSys*> g_telemetry_sys{nullptr};
+
+int telemetry_bonds(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  BondSys* sys = g_telemetry_sys.load();
+  if (sys == nullptr) return 0;
+  for (auto& b : sys->bonds) {
+    rte_tel_data* x = rte_tel_data_alloc();
+    rte_tel_data_start_dict(x);
+    rte_tel_data_add_dict_string(x, "mode", mode_name(b->mode));
+    rte_tel_data_add_dict_string(x, "active",
+                                 b->curr_active ? b->curr_active->dev->name.c_str() : "");
+    rte_tel_data_add_dict_u64(x, "failovers", b->ctr.failovers);
+    rte_tel_data_add_dict_u64(x, "carrier", b->dev->oper_up.load() ? 1 : 0);
+    for (auto& m : b->members) {  // one level of containers: "member.key"
+      const std::string n = m->dev->name + ".";
+      rte_tel_data_add_dict_string(x, (n + "link").c_str(), link_state_name(m->link));
+      rte_tel_data_add_dict_string(x, (n + "state").c_str(), member_state(*m));
+      rte_tel_data_add_dict_u64(x, (n + "link_failure_count").c_str(), m->link_failure_count);
+      if (b->mode == Mode::ieee8023ad) {
+        rte_tel_data_add_dict_string(x, (n + "mux").c_str(), mux_state_name(m->ad.mux));
+        rte_tel_data_add_dict_u64(x, (n + "lacpdu_rx").c_str(), m->ad.ctr.lacpdu_rx);
+        rte_tel_data_add_dict_u64(x, (n + "lacpdu_tx").c_str(), m->ad.ctr.lacpdu_tx);
+      }
+    }
+    rte_tel_data_add_dict_container(d, b->dev->name.c_str(), x, 0);
+  }
+  return 0;
+}
+
+void metrics(BondSys& sys, std::string& out) {
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto member_label = [](const Bond& b, const Member& m) {
+    return "{bond=\"" + b.dev->name + "\",member=\"" + m.dev->name + "\"}";
+  };
+  family("sluice_bond_member_link_up", "gauge", "Bond member link state by the monitor (1 up).");
+  for (auto& b : sys.bonds)
+    for (auto& m : b->members)
+      out += "sluice_bond_member_link_up" + member_label(*b, *m) +
+             (m->link == LinkState::up ? " 1\n" : " 0\n");
+  family("sluice_bond_member_active", "gauge",
+         "Bond member receives for the bond and may send (1 active, 0 backup/inactive).");
+  for (auto& b : sys.bonds)
+    for (auto& m : b->members)
+      out += "sluice_bond_member_active" + member_label(*b, *m) +
+             (!m->backup && !m->inactive.load() ? " 1\n" : " 0\n");
+  family("sluice_bond_member_link_failures_total", "counter", "Bond member link failures.");
+  for (auto& b : sys.bonds)
+    for (auto& m : b->members)
+      out += "sluice_bond_member_link_failures_total" + member_label(*b, *m) + " " +
+             std::to_string(m->link_failure_count) + "\n";
+  family("sluice_bond_failovers_total", "counter", "Changes of a bond's active member.");
+  for (auto& b : sys.bonds)
+    out += "sluice_bond_failovers_total{bond=\"" + b->dev->name + "\"} " +
+           std::to_string(b->ctr.failovers) + "\n";
+  family("sluice_lacp_pdus_total", "counter", "LACPDUs by bond member and direction.");
+  for (auto& b : sys.bonds) {
+    if (b->mode != Mode::ieee8023ad) continue;
+    for (auto& m : b->members) {
+      std::string l = "{bond=\"" + b->dev->name + "\",member=\"" + m->dev->name + "\",dir=\"";
+      out += "sluice_lacp_pdus_total" + l + "rx\"} " + std::to_string(m->ad.ctr.lacpdu_rx) + "\n";
+      out += "sluice_lacp_pdus_total" + l + "tx\"} " + std::to_string(m->ad.ctr.lacpdu_tx) + "\n";
+    }
+  }
+}
+
+}  // namespace
+
+void register_observers(Dataplane& dp, BondSys& sys) {
+  BondSys* s = &sys;
+  dp.add_device_info([s](const Device& d, Dataplane::DeviceInfo& info) {
+    if (Member* m = s->find_member(d.index)) {
+      info.emplace_back("bond_link", link_state_name(m->link));
+      info.emplace_back("bond_state", member_state(*m));
+      if (m->bond->mode == Mode::ieee8023ad) info.emplace_back("lacp_mux", mux_short(m->ad.mux));
+    } else if (Bond* b = d.kind == DevKind::bond ? s->find(d.name) : nullptr) {
+      info.emplace_back("bond_mode", mode_name(b->mode));
+      info.emplace_back("bond_active", b->curr_active ? b->curr_active->dev->name : "-");
+    }
+  });
+  dp.add_metrics([s](std::string& out) { metrics(*s, out); });
+  g_telemetry_sys.store(s);
+  rte_telemetry_register_cmd("/sluice/bond", telemetry_bonds,
+                             "Bonds of sluiced: mode, active member, member link and state. "
+                             "Takes no parameters");
+}
+
+void unregister_observers(BondSys& sys) {
+  BondSys* expected = &sys;
+  g_telemetry_sys.compare_exchange_strong(expected, nullptr);
+}
+
 }  // namespace sluice::bond

@@ -591,21 +591,17 @@ void check_unique_devices(Loader& l) {
 
 void check_vlans(Loader& l) {
   std::map<std::string, const VlanIn*> by_name;
-  std::set<std::string> port_names;
-  for (auto& p : core(l).ports) port_names.insert(p.v.name);
   for (auto& v : core(l).vlans) by_name.emplace(v.v.name, &v);
 
   for (auto& v : core(l).vlans) {
     const std::string where = "vlan '" + v.v.name + "'";
     if (v.v.link == v.v.name) l.fail(v.link_at, where + ": link is the vlan itself");
-    if (!port_names.contains(v.v.link) && !by_name.contains(v.v.link))
-      l.fail(v.link_at,
-             where + ": link '" + v.v.link + "' is not a port or vlan defined in this file");
+    // A link that is neither is checked after the features' checks (a bond).
   }
   for (auto& v : core(l).vlans) {
     // Follow the links down to a port; report a loop at its first member seen.
     std::vector<const VlanIn*> path{&v};
-    for (const VlanIn* cur = &v; !port_names.contains(cur->v.link);) {
+    for (const VlanIn* cur = &v; by_name.contains(cur->v.link);) {
       cur = by_name.at(cur->v.link);
       auto loop = std::find(path.begin(), path.end(), cur);
       if (loop != path.end()) {
@@ -625,6 +621,20 @@ void check_vlans(Loader& l) {
       l.fail(v.id_at, "vlan '" + v.v.name + "': " + v.v.protocol + " id " + std::to_string(v.v.id) +
                           " on '" + v.v.link + "' is already used by vlan '" + it->second->v.name +
                           "' (at " + mark_str(it->second->name_at) + ")");
+  }
+}
+
+// After the features' checks: a link that is not a port or VLAN must be a
+// bond (whose VLANs Dataplane::add_vlans makes once the bond exists).
+void check_vlan_links(Loader& l) {
+  std::set<std::string> names;
+  for (auto& p : core(l).ports) names.insert(p.v.name);
+  for (auto& v : core(l).vlans) names.insert(v.v.name);
+  const bool bonds = l.kinds_phrase().find("bond") != std::string::npos;
+  for (auto& v : core(l).vlans) {
+    if (names.contains(v.v.link) || l.device_kind(v.v.link) == "bond") continue;
+    l.fail(v.link_at, "vlan '" + v.v.name + "': link '" + v.v.link + "' is not a port" +
+                          (bonds ? ", vlan or bond" : " or vlan") + " defined in this file");
   }
 }
 
@@ -685,6 +695,7 @@ void load_document(Loader& l, const YAML::Node& doc) {
   check_core(l);
   for (const Feature* f : features())
     if (f->check != nullptr) f->check(l);
+  check_vlan_links(l);
   for (auto& p : core(l).ports) {
     p.v.mark = p.name_at;
     l.topo.ports.push_back(std::move(p.v));

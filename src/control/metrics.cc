@@ -74,6 +74,7 @@ std::string metrics_text(Dataplane& dp) {
       "gauge\n";
   for (auto* d : devs)
     out += "sluice_link_up{dev=\"" + d->name + "\"} " + (d->up() ? "1\n" : "0\n");
+  for (auto& fn : dp.metrics_fns) fn(out);  // the features' own families
   auto rt = dp.runtime();
   counter(out, "sluice_stage_packets_total", "Packets through each datapath stage.");
   for (size_t i = 0; i < rt.size(); i++)

@@ -177,7 +177,7 @@ CmdResult show_devices(Dataplane& dp, const std::vector<std::string>& args) {
                {"MTU", TextTable::right},
                {"MASTER"},
                {"RX-HANDLER"},
-               {"LINK"}});
+               {"LINK / INFO"}});
   for (Device* d : dp.net.devices()) {
     const uint16_t master = d->master.load(std::memory_order_relaxed);
     const bool has_handler = d->rx_handler.load(std::memory_order_acquire) != nullptr;
@@ -203,6 +203,13 @@ CmdResult show_devices(Dataplane& dp, const std::vector<std::string>& args) {
              std::to_string(d->vlan_id) + ")";
     }
     if (d->kind == DevKind::port) j["port_id"] = d->port_id;
+    Dataplane::DeviceInfo info;  // what features say about it (a bond member's state)
+    for (auto& fn : dp.device_info_fns) fn(*d, info);
+    for (auto& [k, v] : info) {
+      j[k] = v;
+      if (!link.empty()) link += " ";
+      link += k + "=" + v;
+    }
     r.json[d->name] = std::move(j);
     t.add({num(d->index), d->name, dev_kind_name(d->kind), state_text(*d), mac_to_string(d->mac),
            num(d->mtu), master == kNoDev ? "-" : dev_name(dp, master), has_handler ? owner : "-",

@@ -150,13 +150,18 @@ void Dataplane::run_shutdown() {
 
 void Dataplane::build() {
   add_vlans();
-  setup_features(*this);
+  setup_features(*this);  // a feature whose devices carry VLANs (a bond) calls add_vlans again
+  for (auto& v : topo.vlans)
+    if (net.find(v.name) == nullptr)
+      throw std::runtime_error("vlan '" + v.name + "': unknown link '" + v.link + "'");
 }
 
-// A link may be a sub-device defined later in the file.
+// A link may be a sub-device defined later in the file, or a device a
+// feature makes (a bond): those are made when it calls this again.
 void Dataplane::add_vlans() {
   std::vector<const config::Vlan*> todo;
-  for (auto& v : topo.vlans) todo.push_back(&v);
+  for (auto& v : topo.vlans)
+    if (net.find(v.name) == nullptr) todo.push_back(&v);
   while (!todo.empty()) {
     size_t before = todo.size();
     for (auto it = todo.begin(); it != todo.end();) {
@@ -173,9 +178,7 @@ void Dataplane::add_vlans() {
       spdlog::info("vlan {}: on {} id {}", (*it)->name, (*it)->link, (*it)->id);
       it = todo.erase(it);
     }
-    if (todo.size() == before)
-      throw std::runtime_error("vlan '" + todo[0]->name + "': unknown link '" + todo[0]->link +
-                               "'");
+    if (todo.size() == before) break;  // their links do not exist (yet)
   }
 }
 

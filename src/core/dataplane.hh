@@ -74,6 +74,16 @@ class Dataplane {
   // Features' own counters honour `clear stats` too: fn takes their
   // baseline (control thread, like clear_stats()).
   void add_clear_stats(std::function<void()> fn) { clear_fns_.push_back(std::move(fn)); }
+  // What features add to `show devices` about a device (key → value, e.g. a
+  // bond member's link and state) and to the Prometheus text (whole
+  // metric families). Control thread (and the metrics server's).
+  using DeviceInfo = std::vector<std::pair<std::string, std::string>>;
+  void add_device_info(std::function<void(const Device&, DeviceInfo&)> fn) {
+    device_info_fns.push_back(std::move(fn));
+  }
+  void add_metrics(std::function<void(std::string&)> fn) { metrics_fns.push_back(std::move(fn)); }
+  std::vector<std::function<void(const Device&, DeviceInfo&)>> device_info_fns;
+  std::vector<std::function<void(std::string&)>> metrics_fns;
   void run_timers(uint64_t now_ms);
   void run_shutdown();
 
@@ -87,6 +97,8 @@ class Dataplane {
   // every feature in dependency order (src/core/feature.hh). Throws
   // std::runtime_error.
   void build();
+  // The VLAN sub-devices of topo.vlans whose link exists and that do not
+  // exist yet (features that make devices call it after their setup).
   void add_vlans();
 
   // Workers: each runs Worker::run on its lcore, polling the RX queues that

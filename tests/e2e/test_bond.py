@@ -38,6 +38,7 @@ from lab import PY, Lab, Runner, sh  # noqa: E402
 BOND_MAC = "02:00:00:00:b0:01"
 M2_MAC = "02:00:00:00:b0:02"
 BOND_IP, SW_IP = "10.77.0.1", "10.77.0.2"
+VLAN_IP, SW_VLAN_IP = "10.78.0.1", "10.78.0.2"  # on bond0.77 / the switch's br0.77
 
 
 class Switch:
@@ -66,6 +67,7 @@ class Switch:
         self.ex("ip link set br0 up")
         self.ex("ip addr add %s/24 dev br0" % SW_IP)
 
+
     def ex(self, cmd, **kw):
         return self.lab.ns_exec(self.ns, cmd, **kw)
 
@@ -79,9 +81,12 @@ bonds:
   - name: bond0
     mode: %s
     members: [p1, p2]
-%saddresses:
+%svlans:
+  - {name: bond0.77, link: bond0, id: 77}
+addresses:
   - {dev: bond0, address: %s/24}
-""" % (sw.ifs[0], BOND_MAC, sw.ifs[1], M2_MAC, mode, bond_extra, BOND_IP))
+  - {dev: bond0.77, address: %s/24}
+""" % (sw.ifs[0], BOND_MAC, sw.ifs[1], M2_MAC, mode, bond_extra, BOND_IP, VLAN_IP))
     with open(cfg) as f:  # L3's tables and a capture pool need more than the lab's default
         text = f.read().replace("memory_mb: 256", "memory_mb: 512")
     with open(cfg, "w") as f:
@@ -142,9 +147,22 @@ def test_captures_show_the_table_of_3_8():
         st = lab.ctl("show", "port", "stats", "all")
         for k in ("rx_packets", "tx_packets", "rx_nohandler", "rx_dropped"):
             assert st["bond0"][k] >= st["p1"][k] + st["p2"][k], (k, st)  # folded (+ its own)
+        # A VLAN sub-device on the bond: a tagged ARP request from the switch
+        # is answered tagged (this kernel has no 8021q module: scapy speaks VLAN).
+        r = lab.scapy(sw.ns, '''
+r = srp1(Ether(dst="ff:ff:ff:ff:ff:ff")/Dot1Q(vlan=77)/ARP(pdst=%r, psrc=%r), iface="br0", timeout=5)
+print("reply", r is not None and r.haslayer(ARP) and r[ARP].op == 2 and r[ARP].psrc == %r and
+      r[ARP].hwsrc == %r)
+''' % (VLAN_IP, SW_VLAN_IP, VLAN_IP, BOND_MAC))
+        assert "reply True" in r.stdout, r.stdout + r.stderr
+        st = lab.ctl("show", "port", "stats", "bond0.77")["bond0.77"]
+        assert st["rx_packets"] >= 1 and st["tx_packets"] >= 1, st
         devs = lab.ctl("show", "devices")
+        assert devs["bond0.77"]["kind"] == "vlan" and devs["bond0.77"]["link"] == "bond0", devs
         assert devs["bond0"]["kind"] == "bond", devs["bond0"]
         assert devs["p1"]["master"] == "bond0" and devs["p1"]["rx_handler"] == "bond", devs["p1"]
+        assert devs["p1"]["bond_state"] == "active" and devs["p2"]["bond_state"] == "backup", devs
+        assert devs["bond0"]["bond_active"] == "p1", devs["bond0"]
         assert devs["p2"]["mac"] == BOND_MAC, devs["p2"]  # fail_over_mac none
         assert lab.stop() == 0
     finally:

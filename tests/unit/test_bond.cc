@@ -22,6 +22,7 @@
 #include "bridge/bridge.hh"
 #include "bridge/config.hh"
 #include "control/command.hh"
+#include "control/metrics.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
 #include "l3/config.hh"
@@ -807,8 +808,22 @@ TEST_F(BondTest, ShowBond) {
   EXPECT_EQ(cmd({"show", "bond", "nope"}).status, 1);
   r = cmd({"show", "devices"});
   EXPECT_EQ(r.json["bond0"]["kind"], "bond");
+  EXPECT_EQ(r.json["bond0"]["bond_mode"], "active-backup");
+  EXPECT_EQ(r.json["bond0"]["bond_active"], "p1");
   EXPECT_EQ(r.json["p0"]["master"], "bond0");
   EXPECT_EQ(r.json["p0"]["rx_handler"], "bond");
+  EXPECT_EQ(r.json["p0"]["bond_link"], "down");
+  EXPECT_EQ(r.json["p0"]["bond_state"], "backup");
+  EXPECT_EQ(r.json["p1"]["bond_state"], "active");
+  EXPECT_NE(r.text.find("bond_state=active"), std::string::npos) << r.text;
+  // Prometheus: member states next to the (folded) device counters.
+  const std::string m = metrics_text(*dp);
+  EXPECT_NE(m.find("sluice_bond_member_link_up{bond=\"bond0\",member=\"p0\"} 0"),
+            std::string::npos);
+  EXPECT_NE(m.find("sluice_bond_member_active{bond=\"bond0\",member=\"p1\"} 1"), std::string::npos);
+  EXPECT_NE(m.find("sluice_bond_member_link_failures_total{bond=\"bond0\",member=\"p0\"} 1"),
+            std::string::npos);
+  EXPECT_NE(m.find("sluice_rx_packets_total{dev=\"bond0\"}"), std::string::npos);
 }
 
 // ---- config -------------------------------------------------------------------------------------
@@ -840,6 +855,19 @@ TEST(BondConfig, DefaultsAndErrors) {
   EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: [a], updelay_ms: 200}\n")
                 .find("updelay_ms needs the MII monitor"),
             std::string::npos);
+  // A VLAN sub-device on a bond is accepted; one on a bridge is not.
+  auto v = config::load_string(ports +
+                                   "bonds:\n  - {name: bond0, members: [a, b]}\nvlans:\n  - {name: "
+                                   "bond0.5, link: bond0, id: 5}\n",
+                               "t.yaml");
+  ASSERT_EQ(v.vlans.size(), 1u);
+  EXPECT_EQ(v.vlans[0].link, "bond0");
+  EXPECT_NE(
+      error_of("bonds:\n  - {name: bond0, members: [a]}\nbridges:\n  - {name: br0, ports: [b]}\n"
+               "vlans:\n  - {name: br0.5, link: br0, id: 5}\n")
+          .find("t.yaml:9:25: vlan 'br0.5': link 'br0' is not a port, vlan or bond defined in "
+                "this file"),
+      std::string::npos);
 }
 
 }  // namespace
