@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "bond/config.hh"
 #include "bridge/config.hh"
 #include "capture/filter.hh"
 #include "config/loader.hh"
@@ -354,10 +355,12 @@ void check(Loader& l) {
   lo.name = "lo";
   lo.loopback = true;
   devs.push_back(lo);
-  for (auto& p : l.topo.ports) devs.push_back(GraphDevice{p.name, "", {}, false});
-  for (auto& v : l.topo.vlans) devs.push_back(GraphDevice{v.name, v.link, {}, false});
+  for (auto& p : l.topo.ports) devs.push_back(GraphDevice{p.name, "", {}, false, {}});
+  for (auto& v : l.topo.vlans) devs.push_back(GraphDevice{v.name, v.link, {}, false, {}});
   for (auto& b : l.topo.get<bridge::Config>().bridges)
-    devs.push_back(GraphDevice{b.name, "", b.ports, false});
+    devs.push_back(GraphDevice{b.name, "", b.ports, false, {}});
+  for (auto& b : l.topo.get<bond::Config>().bonds)
+    devs.push_back(GraphDevice{b.name, "", {}, false, b.members});
   std::vector<config::Mirror> ms;
   for (auto& m : in) ms.push_back(m.v);
   size_t culprit = 0;
@@ -395,6 +398,10 @@ std::string find_loop(const std::vector<GraphDevice>& devices,
     if (!d.link.empty()) {
       add(node(d.name, true), node(d.link, true), -1);
       add(node(d.link, false), node(d.name, false), -1);
+    }
+    for (auto& p : d.members) {
+      add(node(d.name, true), node(p, true), -1);
+      add(node(p, false), node(d.name, false), -1);
     }
     for (auto& p : d.ports) {
       add(node(d.name, true), node(p, true), -1);

@@ -70,6 +70,7 @@ struct GraphDevice {
   std::string link;                 // VLAN: its lower device
   std::vector<std::string> ports;   // bridge: its ports
   bool loopback = false;
+  std::vector<std::string> members;  // bond: its members
 };
 std::string find_loop(const std::vector<GraphDevice>& devices,
                       const std::vector<config::Mirror>& mirrors, size_t* culprit);

@@ -340,7 +340,7 @@ void MirrorSys::build() {
         uint32_t dst = 0;
         l3::parse_ipv4(c.remote, &dst);
         mi->dst_ip = dst;
-        mi->src_ip = l3->source_for(via->index, dst);
+        mi->src_ip = l3->addrs.source_for(via->index, dst);
         if (mi->src_ip == 0)
           throw std::runtime_error(wh + "no IPv4 address on " + c.via + " to send from");
         mi->underlay_mtu = via->mtu;

@@ -205,9 +205,11 @@ config::Mirror mk_remote(const std::string& name, const std::string& src, uint8_
 TEST(MirrorLoops, TableOfTopologies) {
   using G = mirror::GraphDevice;
   std::vector<G> devs = {
-      G{"lo", "", {}, true},   G{"eth0", "", {}, false}, G{"eth1", "", {}, false},
-      G{"eth2", "", {}, false}, G{"eth0.100", "eth0", {}, false},
-      G{"br0", "", {"eth1", "eth2"}, false},
+      G{"lo", "", {}, true, {}},     G{"eth0", "", {}, false, {}},
+      G{"eth1", "", {}, false, {}},  G{"eth2", "", {}, false, {}},
+      G{"eth0.100", "eth0", {}, false, {}}, G{"br0", "", {"eth1", "eth2"}, false, {}},
+      G{"eth3", "", {}, false, {}},  G{"eth4", "", {}, false, {}},
+      G{"bond0", "", {}, false, {"eth3", "eth4"}},
   };
   constexpr uint8_t in = 1, eg = 2, both = 3;
   struct Case {
@@ -262,6 +264,13 @@ TEST(MirrorLoops, TableOfTopologies) {
        {mk("a", "eth1", eg, false, "eth0"), mk_remote("b", "eth0", eg, "eth1")},
        "eth0 egress -(b vxlan 10.9.0.2)-> eth1 egress -(a)-> eth0 egress",
        1},
+      {"a bond's egress leaves by a member",
+       {mk("a", "eth3", eg, true, "bond0")},
+       "eth3 egress -(a)-> bond0 egress -> eth3 egress"},
+      {"a member's ingress is the bond's",
+       {mk("a", "bond0", in, true, "eth4", true)},
+       "bond0 ingress -(a)-> eth4 ingress -> bond0 ingress"},
+      {"bond to another port: no loop", {mk("a", "bond0", both, false, "eth0")}, ""},
       {"pcapng is a sink", {[] {
          config::Mirror m = mk("p", "eth0", both, true, "");
          m.to = config::MirrorTarget::pcapng;
