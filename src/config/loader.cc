@@ -115,6 +115,7 @@ std::string bad_dev_name(std::string_view s) {
   if (s == "." || s == "..") return "'.' and '..' are not device names";
   std::string l = to_lower(s);
   if (l == "all" || l == "any") return "'" + std::string(s) + "' is a reserved word";
+  if (s == "lo") return "'lo' is the loopback device every topology has";
   return "";
 }
 
@@ -554,10 +555,6 @@ std::vector<ConfigSection> all_sections() {
   return r;
 }
 
-// In the contract; refused rather than ignored while no feature of this
-// build parses them.
-constexpr std::string_view kContractSections[] = {"mirrors"};
-
 // --- checks after parsing ----------------------------------------------------
 
 void check_have_ports(Loader& l) {
@@ -685,25 +682,24 @@ void load_document(Loader& l, const YAML::Node& doc) {
       def->parse(l, Field{k, kv.second, name, ""});
       continue;
     }
-    if (std::find(std::begin(kContractSections), std::end(kContractSections), name) !=
-        std::end(kContractSections))
-      l.fail(k, "section '" + name + "' is not supported by this build");
     std::vector<std::string_view> names;
     for (auto& d : sections) names.push_back(d.name);
     l.fail(k, "unknown key '" + name + "' (expected one of: " + join(names) + ")");
   }
   check_core(l);
-  for (const Feature* f : features())
-    if (f->check != nullptr) f->check(l);
-  check_vlan_links(l);
+  // The core's devices are in the topology before the features' checks
+  // (which may follow a VLAN to its link).
   for (auto& p : core(l).ports) {
     p.v.mark = p.name_at;
-    l.topo.ports.push_back(std::move(p.v));
+    l.topo.ports.push_back(p.v);
   }
   for (auto& v : core(l).vlans) {
     v.v.mark = v.name_at;
-    l.topo.vlans.push_back(std::move(v.v));
+    l.topo.vlans.push_back(v.v);
   }
+  for (const Feature* f : features())
+    if (f->check != nullptr) f->check(l);
+  check_vlan_links(l);  // VLANs on a feature's device (a bond), once the features declared theirs
 }
 
 // Records where each document starts; the other events are not needed.

@@ -461,6 +461,11 @@ void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n) {
 }
 
 void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  while (n > kBurst) {  // actions and taps work on vectors of at most a burst
+    dev_queue_xmit(w, dev, pkts, kBurst);
+    pkts += kBurst;
+    n = static_cast<uint16_t>(n - kBurst);
+  }
   if (n == 0) return;
   if (!dev.up()) {
     DevCounters& c = w.c(dev.index);
@@ -470,14 +475,8 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     }
     return;
   }
-  // dev_queue_xmit_nit: egress taps see the packet as OUTGOING.
-  const TapList* gt = w.net.taps();
-  const TapList* dt = dev.taps.load(std::memory_order_acquire);
-  if (gt)
-    for (const Tap& t : gt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
-  if (dt)
-    for (const Tap& t : dt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
-
+  // tc egress (sch_handle_egress) runs first, in __dev_queue_xmit: what an
+  // egress action redirects or drops is never seen by the egress taps.
   rte_mbuf* local[kBurst];
   if (const ActionList* al = dev.egress.load(std::memory_order_acquire)) {
     std::memcpy(local, pkts, n * sizeof(rte_mbuf*));
@@ -496,6 +495,13 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       if (n == 0) return;
     }
   }
+  // dev_queue_xmit_nit (dev_hard_start_xmit): egress taps see it as OUTGOING.
+  const TapList* gt = w.net.taps();
+  const TapList* dt = dev.taps.load(std::memory_order_acquire);
+  if (gt)
+    for (const Tap& t : gt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+  if (dt)
+    for (const Tap& t : dt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
   dev.xmit(w, dev, pkts, n);
 }
 

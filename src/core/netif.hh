@@ -5,7 +5,7 @@
 //                      taps → ingress actions → VLAN demux → rx_handler, then
 //                      residual VLAN rule and protocol delivery (ptype_base,
 //                      bound handlers) or the unhandled drop
-//   dev_queue_xmit()   egress taps (OUTGOING) → egress actions → dev.xmit
+//   dev_queue_xmit()   egress actions (tc egress) → egress taps (OUTGOING) → dev.xmit
 //
 // Outputs: protocol handlers, rx_handlers, device xmit.
 // Drop reasons: unhandled_proto (rx_dropped, or rx_nohandler after EXACT),

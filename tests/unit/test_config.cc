@@ -248,7 +248,7 @@ TEST(ConfigLoader, VlanOnVlanDefinedLater) {
 TEST(ConfigLoader, ErrorFormatAndPositions) {
   EXPECT_EQ(error_of("prots:\n  - name: eth0\n"),
             "t.yaml:1:1: unknown key 'prots' (expected one of: eal, ports, vlans, bonds, bridges, "
-            "control, logging, addresses, routes, neighbours, punt, hooks, plugins)");
+            "control, logging, addresses, routes, neighbours, punt, hooks, plugins, mirrors)");
   EXPECT_EQ(error_of("ports:\n  - name: eth1\n    device: net_null0\n    rx_queues: many\n"),
             "t.yaml:4:16: port 'eth1': rx_queues must be an integer 1..64, got 'many'");
   EXPECT_EQ(error_of(std::string(kMinimal) + "  - name: eth0\n    device: net_null1\n"),
@@ -293,13 +293,6 @@ TEST(ConfigLoader, UnknownKeysEverywhere) {
   EXPECT_NE(error_of(std::string(kMinimal) + "logging: {lvl: info}\n")
                 .find("t.yaml:4:11: logging: unknown key 'lvl'"),
             std::string::npos);
-}
-
-TEST(ConfigLoader, SectionsNotInThisBuild) {
-  for (const char* s : {"mirrors"}) {
-    EXPECT_EQ(error_of(std::string(kMinimal) + s + ": []\n"),
-              std::string("t.yaml:4:1: section '") + s + "' is not supported by this build");
-  }
 }
 
 TEST(ConfigLoader, Ranges) {
