@@ -285,7 +285,7 @@ uint32_t CaptureManager::start(const CaptureOptions& opt, std::string* error) {
   unsigned cache = std::min(128u, pool_size / 4);
   std::snprintf(name, sizeof(name), "cap_pool_%u", seq);
   c->pool = rte_pktmbuf_pool_create(name, pool_size, cache, kMbufPrivSize,
-                                    static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + c->snaplen),
+                                    static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + kCaptureSegRoom),
                                     SOCKET_ID_ANY);
   if (c->pool == nullptr) {
     std::string e = rte_strerror(rte_errno);

@@ -57,7 +57,10 @@ class Dataplane;
 struct Worker;
 
 inline constexpr uint32_t kCaptureSnaplenDefault = 262144;  // tcpdump's default
-inline constexpr uint32_t kCaptureSnaplenMax = 9000;        // a copy fits one mbuf
+inline constexpr uint32_t kCaptureSnaplenMax = 65535;       // a whole GSO/jumbo frame
+// Data room of a copy's segments: copies of long frames are chains, so a
+// capture's pool stays small (~10 MB) whatever the snaplen.
+inline constexpr uint16_t kCaptureSegRoom = 2048;
 inline constexpr uint32_t kCaptureSnaplenMin = 16;
 inline constexpr unsigned kCaptureRingSize = 4096;
 inline constexpr unsigned kCaptureMaxWorkers = 64;  // worker ids are RCU thread ids (< 64)

@@ -1,15 +1,15 @@
 #include "control/metrics.hh"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <pthread.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
+#include <httplib.h>
+
+#include "control/control_queue.hh"
 #include "core/dataplane.hh"
 
 namespace sluice {
@@ -74,7 +74,8 @@ std::string metrics_text(Dataplane& dp) {
       "gauge\n";
   for (auto* d : devs)
     out += "sluice_link_up{dev=\"" + d->name + "\"} " + (d->up() ? "1\n" : "0\n");
-  for (auto& fn : dp.metrics_fns) fn(out);  // the features' own families
+  feature_metrics(dp, out);                  // bridge, L3, hooks, captures, mirrors
+  for (auto& fn : dp.metrics_fns) fn(out);  // families the features register (bonds, LACP)
   auto rt = dp.runtime();
   counter(out, "sluice_stage_packets_total", "Packets through each datapath stage.");
   for (size_t i = 0; i < rt.size(); i++)
@@ -87,58 +88,79 @@ std::string metrics_text(Dataplane& dp) {
   return out;
 }
 
-MetricsServer::MetricsServer(Dataplane& dp, const std::string& host_port) : dp_(dp) {
-  auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("metrics: expected HOST:PORT");
-  std::string host = host_port.substr(0, colon);
-  int port = std::stoi(host_port.substr(colon + 1));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1)
-    throw std::runtime_error("metrics: '" + host + "' is not an IPv4 address");
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd_, 16) != 0) {
-    std::string err = strerror(errno);
-    close(fd_);
-    throw std::runtime_error("metrics: cannot listen on " + host_port + ": " + err);
+bool split_host_port(const std::string& host_port, std::string* host, int* port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= host_port.size()) return false;
+  std::string h = host_port.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return false;
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string::npos) {
+    return false;  // a bare IPv6 address needs brackets
   }
-  socklen_t len = sizeof sa;
-  getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-  port_ = ntohs(sa.sin_port);
+  int p = 0;
+  for (char c : host_port.substr(colon + 1)) {
+    if (c < '0' || c > '9' || p > 65535) return false;
+    p = p * 10 + (c - '0');
+  }
+  if (p > 65535) return false;
+  *host = std::move(h);
+  *port = p;
+  return true;
+}
+
+MetricsServer::MetricsServer(Dataplane& dp, const std::string& host_port, ControlQueue& queue)
+    : dp_(dp), queue_(queue), http_(std::make_unique<httplib::Server>()) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(host_port, &host, &port))
+    throw std::runtime_error("metrics: expected HOST:PORT or [IPV6]:PORT, got '" + host_port + "'");
+  // Two threads are plenty for a scraper or two; they inherit the control
+  // thread's CPU set, never a worker's.
+  http_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  http_->set_read_timeout(5, 0);
+  http_->set_write_timeout(5, 0);
+  http_->set_keep_alive_max_count(16);
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::string body;
+    const bool ok = queue_.run(
+        [&] {
+          try {
+            body = metrics_text(dp_);
+          } catch (const std::exception& e) {
+            body.clear();
+          }
+        },
+        kRenderTimeoutMs);
+    if (!ok || body.empty()) {
+      res.status = 503;
+      res.set_content("sluiced: the control thread did not answer\n", "text/plain");
+      return;
+    }
+    res.set_content(body, "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("sluiced metrics: see /metrics\n", "text/plain");
+  });
+  const bool bound = port == 0 ? (port = http_->bind_to_any_port(host.c_str())) > 0
+                               : http_->bind_to_port(host.c_str(), port);
+  if (!bound)
+    throw std::runtime_error("metrics: cannot listen on " + host_port + ": " + std::strerror(errno));
+  port_ = port;
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sluice-metrics");
+    http_->listen_after_bind();
+    exited_.store(true);
+  });
 }
 
 MetricsServer::~MetricsServer() {
-  if (fd_ >= 0) close(fd_);
-}
-
-void MetricsServer::poll() {
-  for (int i = 0; i < 8; i++) {
-    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) return;
-    timeval tv{0, 200 * 1000};  // a scraper sends its request at once
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    char buf[2048];
-    ssize_t n = recv(c, buf, sizeof buf - 1, 0);
-    std::string resp;
-    if (n > 0 && std::strncmp(buf, "GET /metrics", 12) == 0) {
-      std::string body = metrics_text(dp_);
-      resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
-             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-    } else {
-      resp = "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    }
-    size_t off = 0;
-    while (off < resp.size()) {
-      ssize_t w = send(c, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
-      if (w <= 0) break;
-      off += static_cast<size_t>(w);
-    }
-    close(c);
-  }
+  // stop() only works on a server that is listening: wait for the thread
+  // to get there (or to have failed) first.
+  for (int i = 0; i < 2000 && !http_->is_running() && !exited_.load(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  http_->stop();
+  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace sluice

@@ -19,13 +19,17 @@
 #include <rte_eal.h>
 #include <rte_log.h>
 #include <rte_telemetry.h>
+#include <systemd/sd-daemon.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "config/topology.hh"
+#include "control/control_queue.hh"
 #include "control/metrics.hh"
+#include "control/command.hh"
 #include "control/server.hh"
+#include "control/telemetry.hh"
 #include "core/dataplane.hh"
 #include "pmd_glue/pmd.hh"
 #include "sluice/version.hh"
@@ -33,6 +37,9 @@
 namespace {
 
 std::atomic<bool> g_quit{false};
+// Work of the metrics and telemetry threads, run by the control loop; static
+// storage, so a telemetry callback still in flight at exit finds it closed.
+sluice::ControlQueue g_control_jobs;
 int g_ready_fd = -1;
 
 void on_signal(int) {
@@ -81,7 +88,11 @@ void daemonize() {
   }
 }
 
-void notify_ready() {
+// Readiness, once the control socket serves: the parent of a forked daemon
+// (daemonize), and systemd's Type=notify (sd_notify: a no-op without
+// $NOTIFY_SOCKET).
+void notify_ready(const std::string& status) {
+  sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=%s", static_cast<int>(getpid()), status.c_str());
   if (g_ready_fd >= 0) {
     if (write(g_ready_fd, "R", 1) != 1) { /* parent gone */
     }
@@ -140,24 +151,31 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");
     sluice::ControlServer server(dp, topo.control.socket);
+    if (topo.control.telemetry)
+      sluice::register_telemetry_commands(dp, sluice::CommandRegistry::instance(), g_control_jobs);
     std::unique_ptr<sluice::MetricsServer> metrics;
     if (!topo.control.metrics.empty()) {
-      metrics = std::make_unique<sluice::MetricsServer>(dp, topo.control.metrics);
+      metrics = std::make_unique<sluice::MetricsServer>(dp, topo.control.metrics, g_control_jobs);
       spdlog::info("metrics: http://{}/metrics", topo.control.metrics);
     }
     dp.add_timer(100, [&dp](uint64_t) { sluice::pmd::poll_links(dp); });
     dp.start_workers();
-    spdlog::info("sluiced {} running: {} port(s), {} device(s), {} worker(s); control socket {}",
-                 SLUICE_VERSION, dp.ports.size(), dp.net.device_count(), dp.workers.size(),
-                 topo.control.socket);
-    notify_ready();
+    const std::string status =
+        fmt::format("{} port(s), {} device(s), {} worker(s); control socket {}", dp.ports.size(),
+                    dp.net.device_count(), dp.workers.size(), topo.control.socket);
+    spdlog::info("sluiced {} running: {}", SLUICE_VERSION, status);
+    notify_ready(status);
     while (!g_quit.load()) {
       server.poll(20);
-      if (metrics) metrics->poll();
+      g_control_jobs.drain();
       if (dp.link_event.load()) sluice::pmd::poll_links(dp);
       dp.run_timers(now_ms());
     }
     spdlog::info("stopping");
+    sd_notify(0, "STOPPING=1");
+    sluice::unregister_telemetry_dataplane();
+    g_control_jobs.close();
+    metrics.reset();
     dp.stop_workers();
     dp.run_shutdown();
     log_final_stats(dp);

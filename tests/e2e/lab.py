@@ -126,7 +126,7 @@ class Lab:
         self.ns_exec(ns, "ethtool -K eth0 tx off tso off gso off gro off")
         sh("ethtool -K %s tx off tso off gso off gro off" % root_if)
 
-    def router(self, macs, extra="", offloads=True):
+    def router(self, macs, extra="", offloads=True, metrics=""):
         """The routed lab: host A (10.0.1.2/24) behind p1, host B (10.0.2.2/24)
         behind p2, sluiced routing between them (p1 10.0.1.1, p2 10.0.2.1, on
         net_af_packet over the veths; the hosts as they come, with their veth
@@ -147,15 +147,16 @@ class Lab:
 addresses:
   - {dev: p1, address: 10.0.1.1/24}
   - {dev: p2, address: 10.0.2.1/24}
-""" % (if_a, p1_mac, if_b, p2_mac) + extra)
+""" % (if_a, p1_mac, if_b, p2_mac) + extra, metrics=metrics)
         self.start(cfg)
         return a, b, cfg
 
-    def config(self, body, lcores="0-1", metrics=""):
+    def config(self, body, lcores="0-1", metrics="", telemetry=False):
         text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: 256\n"
-                "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: false\n"
+                "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: %s\n"
                 "  metrics: \"%s\"\nlogging:\n  level: info\n"
-                % (lcores, "sl-" + self.tag, self.sock, metrics)) + body
+                % (lcores, "sl-" + self.tag, self.sock, "true" if telemetry else "false",
+                   metrics)) + body
         path = os.path.join(self.tmp, "topology.yaml")
         with open(path, "w") as f:
             f.write(text)
