@@ -283,6 +283,54 @@ void make_promiscuous(Dataplane& dp, Device& d) {
   }
 }
 
+// One port of br as br_add_if makes it: flags, VLANs, STP settings of the
+// port's `port_settings` entry.
+template <class Fail>
+std::unique_ptr<BridgePort> make_port(Bridge& br, Device& dev, const config::Bridge& cfg,
+                                      uint16_t port_no, const Fail& fail) {
+  auto p = std::make_unique<BridgePort>();
+  p->br = &br;
+  p->dev = &dev;
+  p->port_no = port_no;
+  const config::BridgePortSettings* ps = nullptr;
+  for (auto& s : cfg.port_settings)
+    if (s.port == dev.name) ps = &s;
+  uint32_t flags = kPortLearning | kPortFlood | kPortMcastFlood | kPortBcastFlood;
+  if (cfg.vlan_filtering) p->vlans = default_vlans(cfg.default_pvid);
+  if (ps != nullptr) {
+    auto flag = [&](bool on, uint32_t f) { flags = on ? flags | f : flags & ~f; };
+    flag(ps->learning, kPortLearning);
+    flag(ps->flood, kPortFlood);
+    flag(ps->mcast_flood, kPortMcastFlood);
+    flag(ps->bcast_flood, kPortBcastFlood);
+    flag(ps->hairpin, kPortHairpin);
+    p->group_fwd_mask = static_cast<uint16_t>(ps->group_fwd_mask);
+    p->priority = static_cast<uint8_t>(ps->priority);
+    if (ps->path_cost != 0) {
+      p->stp.path_cost = ps->path_cost;
+      p->cost_from_speed = false;
+    }
+    if (cfg.vlan_filtering && (ps->pvid || !ps->vlans.empty())) {
+      VlanSet v;
+      for (unsigned vid : ps->vlans) v.member.set(vid);
+      for (unsigned vid : ps->untagged) v.untagged.set(vid);
+      if (ps->pvid && *ps->pvid != 0) {
+        v.pvid = static_cast<uint16_t>(*ps->pvid);
+        v.member.set(*ps->pvid);
+      }
+      p->vlans = v;
+    }
+    if (ps->state) {
+      PortState st;
+      if (!parse_port_state(*ps->state, &st)) fail("bad state '" + *ps->state + "'");
+      p->state.store(static_cast<uint8_t>(st));
+      p->admin_state = st;
+    }
+  }
+  p->flags.store(flags);
+  return p;
+}
+
 void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
   auto fail = [&](const std::string& msg) {
     throw std::runtime_error("bridge '" + cfg.name + "': " + msg);
@@ -342,46 +390,7 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
   br->stp.bridge_forward_delay_ms = cfg.forward_delay_s * 1000;
 
   for (size_t i = 0; i < devs.size(); i++) {
-    auto p = std::make_unique<BridgePort>();
-    p->br = br.get();
-    p->dev = devs[i];
-    p->port_no = static_cast<uint16_t>(i + 1);
-    const config::BridgePortSettings* ps = nullptr;
-    for (auto& s : cfg.port_settings)
-      if (s.port == devs[i]->name) ps = &s;
-    uint32_t flags = kPortLearning | kPortFlood | kPortMcastFlood | kPortBcastFlood;
-    if (cfg.vlan_filtering) p->vlans = default_vlans(cfg.default_pvid);
-    if (ps != nullptr) {
-      auto flag = [&](bool on, uint32_t f) { flags = on ? flags | f : flags & ~f; };
-      flag(ps->learning, kPortLearning);
-      flag(ps->flood, kPortFlood);
-      flag(ps->mcast_flood, kPortMcastFlood);
-      flag(ps->bcast_flood, kPortBcastFlood);
-      flag(ps->hairpin, kPortHairpin);
-      p->group_fwd_mask = static_cast<uint16_t>(ps->group_fwd_mask);
-      p->priority = static_cast<uint8_t>(ps->priority);
-      if (ps->path_cost != 0) {
-        p->stp.path_cost = ps->path_cost;
-        p->cost_from_speed = false;
-      }
-      if (cfg.vlan_filtering && (ps->pvid || !ps->vlans.empty())) {
-        VlanSet v;
-        for (unsigned vid : ps->vlans) v.member.set(vid);
-        for (unsigned vid : ps->untagged) v.untagged.set(vid);
-        if (ps->pvid && *ps->pvid != 0) {
-          v.pvid = static_cast<uint16_t>(*ps->pvid);
-          v.member.set(*ps->pvid);
-        }
-        p->vlans = v;
-      }
-      if (ps->state) {
-        PortState st;
-        if (!parse_port_state(*ps->state, &st)) fail("bad state '" + *ps->state + "'");
-        p->state.store(static_cast<uint8_t>(st));
-        p->admin_state = st;
-      }
-    }
-    p->flags.store(flags);
+    auto p = make_port(*br, *devs[i], cfg, static_cast<uint16_t>(i + 1), fail);
     br->by_dev[devs[i]->index] = p.get();
     br->ports.push_back(std::move(p));
   }
@@ -446,6 +455,163 @@ void setup(Dataplane& dp) {
   dp.add_shutdown([s]() {
     for (auto& ws : s->workers) free_ring_mbufs(ws->to_ctl);
   });
+}
+
+// ---- reload (Feature::reload, src/control/reload.cc) ------------------------------------------
+
+namespace {
+
+bool same_settings(const config::BridgePortSettings& a, const config::BridgePortSettings& b) {
+  return a.port == b.port && a.pvid == b.pvid && a.vlans == b.vlans && a.untagged == b.untagged &&
+         a.hairpin == b.hairpin && a.learning == b.learning && a.flood == b.flood &&
+         a.mcast_flood == b.mcast_flood && a.bcast_flood == b.bcast_flood && a.state == b.state &&
+         a.group_fwd_mask == b.group_fwd_mask && a.priority == b.priority &&
+         a.path_cost == b.path_cost;
+}
+
+const config::BridgePortSettings* settings_of(const config::Bridge& b, const std::string& port) {
+  for (auto& s : b.port_settings)
+    if (s.port == port) return &s;
+  return nullptr;
+}
+
+bool has_port(const config::Bridge& b, const std::string& port) {
+  return std::find(b.ports.begin(), b.ports.end(), port) != b.ports.end();
+}
+
+// What may differ between the running bridge and the file: its ports (and
+// the settings of ports that arrive).
+std::string bridge_change(const config::Bridge& o, const config::Bridge& n) {
+  if (o.mac != n.mac || o.ageing_s != n.ageing_s || o.max_fdb_entries != n.max_fdb_entries ||
+      o.stp != n.stp || o.vlan_filtering != n.vlan_filtering || o.default_pvid != n.default_pvid ||
+      o.group_fwd_mask != n.group_fwd_mask || o.priority != n.priority || o.hello_s != n.hello_s ||
+      o.max_age_s != n.max_age_s || o.forward_delay_s != n.forward_delay_s)
+    return "its settings changed (a reload adds and removes ports only)";
+  if (o.fdb_static.size() != n.fdb_static.size())
+    return "fdb_static changed (use `fdb add|del` while running)";
+  for (const auto& p : o.ports) {
+    if (!has_port(n, p)) continue;
+    const auto* a = settings_of(o, p);
+    const auto* b = settings_of(n, p);
+    if ((a == nullptr) != (b == nullptr) || (a != nullptr && !same_settings(*a, *b)))
+      return "the settings of port '" + p + "' changed (a reload adds and removes ports only)";
+  }
+  if (o.stp && o.ports != n.ports)
+    return "its ports changed and STP is on: that needs a restart of sluiced";
+  return "";
+}
+
+}  // namespace
+
+std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
+  const auto& olds = dp.topo.get<Config>().bridges;
+  const auto& news = next.get<Config>().bridges;
+  auto at = [&](const config::Mark& m) {
+    return next.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
+  };
+  auto old_of = [&](const std::string& name) -> const config::Bridge* {
+    for (auto& b : olds)
+      if (b.name == name) return &b;
+    return nullptr;
+  };
+  BridgeSys* sys = dp.find_feature<BridgeSys>();
+  if (!apply) {
+    for (auto& o : olds) {
+      bool kept = false;
+      for (auto& n : news) kept |= n.name == o.name;
+      if (!kept) return next.file + ": bridge '" + o.name + "' was removed: that needs a restart";
+    }
+    for (auto& n : news) {
+      const config::Bridge* o = old_of(n.name);
+      if (o == nullptr || sys == nullptr)
+        return at(n.mark) + "bridge '" + n.name + "' is new: adding a bridge needs a restart";
+      if (std::string e = bridge_change(*o, n); !e.empty()) return at(n.mark) + "bridge '" + n.name + "': " + e;
+      if (n.ports.size() > kMaxBridgePorts) return at(n.mark) + "more than 1023 ports";
+      for (size_t i = 0; i < n.ports.size(); i++) {
+        if (has_port(*o, n.ports[i])) continue;
+        Device* d = dp.net.find(n.ports[i]);
+        const std::string w = at(n.port_at[i]) + "bridge '" + n.name + "': port '" + n.ports[i] + "' ";
+        if (d == nullptr) return w + "is not a running device (a reload adds existing devices)";
+        if (d->kind == DevKind::bridge) return w + "is a bridge (ELOOP)";
+        bool leaving = false;  // a port that moves from another bridge of this file
+        for (auto& ob : olds)
+          if (ob.name != n.name && has_port(ob, d->name)) {
+            const config::Bridge* nb = nullptr;
+            for (auto& x : news)
+              if (x.name == ob.name) nb = &x;
+            leaving = nb != nullptr && !has_port(*nb, d->name);
+          }
+        if (!leaving && d->master.load() != kNoDev) return w + "already has a master (EBUSY)";
+        if (!leaving && d->rx_handler.load() != nullptr)
+          return w + "already has an rx_handler (EBUSY)";
+        if (rte_is_zero_ether_addr(&d->mac) || rte_is_multicast_ether_addr(&d->mac))
+          return w + "has no valid MAC";
+      }
+    }
+    return "";
+  }
+
+  // Workers are paused. Ports leave first (a port may move between bridges).
+  for (auto& n : news) {
+    Bridge* br = sys->find(n.name);
+    const config::Bridge* o = old_of(n.name);
+    if (br == nullptr || o == nullptr) continue;
+    for (auto it = br->ports.begin(); it != br->ports.end();) {
+      BridgePort* p = it->get();
+      if (has_port(n, p->dev->name)) {
+        ++it;
+        continue;
+      }
+      Device& d = *p->dev;
+      dp.net.clear_rx_handler(d);
+      d.master.store(kNoDev);
+      br->by_dev[d.index] = nullptr;
+      const uint16_t idx = d.index;
+      unsigned flushed = br->fdb->del_if([idx](const FdbEntry& e) { return e.port.load() == idx; });
+      spdlog::info("bridge {}: port {} removed ({} FDB entries flushed)", br->dev->name, d.name,
+                   flushed);
+      sys->retired_ports.push_back(std::move(*it));  // rings may still name it
+      it = br->ports.erase(it);
+    }
+  }
+  std::string err;
+  for (auto& n : news) {
+    Bridge* br = sys->find(n.name);
+    if (br == nullptr) continue;
+    for (auto& name : n.ports) {
+      Device* d = dp.net.find(name);
+      if (d == nullptr || br->by_dev[d->index] != nullptr) continue;
+      try {
+        auto p = make_port(*br, *d, n, 0, [&](const std::string& m) {
+          throw std::runtime_error("bridge '" + n.name + "': " + m);
+        });
+        br->by_dev[d->index] = p.get();
+        br->ports.push_back(std::move(p));
+        br->fdb->add(d->mac, 0, d->index, kFdbLocal, 0);
+        d->master.store(br->dev->index);
+        make_promiscuous(dp, *d);
+        if (!dp.net.set_rx_handler(*d, br_handle_frame, br->by_dev[d->index], "bridge"))
+          throw std::runtime_error("cannot register the rx_handler on '" + name + "'");
+        spdlog::info("bridge {}: port {} added", br->dev->name, name);
+      } catch (const std::exception& e) {
+        if (err.empty()) err = e.what();
+      }
+    }
+    // Numbers in order of the ports, newest first in the flood order.
+    for (size_t i = 0; i < br->ports.size(); i++) br->ports[i]->port_no = static_cast<uint16_t>(i + 1);
+    br->flood_order.clear();
+    for (auto it = br->ports.rbegin(); it != br->ports.rend(); ++it) {
+      (*it)->position = static_cast<uint16_t>(br->flood_order.size());
+      br->flood_order.push_back(it->get());
+    }
+  }
+  size_t max_ports = 0;
+  for (auto& b : sys->bridges) max_ports = std::max(max_ports, b->ports.size());
+  for (auto& ws : sys->workers) {
+    ws->egress.resize(std::max(ws->egress.size(), max_ports));
+    ws->touched.reserve(max_ports);
+  }
+  return err;
 }
 
 }  // namespace sluice::bridge

@@ -56,6 +56,10 @@ namespace sluice {
 class Dataplane;
 }
 
+namespace sluice::config {
+class Topology;
+}
+
 namespace sluice::bridge {
 
 inline constexpr unsigned kMaxBridgePorts = 1023;  // BR_MAX_PORTS - 1 (port 0 reserved)
@@ -297,11 +301,18 @@ class BridgeSys {
   void drain_learn(uint64_t now);
   void drain_to_ctl(uint64_t now);
   unsigned inject_rr_ = 0;
+
+ public:
+  // Ports a reload removed: kept, since a learn ring may still name them.
+  std::vector<std::unique_ptr<BridgePort>> retired_ports;
 };
 
 // Builds the bridges of dp.topo (after ports and VLANs exist); registers
 // timers, the shutdown step, and the workers' inject rings. Throws on errors.
 void setup(Dataplane& dp);
+// Feature::reload: ports added to and removed from running bridges (their
+// FDB, STP and counters stay); says why anything else needs a restart.
+std::string reload(Dataplane& dp, const config::Topology& next, bool apply);
 
 // The rx_handler and xmit (br_input.cc).
 void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res);

@@ -318,6 +318,7 @@ const Feature kFeature{
     .sections = {{"bridges", 40, section_bridges}},
     .check = check,
     .setup = setup,
+    .reload = reload,
 };
 const FeatureRegistrar kRegistrar{kFeature};
 

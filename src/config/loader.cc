@@ -676,6 +676,7 @@ void load_document(Loader& l, const YAML::Node& doc) {
     if (auto s = seen.find(name); s != seen.end())
       l.fail(k, "duplicate section '" + name + "' (first at " + mark_str(s->second) + ")");
     seen.emplace(name, to_mark(k.Mark()));
+    l.topo.section_text[name] = YAML::Dump(kv.second);
     auto def =
         std::find_if(sections.begin(), sections.end(), [&](auto& d) { return d.name == name; });
     if (def != sections.end()) {

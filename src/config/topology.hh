@@ -79,6 +79,9 @@ class Topology {
   std::vector<Vlan> vlans;
   Control control;
   Logging logging;
+  // Each top-level section as YAML text without positions (yaml-cpp's
+  // Dump): what a reload compares to see which sections changed.
+  std::map<std::string, std::string> section_text;
 
   Topology() = default;
   Topology(const Topology& o) { *this = o; }
@@ -90,6 +93,7 @@ class Topology {
     vlans = o.vlans;
     control = o.control;
     logging = o.logging;
+    section_text = o.section_text;
     sections_.clear();
     for (auto& [t, s] : o.sections_) sections_.emplace(t, s->clone());
     return *this;

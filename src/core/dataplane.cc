@@ -4,6 +4,7 @@
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
+#include <rte_pause.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
@@ -200,11 +201,41 @@ void Dataplane::start_workers() {
     if (int rc = rte_eal_remote_launch(Launch::main, w.get(), w->lcore); rc != 0)
       throw std::runtime_error("cannot launch worker on lcore " + std::to_string(w->lcore));
   }
+  workers_running_ = true;
 }
 
 void Dataplane::stop_workers() {
   stop_workers_.store(true);
   for (auto& w : workers) rte_eal_wait_lcore(w->lcore);
+  workers_running_ = false;
+}
+
+bool Dataplane::pause_workers(unsigned timeout_ms) {
+  if (!workers_running_ || workers.empty()) return true;  // nobody reads: nothing to wait for
+  park_.store(true, std::memory_order_seq_cst);
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t deadline = rte_get_tsc_cycles() + hz * timeout_ms / 1000;
+  while (parked_.load(std::memory_order_acquire) < workers.size()) {
+    if (rte_get_tsc_cycles() > deadline) {
+      resume_workers();
+      return false;
+    }
+    rte_pause();
+  }
+  return true;
+}
+
+void Dataplane::resume_workers() {
+  park_.store(false, std::memory_order_release);
+  while (parked_.load(std::memory_order_acquire) != 0) rte_pause();  // all back online
+}
+
+void Dataplane::park(Worker& w) {
+  rcu.offline(w.id);  // the control thread's synchronize() does not wait for us
+  parked_.fetch_add(1, std::memory_order_acq_rel);
+  while (park_.load(std::memory_order_acquire)) rte_pause();
+  rcu.online(w.id);
+  parked_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 }  // namespace sluice

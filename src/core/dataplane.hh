@@ -108,6 +108,17 @@ class Dataplane {
   void stop_workers();
   bool workers_stopping() const { return stop_workers_.load(std::memory_order_relaxed); }
 
+  // The workers' barrier (VPP's worker barrier): pause_workers() asks every
+  // running worker to stop at the end of its poll loop (TX flushed, RCU
+  // offline) and waits until all have; until resume_workers() the control
+  // thread may change what workers read in place (a reload). Packets wait in
+  // the RX rings meanwhile. false (nothing paused) when a worker did not
+  // stop within timeout_ms. Control thread only.
+  bool pause_workers(unsigned timeout_ms = 1000);
+  void resume_workers();
+  bool park_requested() const { return park_.load(std::memory_order_relaxed); }
+  void park(Worker& w);  // worker side, when park_requested()
+
   // Set by a port's link-state event (any thread): the control loop polls
   // the links at once.
   std::atomic<bool> link_event{false};
@@ -136,6 +147,9 @@ class Dataplane {
   };
   std::vector<Timer> timers_;
   std::atomic<bool> stop_workers_{false};
+  std::atomic<bool> park_{false};
+  std::atomic<unsigned> parked_{0};
+  bool workers_running_ = false;
   std::vector<std::function<void()>> shutdown_;
   std::vector<std::function<void()>> clear_fns_;
   std::map<std::type_index, std::shared_ptr<void>> features_;

@@ -16,6 +16,7 @@
 // docs/architecture.md, "Adding a feature", walks through one folder.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,7 @@ class Dataplane;
 namespace config {
 class Loader;
 struct Field;
+class Topology;
 }  // namespace config
 
 struct ConfigSection {
@@ -42,6 +44,14 @@ struct Feature {
   void (*setup)(Dataplane& dp) = nullptr;
   void (*shutdown)(Dataplane& dp) = nullptr;     // before the ports close
   void (*clear_stats)(Dataplane& dp) = nullptr;  // take a baseline of its counters
+  // `reload` (src/control/reload.cc) when one of its sections changed: with
+  // apply false, says whether it can take `next` without a restart ("" or
+  // why not, FILE:LINE:COL where a line is to blame) and changes nothing;
+  // with apply true (after every feature said yes, workers paused: tables
+  // may change in place), makes dp match `next` and keeps the state of what
+  // did not change. dp.topo is still the old topology during both calls.
+  // nullptr: a change to its sections needs a restart.
+  std::string (*reload)(Dataplane& dp, const config::Topology& next, bool apply) = nullptr;
 };
 
 // Every registered feature, ordered so that each comes after what it

@@ -93,6 +93,8 @@ void Worker::run(Dataplane& dp) {
     for (const auto& [fn, ctx] : dp.worker_polls) fn(*this, ctx);
     flush_tx();
     rcu.quiescent(id);
+    if (dp.park_requested()) [[unlikely]]
+      dp.park(*this);  // a reload changes tables in place (Dataplane::pause_workers)
   }
   flush_tx();
   rcu.offline(id);

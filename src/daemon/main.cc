@@ -28,6 +28,7 @@
 #include "control/control_queue.hh"
 #include "control/metrics.hh"
 #include "control/command.hh"
+#include "control/reload.hh"
 #include "control/server.hh"
 #include "control/telemetry.hh"
 #include "core/dataplane.hh"
@@ -37,6 +38,7 @@
 namespace {
 
 std::atomic<bool> g_quit{false};
+std::atomic<bool> g_reload{false};  // SIGHUP: re-read the start file
 // Work of the metrics and telemetry threads, run by the control loop; static
 // storage, so a telemetry callback still in flight at exit finds it closed.
 sluice::ControlQueue g_control_jobs;
@@ -44,6 +46,19 @@ int g_ready_fd = -1;
 
 void on_signal(int) {
   g_quit.store(true);
+}
+void on_hangup(int) {
+  g_reload.store(true);
+}
+
+// SIGHUP does what `sluicectl reload` does, with the start file; systemd's
+// reload protocol (RELOADING=1, then READY=1) brackets it.
+void reload_on_hangup(sluice::Dataplane& dp) {
+  sd_notify(0, "RELOADING=1");
+  spdlog::info("SIGHUP: reloading {}", dp.topo.file);
+  sluice::ReloadResult r = sluice::reload_topology(dp, "");
+  if (!r.ok) spdlog::error("reload failed: {}", r.error);
+  sd_notifyf(0, "READY=1\nSTATUS=%s", r.ok ? "reloaded" : "reload failed; running the previous topology");
 }
 
 uint64_t now_ms() {
@@ -169,6 +184,7 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
       server.poll(20);
       g_control_jobs.drain();
       if (dp.link_event.load()) sluice::pmd::poll_links(dp);
+      if (g_reload.exchange(false)) reload_on_hangup(dp);
       dp.run_timers(now_ms());
     }
     spdlog::info("stopping");
@@ -235,6 +251,9 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_hangup;
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   try {

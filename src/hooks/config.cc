@@ -180,6 +180,7 @@ const Feature kFeature{
     .after = {"bridge", "l3"},  // they register the hook points that rule lists attach to
     .sections = {{"hooks", 80, section_hooks}, {"plugins", 81, section_plugins}},
     .setup = setup,
+    .reload = reload_feature,
 };
 const FeatureRegistrar kRegistrar{kFeature};
 

@@ -233,6 +233,71 @@ std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg) {
   return "";
 }
 
+std::string reload_feature(Dataplane& dp, const config::Topology& next, bool apply) {
+  auto text = [](const config::Topology& t, const char* s) {
+    auto it = t.section_text.find(s);
+    return it == t.section_text.end() ? std::string() : it->second;
+  };
+  if (text(dp.topo, "plugins") != text(next, "plugins"))
+    return next.file + ": 'plugins' changed: loading or unloading a plugin needs a restart of sluiced";
+  Registry& reg = registry(dp);
+  const auto& cfg = next.get<Config>().hooks;
+  auto find = [&](const std::string& name) -> RuleList* {
+    for (auto& rl : reg.rule_lists)
+      if (rl->name() == name) return rl.get();
+    return nullptr;
+  };
+  // A list keeps its entry (and counters) when its point and priority stay.
+  auto kept = [&](const config::HookListCfg& h, RuleList* rl) {
+    Point p;
+    return rl != nullptr && parse_point(h.point, &p) && p == rl->point() &&
+           h.priority == rl->priority();
+  };
+  if (!apply) {
+    for (const auto& h : cfg) {
+      RuleList* rl = find(h.name);
+      Point p;
+      if (!parse_point(h.point, &p)) return "hook '" + h.name + "': unknown point '" + h.point + "'";
+      std::string e;
+      if (kept(h, rl)) {
+        e = rl->load(h.rules, true);
+      } else {
+        RuleList probe(reg, h.name, p, h.priority);  // never attached
+        e = probe.load(h.rules, true);
+      }
+      if (!e.empty())
+        return next.file + ":" + std::to_string(h.mark.line) + ":" + std::to_string(h.mark.col) +
+               ": " + e;
+    }
+    return "";
+  }
+  // Workers are paused: lists leave, change and arrive in place.
+  std::vector<std::unique_ptr<RuleList>> keep;
+  for (auto& rl : reg.rule_lists) {
+    const config::HookListCfg* h = nullptr;
+    for (const auto& c : cfg)
+      if (c.name == rl->name()) h = &c;
+    if (h != nullptr && kept(*h, rl.get())) {
+      keep.push_back(std::move(rl));
+    } else {
+      spdlog::info("hooks: {} removed from {}", rl->name(), point_name(rl->point()));
+      rl.reset();  // detaches; its table is freed after the grace period
+    }
+  }
+  reg.rule_lists = std::move(keep);
+  std::string err;
+  for (const auto& h : cfg) {
+    if (RuleList* rl = find(h.name)) {
+      if (std::string e = rl->load(h.rules); !e.empty() && err.empty()) err = e;
+      continue;
+    }
+    std::string e = load_rule_lists(reg, {h});
+    if (!e.empty() && err.empty()) err = e;
+    if (e.empty()) spdlog::info("hooks: {} added at {} priority {}", h.name, h.point, h.priority);
+  }
+  return err;
+}
+
 // ---- CLI ------------------------------------------------------------------------------
 
 namespace {

@@ -31,5 +31,8 @@ void queue_console_shutdown(Dataplane& dp);
 // New rules for the existing lists (same names, points, priorities): all
 // checked first, then swapped in under RCU. Returns "" or the error.
 std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg);
+// Feature::reload: lists added, removed, moved (another point or priority:
+// a new entry) and changed (new rules, same entry and counters).
+std::string reload_feature(Dataplane& dp, const config::Topology& next, bool apply);
 
 }  // namespace sluice::hooks

@@ -256,6 +256,7 @@ const Feature kFeature{
                  {"punt", 73, section_punt}},
     .check = check,
     .setup = setup,
+    .reload = reload,
 };
 const FeatureRegistrar kRegistrar{kFeature};
 

@@ -75,6 +75,9 @@ struct rte_mempool;
 namespace sluice {
 class Dataplane;
 }
+namespace sluice::config {
+class Topology;
+}
 namespace sluice::hooks {
 class Registry;
 }
@@ -172,6 +175,9 @@ void add_punt_ports(Dataplane& dp);
 // control timer and the shutdown step. Does nothing when the topology has
 // no L3 section (the core alone stays L2).
 void setup(Dataplane& dp);
+// Feature::reload (reload.cc): addresses added, routes added and removed,
+// static neighbours added; says why anything else needs a restart.
+std::string reload(Dataplane& dp, const config::Topology& next, bool apply);
 
 // The protocol handlers (ctx = L3*).
 void ip_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);

@@ -1,0 +1,175 @@
+#include "control/reload.hh"
+
+#include <chrono>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "config/topology.hh"
+#include "control/command.hh"
+#include "core/dataplane.hh"
+#include "core/feature.hh"
+
+namespace sluice {
+
+namespace {
+
+// Topologies a reload replaced. Features may keep pointers into their
+// sections (names, rule texts): the old objects stay where they are.
+struct Retired {
+  explicit Retired(Dataplane&) {}
+  std::vector<std::unique_ptr<config::Topology>> topos;
+};
+
+bool section_changed(const config::Topology& a, const config::Topology& b, std::string_view name) {
+  auto ia = a.section_text.find(std::string(name));
+  auto ib = b.section_text.find(std::string(name));
+  const bool ha = ia != a.section_text.end(), hb = ib != b.section_text.end();
+  if (ha != hb) return true;
+  return ha && ia->second != ib->second;
+}
+
+bool same_vlan(const config::Vlan& a, const config::Vlan& b) {
+  return a.name == b.name && a.link == b.link && a.id == b.id && a.protocol == b.protocol;
+}
+
+std::string where(const std::string& file, const config::Mark& m) {
+  return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
+}
+
+// The core's VLANs: new ones on devices that exist are added; removing or
+// changing one needs a restart (its device's index and counters stay).
+std::string check_vlans(Dataplane& dp, const config::Topology& next) {
+  for (const auto& old : dp.topo.vlans) {
+    const config::Vlan* now = nullptr;
+    for (const auto& v : next.vlans)
+      if (v.name == old.name) now = &v;
+    if (now == nullptr)
+      return next.file + ": vlan '" + old.name +
+             "' was removed: removing a VLAN device needs a restart of sluiced";
+    if (!same_vlan(old, *now))
+      return where(next.file, now->mark) + "vlan '" + old.name +
+             "' changed: changing a VLAN device needs a restart of sluiced";
+  }
+  for (const auto& v : next.vlans) {
+    if (dp.net.find(v.name) != nullptr) continue;
+    if (dp.net.find(v.link) == nullptr)
+      return where(next.file, v.mark) + "vlan '" + v.name + "': its link '" + v.link +
+             "' does not run yet (a reload adds VLANs on existing devices)";
+  }
+  return "";
+}
+
+}  // namespace
+
+ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
+  ReloadResult res;
+  const std::string file = file_arg.empty() ? dp.topo.file : file_arg;
+  config::Topology next;
+  try {
+    next = config::load_file(file);
+  } catch (const std::exception& e) {
+    res.error = e.what();
+    return res;
+  }
+
+  // What changed, and whether its owner can take it: nothing changes yet.
+  for (const char* s : {"eal", "control", "logging", "ports"}) {
+    if (!section_changed(dp.topo, next, s)) continue;
+    res.error = file + ": section '" + s +
+                "' changed: it needs a restart of sluiced (nothing was changed)";
+    return res;
+  }
+  const bool vlans = section_changed(dp.topo, next, "vlans");
+  if (vlans) {
+    res.changed.emplace_back("vlans");
+    if (std::string e = check_vlans(dp, next); !e.empty()) {
+      res.error = e;
+      return res;
+    }
+  }
+  std::vector<const Feature*> todo;
+  for (const Feature* f : features()) {
+    bool changed = false;
+    for (const ConfigSection& s : f->sections)
+      if (section_changed(dp.topo, next, s.name)) {
+        changed = true;
+        res.changed.emplace_back(s.name);
+      }
+    if (!changed) continue;
+    if (f->reload == nullptr) {
+      std::string names;
+      for (const ConfigSection& s : f->sections)
+        if (section_changed(dp.topo, next, s.name)) names += (names.empty() ? "'" : ", '") + std::string(s.name) + "'";
+      res.error = file + ": " + names + " changed: " + std::string(f->name) +
+                  " cannot change while running yet; it needs a restart of sluiced (nothing was changed)";
+      return res;
+    }
+    if (std::string e = f->reload(dp, next, false); !e.empty()) {
+      res.error = e;
+      return res;
+    }
+    todo.push_back(f);
+  }
+
+  // Apply, with the workers paused at the end of their loop.
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!dp.pause_workers()) {
+    res.error = "the workers did not pause within 1 s; nothing was changed";
+    return res;
+  }
+  std::string apply_error;
+  try {
+    if (vlans) {
+      dp.topo.vlans = next.vlans;  // add_vlans() reads them
+      dp.add_vlans();
+    }
+    for (const Feature* f : todo)
+      if (std::string e = f->reload(dp, next, true); !e.empty() && apply_error.empty())
+        apply_error = std::string(f->name) + ": " + e;
+  } catch (const std::exception& e) {
+    apply_error = e.what();
+  }
+  auto& retired = dp.feature<Retired>();
+  retired.topos.push_back(std::make_unique<config::Topology>(std::move(dp.topo)));
+  dp.topo = next;
+  dp.resume_workers();
+  res.paused_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  if (!apply_error.empty()) {  // checked, yet a resource failed: said loudly, the rest applied
+    res.error = file + ": applying the reload failed: " + apply_error;
+    spdlog::error("reload: {}", res.error);
+    return res;
+  }
+  res.ok = true;
+  std::string list;
+  for (auto& c : res.changed) list += (list.empty() ? "" : ", ") + c;
+  spdlog::info("reload {}: {} (workers paused {} us)", file, list.empty() ? "no change" : list,
+               res.paused_us);
+  return res;
+}
+
+namespace {
+
+CmdResult reload_cmd(Dataplane& dp, const std::vector<std::string>& args) {
+  if (args.size() > 1) return CmdResult::error("usage: reload [FILE]");
+  ReloadResult r = reload_topology(dp, args.empty() ? "" : args[0]);
+  if (!r.ok) return CmdResult::error(r.error);
+  CmdResult out;
+  out.json = {{"file", dp.topo.file}, {"changed", r.changed}, {"paused_us", r.paused_us}};
+  std::string list;
+  for (auto& c : r.changed) list += (list.empty() ? "" : ", ") + c;
+  out.text = "reloaded " + dp.topo.file + ": " + (list.empty() ? "no change" : list) +
+             " (workers paused " + std::to_string(r.paused_us) + " us)\n";
+  return out;
+}
+
+const CommandRegistrar kReload({{"reload"},
+                                "reload [FILE]",
+                                "re-read the topology (default: the start file) and apply what "
+                                "changed without stopping forwarding; a bad file changes nothing",
+                                reload_cmd});
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""End-to-end live reload: hosts A and B ping each other every 10 ms across
+sluiced's bridge br0 while `sluicectl reload` adds a bridge port (host C on
+p3), a route and a hook list, then removes them again: not one echo is
+lost, the FDB and counters stay, C is reachable once its port is in. A bad
+file changes nothing and returns the loader's FILE:LINE:COL error; SIGHUP
+re-reads the start file as `reload` does; a change that needs a restart is
+refused with the reason."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lab import SLUICED, Lab, Runner  # noqa: E402
+
+MACS = {"p1": "02:00:00:00:08:01", "p2": "02:00:00:00:08:02", "p3": "02:00:00:00:08:03",
+        "a": "02:00:00:00:08:0a", "b": "02:00:00:00:08:0b", "c": "02:00:00:00:08:0c"}
+
+BASE = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(if_a)s", mac: "%(p1)s"}
+  - {name: p2, device: "net_af_packet1,iface=%(if_b)s", mac: "%(p2)s"}
+  - {name: p3, device: "net_af_packet2,iface=%(if_c)s", mac: "%(p3)s"}
+bridges:
+  - {name: br0, ports: [%(ports)s]}
+addresses:
+  - {dev: br0, address: 10.0.0.1/24}
+"""
+
+ROUTE = """routes:
+  - {prefix: 10.9.0.0/24, via: 10.0.0.3}
+"""
+
+HOOK = """hooks:
+  - point: bridge/forward
+    priority: filter_bridged
+    name: count-icmp
+    rules:
+      - match: {proto: icmp}
+        verdict: accept
+        counter: true
+"""
+
+
+def lab_up(lab):
+    a, if_a = lab.host("a", addr="10.0.0.2/24", mac=MACS["a"])
+    b, if_b = lab.host("b", addr="10.0.0.3/24", mac=MACS["b"])
+    c, if_c = lab.host("c", addr="10.0.0.4/24", mac=MACS["c"])
+    v = dict(MACS, if_a=if_a, if_b=if_b, if_c=if_c)
+
+    def text(ports="p1, p2", extra=""):
+        return BASE % dict(v, ports=ports) + extra
+
+    cfg = lab.config(text())
+    lab.start(cfg)
+    return a, b, c, cfg, text
+
+
+def rewrite(cfg, body):
+    """Replaces the topology part of the file (the lab's eal/control header stays)."""
+    head = open(cfg).read().split("ports:\n")[0]
+    with open(cfg, "w") as f:
+        f.write(head + body)
+
+
+def start_ping(lab, ns, dst, seconds):
+    """A 10 ms ping for about `seconds` (a count, so the last replies are waited for)."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-i", "0.01", "-c", str(seconds * 60),
+                             "-W", "2", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def ping_result(p):
+    out, _ = p.communicate(timeout=60)
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m, out
+    seqs = {int(x) for x in re.findall(r"icmp_seq=(\d+)", out)}
+    lost = sorted(set(range(1, int(m.group(1)) + 1)) - seqs)
+    return int(m.group(1)), int(m.group(2)), "lost icmp_seq %s\n%s" % (lost, out[-500:])
+
+
+def test_reload_under_ping():
+    lab = Lab("rld")
+    try:
+        a, b, c, cfg, text = lab_up(lab)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.3")  # resolve, learn
+        fdb_before = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+        assert MACS["a"] in fdb_before and MACS["b"] in fdb_before, fdb_before
+        # C is not bridged yet: nothing reaches it.
+        assert lab.ns_exec(c, "ping -c 1 -W 1 10.0.0.2", check=False).returncode != 0
+
+        ping = start_ping(lab, a, "10.0.0.3", 6)
+        time.sleep(1)
+        rewrite(cfg, text("p1, p2, p3", ROUTE + HOOK))
+        r = lab.ctl("reload")
+        assert set(r["changed"]) == {"bridges", "routes", "hooks"}, r
+        assert r["paused_us"] < 100000, r
+        time.sleep(1.5)
+        hooks = lab.ctl("show", "hooks")["bridge/forward"]
+        assert hooks[0]["name"] == "count-icmp" and hooks[0]["rules"][0]["hits"] > 50, hooks
+        routes = [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert "10.9.0.0/24" in routes, routes
+        # Back to the start file: port, route and hook list leave again.
+        rewrite(cfg, text())
+        r = lab.ctl("reload")
+        assert set(r["changed"]) == {"bridges", "routes", "hooks"}, r
+        sent, got, out = ping_result(ping)
+        assert sent > 300 and got == sent, out  # zero loss on the unchanged path
+        assert "10.9.0.0/24" not in [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert lab.ctl("show", "hooks").get("bridge/forward", []) == []
+        # State that did not change stayed: the FDB kept A and B, counters grew.
+        fdb = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+        assert MACS["a"] in fdb and MACS["b"] in fdb, fdb
+        st = lab.ctl("show", "port", "stats", "p1")["p1"]
+        assert st["rx_packets"] >= sent, st
+
+        # p3 in again, alone: C reaches A through it.
+        rewrite(cfg, text("p1, p2, p3"))
+        lab.ctl("reload")
+        assert "p3" in lab.ctl("show", "bridge", "br0")["ports"]
+        assert lab.ctl("show", "devices")["p3"]["master"] == "br0"
+        lab.ns_exec(c, "ping -c 3 -i 0.1 -W 1 10.0.0.2")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_bad_file_and_refusals_change_nothing():
+    lab = Lab("rlb")
+    try:
+        a, b, c, cfg, text = lab_up(lab)
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        good = open(cfg).read()
+        with open(cfg, "w") as f:
+            f.write(good.replace("bridges:", "bridgez:"))
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1, r
+        assert re.search(re.escape(cfg) + r":\d+:\d+: .*bridgez", r.stderr), r.stderr
+        # The same error as sluiced --check gives at start
+        chk = subprocess.run([SLUICED, "--check", "-c", cfg], capture_output=True, text=True)
+        assert chk.returncode == 2 and chk.stderr.strip() == r.stderr.strip(), (chk.stderr, r.stderr)
+        # A change that needs a restart: refused, with the reason
+        with open(cfg, "w") as f:
+            f.write(good.replace("memory_mb: 256", "memory_mb: 300"))
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "'eal'" in r.stderr and "restart" in r.stderr, r.stderr
+        with open(cfg, "w") as f:
+            f.write(good.replace('mac: "%s"}' % MACS["p3"], 'mac: "02:00:00:00:08:33"}'))
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "'ports'" in r.stderr, r.stderr
+        # A bridge port that is a bridge: the check says where, nothing changed
+        rewrite(cfg, text("p1, p2, br0"))
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "br0" in r.stderr, r.stderr
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+        assert sorted(lab.ctl("show", "bridge", "br0")["ports"]) == ["p1", "p2"]
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_sighup_reloads_the_start_file():
+    lab = Lab("rlh")
+    try:
+        a, b, c, cfg, text = lab_up(lab)
+        rewrite(cfg, text("p1, p2, p3", ROUTE))
+        lab.proc.send_signal(signal.SIGHUP)
+        lab.wait_until(lambda: "p3" in lab.ctl("show", "bridge", "br0")["ports"], what="p3 bridged")
+        assert "10.9.0.0/24" in [x["prefix"] for x in lab.ctl("show", "routes")]
+        # A bad file on SIGHUP: logged, the daemon runs on unchanged
+        with open(cfg, "a") as f:
+            f.write("nonsense: [\n")
+        lab.proc.send_signal(signal.SIGHUP)
+        lab.wait_until(lambda: "reload failed" in lab.read_log(), what="the failure logged")
+        assert re.search(re.escape(cfg) + r":\d+:\d+: ", lab.read_log().split("reload failed")[1])
+        assert lab.proc.poll() is None
+        lab.ns_exec(c, "ping -c 2 -i 0.1 -W 1 10.0.0.2")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+if __name__ == "__main__":
+    r = Runner()
+    for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
+              test_sighup_reloads_the_start_file):
+        r.run(t)
+    r.finish()
