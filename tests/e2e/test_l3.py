@@ -159,7 +159,7 @@ def test_otherhost_frames_dropped_and_counted():
         # B saw none of them: start a sniffer on B, send again
         sniff = subprocess.Popen(["ip", "netns", "exec", b, "/usr/bin/python3", "-c",
                                   "from scapy.all import *\n"
-                                  "p = sniff(iface='eth0', timeout=3, filter='udp port 9')\n"
+                                  "p = sniff(iface='eth0', timeout=8, filter='udp port 9')\n"
                                   "print(len(p))"], stdout=subprocess.PIPE, text=True)
         time.sleep(1.0)
         lab.scapy(a, 'sendp([Ether(dst="02:00:00:00:00:bb", src="%s")/IP(src="10.0.1.2", dst="10.0.2.2")/'
