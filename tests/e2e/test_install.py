@@ -9,6 +9,7 @@ to the daemon, SIGTERM gives STOPPING=1 and a clean exit with every mbuf back.
 (test_ops.py covers the notify protocol of the build-tree daemon.)"""
 import glob
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -126,10 +127,17 @@ def test_unit_commands_run_as_systemd_runs_them():
         subst = {"/etc/sluice/topology.yaml": cfg, "/run/sluice/sluice.sock": lab.sock}
         ctl = os.path.join(root, PREFIX.lstrip("/"), "bin/sluicectl")
 
+        # LimitMEMLOCK as systemd sets it; a container without
+        # CAP_SYS_RESOURCE cannot raise the hard limit: then the hard limit.
+        lim = svc["LimitMEMLOCK"][0]
+        want = resource.RLIM_INFINITY if lim == "infinity" else int(lim)
+        probe = subprocess.run([sys.executable, "-c", "import resource; resource.setrlimit(resource.RLIMIT_MEMLOCK, "
+                                "(%d, %d))" % (want, want)], capture_output=True)
+        if probe.returncode != 0:
+            want = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
+
         def limits():
-            lim = svc["LimitMEMLOCK"][0]
-            v = resource.RLIM_INFINITY if lim == "infinity" else int(lim)
-            resource.setrlimit(resource.RLIMIT_MEMLOCK, (v, v))
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (want, want))
 
         for pre in svc.get("ExecStartPre", []):
             r = subprocess.run(systemd_argv(pre, root, subst), capture_output=True, text=True, timeout=60)
@@ -155,17 +163,19 @@ def test_unit_commands_run_as_systemd_runs_them():
             assert r.returncode == 0 and '"p1"' in r.stdout, r.stdout + r.stderr
             with open("/proc/%d/limits" % p.pid) as f:
                 lim = [l for l in f if l.startswith("Max locked memory")][0]
-            assert "unlimited" in lim, lim
-            # ExecReload, as systemctl reload runs it: it reaches the daemon
-            # over the socket, and once the daemon has `reload` it succeeds.
-            helptext = subprocess.run([ctl, "-s", lab.sock, "help"], capture_output=True, text=True,
-                                      timeout=30).stdout
+            assert lim.split()[3] == ("unlimited" if want == resource.RLIM_INFINITY else str(want)), lim
+            # ExecReload, as systemctl reload runs it: the installed client
+            # reaches the daemon over the unit's socket. `reload` is built in
+            # src/control by another part of #15: until the daemon has it, the
+            # answer must be the daemon's own refusal; once it has it, exit 0.
             r = subprocess.run(systemd_argv(svc["ExecReload"][0], root, subst), capture_output=True,
                                text=True, timeout=60)
-            if "reload" in helptext.split():
-                assert r.returncode == 0, r.stdout + r.stderr
-            else:
-                assert "unknown command 'reload'" in r.stdout + r.stderr, r.stdout + r.stderr
+            out = r.stdout + r.stderr
+            if "unknown command 'reload'" not in out:
+                assert r.returncode == 0, out
+            r = subprocess.run([ctl, "-s", lab.sock, "--json", "show", "devices"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0 and '"p1"' in r.stdout, r.stdout + r.stderr
             assert p.poll() is None, "sluiced exited on reload"
             # systemctl stop: KillSignal to the main process, then TimeoutStopSec.
             p.send_signal(getattr(signal, svc["KillSignal"][0]))
@@ -174,7 +184,8 @@ def test_unit_commands_run_as_systemd_runs_them():
             rc = p.wait(timeout=float(svc["TimeoutStopSec"][0].rstrip("s")))
             assert rc == 0, (rc, lab.read_log())
             log = lab.read_log()
-            assert "mbufs back" in log and "missing" not in log, log
+            assert re.search(r"mbuf pool .*: all \d+ mbufs back", log), log
+            assert "(mbufs missing)" not in log and not re.search(r"\(\d+ missing\)", log), log
         finally:
             if p.poll() is None:
                 p.kill()
