@@ -26,9 +26,9 @@ PREFIX = "/usr/local"
 UNIT_REL = "lib/systemd/system/sluiced.service"
 
 
-def install(destdir):
+def install(destdir, prefix=PREFIX):
     env = dict(os.environ, DESTDIR=destdir)
-    r = subprocess.run(["cmake", "--install", BUILD, "--prefix", PREFIX, "--component", "sluice"],
+    r = subprocess.run(["cmake", "--install", BUILD, "--prefix", prefix, "--component", "sluice"],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     files = set()
@@ -98,6 +98,11 @@ def test_install_file_list_and_unit():
         assert r.returncode == 0, r.stdout + r.stderr
         noise = [l for l in (r.stdout + r.stderr).splitlines() if "sluiced.service" in l]
         assert not noise, noise
+        # The unit is generated at install time: another --prefix, other paths.
+        other = os.path.join(lab.tmp, "opt")
+        install(other, "/opt/sluice")
+        svc2 = unit_fields(os.path.join(other, "opt/sluice", UNIT_REL))["Service"]
+        assert svc2["ExecStart"] == ["/opt/sluice/bin/sluiced -c /etc/sluice/topology.yaml --foreground"], svc2
         # Without the installed binaries the same check fails: it does look.
         os.rename(os.path.join(root, p, "bin/sluiced"), os.path.join(root, p, "bin/sluiced.x"))
         r = subprocess.run(["systemd-analyze", "verify", "--root=" + root, unit],
