@@ -149,6 +149,8 @@ void BondSys::publish(Bond& b) {
   v->n_usable = static_cast<uint8_t>(b.usable.size());
   if (v->n_usable != 0) v->usable_mod = ~uint64_t(0) / v->n_usable + 1;
   std::copy(b.usable.begin(), b.usable.end(), v->usable);
+  for (uint8_t pos : b.usable) v->usable_mask |= 1u << pos;
+  std::copy(std::begin(b.tlb_map), std::end(b.tlb_map), v->tlb);
   dp.rcu.publish(b.view, static_cast<const TxView*>(v));
 }
 
@@ -261,6 +263,15 @@ void BondSys::change_active(Bond& b, Member* next) {
     }
   }
   b.curr_active = next;
+  if (b.mode == Mode::balance_tlb || b.mode == Mode::balance_alb) {
+    // RX only on the active member (the others stay inactive, never backup).
+    if (old != nullptr) set_inactive_flags(b, *old, now_ms_);
+    if (next != nullptr) {
+      set_active_flags(*next, now_ms_);
+      if (old != nullptr) b.ctr.failovers++;
+    }
+    update_slave_arr(b);
+  }
   if (b.mode == Mode::active_backup) {
     if (old != nullptr) set_inactive_flags(b, *old, now_ms_);
     if (next != nullptr) {
@@ -435,6 +446,11 @@ void BondSys::tick(uint64_t now) {
       }
       if (now >= b->ad.next_tick_ms) b->ad.next_tick_ms = now + 1000 / kAdTicksPerSec;
     }
+    if (b->mode == Mode::balance_tlb && b->tlb_dynamic_lb && now >= b->tlb_next_ms) {
+      const bool first = b->tlb_next_ms == 0;
+      b->tlb_next_ms = now + kTlbRebalanceMs;
+      if (!first) tlb_rebalance_bond(*b);
+    }
   }
 }
 
@@ -531,6 +547,8 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
                                                      : FailOverMac::none;
   b->packets_per_slave = cfg.packets_per_slave;
   b->num_grat_arp = cfg.num_grat_arp;
+  b->tlb_dynamic_lb = cfg.tlb_dynamic_lb;
+  std::fill(std::begin(b->tlb_map), std::end(b->tlb_map), kNoMember);
   b->lacp_probe = b->mode == Mode::ieee8023ad;
   b->arp.interval_ms = cfg.arp_monitor.interval_ms;
   b->arp_probe = b->arp.interval_ms != 0;
@@ -684,6 +702,7 @@ void setup(Dataplane& dp) {
   for (auto& ws : sys.workers) {
     ws->rr.assign(sys.bonds.size(), 0);
     ws->ctr.assign(sys.all_members.size(), MemberCounters{});
+    ws->tlb_bytes.assign(sys.bonds.size(), std::array<uint64_t, kTlbBuckets>{});
   }
   dp.add_vlans();  // VLAN sub-devices of the bonds (vlans: link: bond0)
   register_observers(dp, sys);

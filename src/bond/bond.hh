@@ -46,6 +46,7 @@
 #include <rte_mbuf.h>
 
 #include "bond/lacp.hh"
+#include "bond/tlb.hh"
 #include "core/device.hh"
 #include "core/worker.hh"
 
@@ -121,6 +122,8 @@ struct TxView {
   Device* dev[kMaxMembers] = {};     // member devices, enslave order
   uint8_t usable[kMaxMembers] = {};  // bond_update_slave_arr (xor, 802.3ad, tlb/alb)
   uint64_t usable_mod = 0;           // fastmod multiplier of n_usable
+  uint32_t usable_mask = 0;          // bit per usable position
+  uint8_t tlb[kTlbBuckets];          // balance-tlb: bucket -> position (kNoMember: hashed)
 };
 
 struct Bond;
@@ -187,6 +190,7 @@ struct Bond {
   Reselect reselect = Reselect::always;
   FailOverMac fail_over_mac = FailOverMac::none;
   unsigned num_grat_arp = 1;
+  bool tlb_dynamic_lb = true;
 
   std::vector<std::unique_ptr<Member>> members;  // enslave order
   Member* primary = nullptr;
@@ -234,6 +238,13 @@ struct Bond {
 
   std::atomic<const TxView*> view{nullptr};
 
+  // balance-tlb (control thread): the bucket assignment published in the
+  // TxView, the byte sums at the last rebalance, when the next is due.
+  uint8_t tlb_map[kTlbBuckets];
+  uint64_t tlb_seen[kTlbBuckets] = {};
+  uint64_t tlb_next_ms = 0;
+  uint64_t tlb_rebalances = 0;
+
   bool uses_primary() const {
     return mode == Mode::active_backup || mode == Mode::balance_tlb || mode == Mode::balance_alb;
   }
@@ -269,6 +280,7 @@ struct alignas(64) WorkerState {
   rte_ring* slow = nullptr;         // worker → control: LACPDU / Marker mbufs
   std::vector<uint32_t> rr;         // [bond] rr_tx_counter
   std::vector<MemberCounters> ctr;  // [member gidx]
+  std::vector<std::array<uint64_t, kTlbBuckets>> tlb_bytes;  // [bond] balance-tlb bytes per bucket
 };
 
 // The bonding feature: dp.feature<BondSys>().
@@ -331,6 +343,8 @@ class BondSys {
   void ad_send_marker(Member& m, const uint8_t* marker);
 
   void init_workers();
+  // balance-tlb: sums the workers' bucket bytes and reassigns (tlb.cc).
+  void tlb_rebalance_bond(Bond& b);
 
  private:
   void change_active(Bond& b, Member* next);

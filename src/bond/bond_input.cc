@@ -11,6 +11,7 @@
 #include <rte_ring.h>
 
 #include "bond/bond.hh"
+#include "bond/tlb.hh"
 #include "core/meta.hh"
 #include "core/netif.hh"
 
@@ -294,14 +295,32 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       break;
 
     case Mode::balance_tlb:
-    case Mode::balance_alb:
-      // Not built (refused at load): the active member, as active-backup.
-      if (v.active == kNoMember) {
-        for (uint16_t i = 0; i < n; i++) tx_drop(w, b, pkts[i]);
-        return;
+    case Mode::balance_alb: {
+      // bond_tlb_xmit: broadcast/multicast and non-IP to the active member;
+      // IP unicast by hash (and bucket when dynamic). A frame leaving on
+      // another member carries that member's own MAC as its source.
+      auto& bytes = b.sys->workers[w.id]->tlb_bytes[b.idx];
+      for (uint16_t i = 0; i < n; i++) {
+        rte_mbuf* m = pkts[i];
+        uint8_t pos = v.active;
+        const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+        const uint16_t proto = static_cast<uint16_t>(d[12] << 8 | d[13]);
+        if ((d[0] & 1) == 0 && (proto == 0x0800 || proto == 0x86dd) && v.n_usable != 0) {
+          const uint32_t h = xmit_hash(b.policy, m);
+          pos = tlb_choose(v, h, b.tlb_dynamic_lb);
+          if (b.tlb_dynamic_lb) bytes[h & (kTlbBuckets - 1)] += m->pkt_len;
+          if (pos != v.active && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1)
+            std::memcpy(rte_pktmbuf_mtod_offset(m, uint8_t*, 6), &b.members[pos]->perm_mac, 6);
+          else if (pos != v.active)
+            pos = v.active;  // a shared frame is not rewritten: it leaves as the bond
+        }
+        if (pos == kNoMember)
+          tx_drop(w, b, m);
+        else
+          st.add(pos, m);
       }
-      dev_queue_xmit(w, *v.dev[v.active], pkts, n);
-      return;
+      break;
+    }
   }
   st.send(w, v);
 }

@@ -132,6 +132,20 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
                                                          : json(nullptr)}}},
       {"members", std::move(members)},
   };
+  const bool tlb = b.mode == Mode::balance_tlb || b.mode == Mode::balance_alb;
+  unsigned buckets[kMaxMembers] = {};
+  if (tlb) {
+    for (uint8_t pos : b.tlb_map)
+      if (pos != kNoMember) buckets[pos]++;
+    json per = json::object();
+    for (auto& m : b.members) per[m->dev->name] = buckets[m->pos];
+    j["tlb"] = {{"dynamic_lb", b.tlb_dynamic_lb},
+                {"rebalance_interval_ms", kTlbRebalanceMs},
+                {"rebalances", b.tlb_rebalances},
+                {"buckets", std::move(per)}};
+  } else {
+    j["tlb"] = nullptr;
+  }
   std::string& o = *text;
   o += b.dev->name + ": mode " + mode_name(b.mode);
   if (hashes) o += ", xmit_hash_policy " + std::string(policy_name(b.policy));
@@ -149,6 +163,12 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
        std::to_string(b.ctr.failovers) + ", gratuitous ARP " + std::to_string(b.ctr.garp_sent) +
        ", NA " + std::to_string(b.ctr.na_sent) + ", learning frames " +
        std::to_string(b.ctr.learning_sent) + "\n";
+  if (tlb) {
+    o += "  tlb_dynamic_lb " + std::string(b.tlb_dynamic_lb ? "1" : "0") + ", rebalances " +
+         std::to_string(b.tlb_rebalances) + ", buckets";
+    for (auto& m : b.members) o += " " + m->dev->name + ":" + std::to_string(buckets[m->pos]);
+    o += "\n";
+  }
   o += t.str(2);
   return j;
 }

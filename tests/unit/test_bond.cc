@@ -787,6 +787,131 @@ TEST_F(BondTest, FailoverInABridgeSendsLearningFrames) {
 
 // ---- show bond ----------------------------------------------------------------------------------
 
+// balance-tlb, tlb_dynamic_lb 0: IP unicast by usable[hash % count] of the
+// policy (layer3+4 here), everything else by the active member; a frame on
+// another member carries that member's own MAC as its source. RX only on
+// the active member.
+TEST_F(BondTest, TlbStaticChoiceAndSourceMac) {
+  config::Bond c = cfg("balance-tlb", {"p0", "p1", "p2"});
+  c.xmit_hash_policy = "layer3+4";
+  c.tlb_dynamic_lb = false;
+  build(c);
+  EXPECT_EQ(active(), "p0");
+  for (const HashCase& hc : kHashCases) {
+    if (hc.tci >= 0) continue;
+    SCOPED_TRACE(hc.name);
+    const auto bytes = unhex(hc.frame);
+    const uint16_t type = static_cast<uint16_t>(bytes[12] << 8 | bytes[13]);
+    const bool ip_unicast = (bytes[0] & 1) == 0 && (type == 0x0800 || type == 0x86dd);
+    xmit({mbuf_of(bytes)});
+    ASSERT_EQ(sink.frames.size(), 1u);
+    const unsigned want = ip_unicast ? hc.hash[2] % 3 : 0;
+    const std::vector<uint8_t> out = sink.frames[0];
+    EXPECT_EQ(outs(), V{p[want]->name});
+    const rte_ether_addr& src = b->members[want]->perm_mac;
+    if (want != 0)
+      EXPECT_EQ(std::memcmp(out.data() + 6, src.addr_bytes, 6), 0);
+    else
+      EXPECT_EQ(std::memcmp(out.data() + 6, bytes.data() + 6, 6), 0);
+  }
+  // RX: only the active member delivers to the bond.
+  EXPECT_FALSE(mem_(0).inactive.load());
+  EXPECT_TRUE(mem_(1).inactive.load());
+  EXPECT_TRUE(mem_(2).inactive.load());
+  // The active member down: p1 takes over, both RX and non-IP TX.
+  carrier(0, false);
+  tick();
+  EXPECT_EQ(active(), "p1");
+  EXPECT_FALSE(mem_(1).inactive.load());
+  EXPECT_TRUE(mem_(0).inactive.load());
+  xmit(fr("ff:ff:ff:ff:ff:ff", 0x0806));
+  EXPECT_EQ(outs(), V{"p1"});
+}
+
+// balance-tlb, tlb_dynamic_lb 1: before the first rebalance a flow is
+// hashed; at the rebalance the loaded buckets are spread heaviest first so
+// the members' byte loads are as even as the buckets allow, and sticky.
+TEST_F(BondTest, TlbDynamicRebalance) {
+  config::Bond c = cfg("balance-tlb", {"p0", "p1"});
+  c.xmit_hash_policy = "layer3+4";
+  build(c);
+  // Four flows, all in buckets that hash to p0 or p1 alike: count per member.
+  std::vector<std::vector<uint8_t>> flows;
+  for (const HashCase& hc : kHashCases) {
+    const auto bytes = unhex(hc.frame);
+    const uint16_t type = static_cast<uint16_t>(bytes[12] << 8 | bytes[13]);
+    if (hc.tci < 0 && (bytes[0] & 1) == 0 && (type == 0x0800 || type == 0x86dd))
+      flows.push_back(bytes);
+  }
+  ASSERT_GE(flows.size(), 2u);
+  for (auto& f : flows) xmit({mbuf_of(f)});
+  outs();
+  tick(bond::kTlbRebalanceMs);  // the first rebalance: every seen bucket gets a member
+  EXPECT_EQ(b->tlb_rebalances, 1u);
+  unsigned assigned = 0;
+  for (unsigned i = 0; i < bond::kTlbBuckets; i++) assigned += b->tlb_map[i] != bond::kNoMember;
+  EXPECT_GE(assigned, 1u);
+  // Every flow now follows its bucket's member.
+  for (auto& f : flows) {
+    const uint32_t h = bond::xmit_hash(HashPolicy::layer34, f.data(),
+                                       static_cast<uint32_t>(f.size()), false, 0);
+    xmit({mbuf_of(f)});
+    EXPECT_EQ(outs(), V{p[b->tlb_map[h & 0xff]]->name});
+  }
+  // show bond --json reports the buckets per member.
+  CmdResult r = cmd({"show", "bond", "bond0"});
+  const auto& tj = r.json["bond0"]["tlb"];
+  EXPECT_EQ(tj["dynamic_lb"], true);
+  EXPECT_EQ(tj["rebalances"], 1);
+  EXPECT_EQ(tj["buckets"]["p0"].get<unsigned>() + tj["buckets"]["p1"].get<unsigned>(), assigned);
+}
+
+TEST(BondTlb, RebalanceSpreadsByLoadAndSpeed) {
+  uint64_t load[bond::kTlbBuckets] = {};
+  load[1] = 900;
+  load[2] = 500;
+  load[3] = 400;
+  load[7] = 100;
+  const uint8_t usable[] = {0, 2};
+  uint32_t speed[bond::kMaxMembers] = {1000, 1000, 1000};
+  uint8_t out[bond::kTlbBuckets];
+  bond::tlb_rebalance(load, usable, 2, speed, out);
+  // 900 → 0 (a tie: the first); 500 → 2 (1.4 vs 0.5); 400 → 2 (1.3 vs 0.9);
+  // 100 → 0 (1.0 vs 1.0: the first).
+  EXPECT_EQ(out[1], 0);
+  EXPECT_EQ(out[2], 2);
+  EXPECT_EQ(out[3], 2);
+  EXPECT_EQ(out[7], 0);
+  EXPECT_EQ(out[0], bond::kNoMember);
+  EXPECT_EQ(out[200], bond::kNoMember);
+  // A member ten times faster takes the heavy buckets first.
+  speed[2] = 10000;
+  bond::tlb_rebalance(load, usable, 2, speed, out);
+  EXPECT_EQ(out[1], 2);
+  EXPECT_EQ(out[2], 2);
+  bond::tlb_rebalance(load, usable, 0, speed, out);
+  EXPECT_EQ(out[1], bond::kNoMember);
+}
+
+TEST(BondTlb, ChooseFallsBackToTheHash) {
+  bond::TxView v;
+  v.n = 3;
+  v.n_usable = 2;
+  v.usable[0] = 0;
+  v.usable[1] = 2;
+  v.usable_mask = 0b101;
+  v.usable_mod = ~uint64_t(0) / 2 + 1;
+  std::fill(std::begin(v.tlb), std::end(v.tlb), bond::kNoMember);
+  v.tlb[5] = 2;
+  v.tlb[6] = 1;  // no longer usable: hashed
+  EXPECT_EQ(bond::tlb_choose(v, 0x105, true), 2);
+  EXPECT_EQ(bond::tlb_choose(v, 0x105, false), 2);  // 0x105 odd → usable[1]
+  EXPECT_EQ(bond::tlb_choose(v, 0x106, true), 0);   // even → usable[0]
+  EXPECT_EQ(bond::tlb_choose(v, 0x104, true), 0);
+  v.n_usable = 0;
+  EXPECT_EQ(bond::tlb_choose(v, 0x105, true), bond::kNoMember);
+}
+
 TEST_F(BondTest, ShowBond) {
   build(cfg("active-backup"));
   carrier(0, false);
@@ -854,6 +979,17 @@ TEST(BondConfig, DefaultsAndErrors) {
             std::string::npos);
   EXPECT_NE(error_of("bonds:\n  - {name: bond0, members: [a], updelay_ms: 200}\n")
                 .find("updelay_ms needs the MII monitor"),
+            std::string::npos);
+  // balance-tlb and tlb_dynamic_lb: accepted there, refused elsewhere with line:col.
+  auto tl = config::load_string(
+      ports + "bonds:\n  - {name: bond0, mode: balance-tlb, members: [a, b], tlb_dynamic_lb: false}\n",
+      "t.yaml");
+  EXPECT_FALSE(tl.get<bond::Config>().bonds[0].tlb_dynamic_lb);
+  EXPECT_NE(error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
+                .find("t.yaml:5:"),
+            std::string::npos);
+  EXPECT_NE(error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
+                .find("tlb_dynamic_lb is not used in mode balance-xor"),
             std::string::npos);
   // A VLAN sub-device on a bond is accepted; one on a bridge is not.
   auto v = config::load_string(ports +
