@@ -30,7 +30,7 @@ def test_mirror_to_lo_is_dropped_as_otherhost():
         assert lo["kind"] == "loopback" and lo["mac"] == "00:00:00:00:00:00" and lo["mtu"] == 65536, lo
         cap = os.path.join(lab.tmp, "lo.pcapng")
         lab.ctl("clear", "stats")
-        lab.ctl("capture", "start", "lo", "ingress", "file", cap)
+        lab.ctl("capture", "start", "lo", "ingress", "file", cap, "snaplen", "2048")
         at_b = Tcpdump(lab, b, os.path.join(lab.tmp, "b.pcap"), "tcp dst port 9091", "in")
         dumps.append(at_b)
         lab.scapy(a, SEND_TCP)
