@@ -22,7 +22,7 @@ namespace rx_csum {
 struct RxFixup;
 }
 
-enum class DevKind : uint8_t { port, vlan, bond, bridge, tunnel, punt };
+enum class DevKind : uint8_t { port, vlan, bond, bridge, tunnel, punt, loopback };
 const char* dev_kind_name(DevKind k);
 
 // RX_HANDLER_* (include/linux/netdevice.h).
@@ -103,7 +103,7 @@ struct Device {
   uint16_t link = 0xffff;  // lower device (vlan) or 0xffff
 
   rte_ether_addr mac{};
-  uint16_t mtu = 1500;
+  uint32_t mtu = 1500;  // 32 bits: lo has 65536
   bool promiscuous = true;
 
   std::atomic<bool> admin_up{true};

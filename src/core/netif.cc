@@ -384,7 +384,10 @@ uint16_t eth_type_trans(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     PktType t = PktType::host;
     if (!rte_is_same_ether_addr(&eth->dst_addr, &dev.mac)) {
       if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
-        t = rte_is_broadcast_ether_addr(&eth->dst_addr) ? PktType::broadcast : PktType::multicast;
+        // lo's broadcast address is all-zero: ff:ff:ff:ff:ff:ff is MULTICAST there
+        t = rte_is_broadcast_ether_addr(&eth->dst_addr) && dev.kind != DevKind::loopback
+                ? PktType::broadcast
+                : PktType::multicast;
       } else {
         t = PktType::otherhost;
         if (!dev.promiscuous) {  // what the NIC's unicast filter would have done
