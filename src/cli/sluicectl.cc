@@ -4,10 +4,13 @@
 //
 // One-shot mode prints the reply's text (or, with --json, its JSON value) and
 // exits 0 on success, 1 on a command error, 2 when the daemon is unreachable.
-// The interactive mode reads lines (prompt "sluice> " on a terminal) and
-// sends each over the same connection. Protocol: src/control/server.hh.
+// The interactive mode on a terminal is a shell on libedit (prompt
+// "sluice> ", line editing, history in ~/.sluicectl_history, Tab asks the
+// daemon's `complete`, Ctrl-C drops the line, a lost daemon is reconnected
+// at the next command); on a pipe it reads lines without a prompt and stops
+// (exit 2) if the daemon goes away. Protocol: src/control/server.hh.
 //
-// Links nothing but nlohmann-json: no DPDK here.
+// Links nlohmann-json and libedit: no DPDK here.
 #include <errno.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,6 +19,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -23,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include <editline/readline.h>
 #include <nlohmann/json.hpp>
 #include <sluice/version.hh>
 
@@ -136,9 +141,13 @@ struct Reply {
 // One connection to the daemon; requests and replies are single JSON lines.
 class Connection {
  public:
-  ~Connection() {
+  ~Connection() { close(); }
+  void close() {
     if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buf_.clear();
   }
+  bool is_open() const { return fd_ >= 0; }
 
   std::optional<std::string> open(const std::string& path) {
     sockaddr_un addr{};
@@ -221,33 +230,135 @@ bool is_quit(const std::vector<std::string>& words) {
   return words.size() == 1 && (words[0] == "quit" || words[0] == "exit");
 }
 
-// Where the interactive mode gets its lines. A line-editing reader (libedit:
-// history, completion of commands and device names) slots in here later.
+// Where the interactive mode gets its lines.
 class LineReader {
  public:
   virtual ~LineReader() = default;
   // false at end of input.
   virtual bool read(std::string* line) = 0;
+  // A terminal shell reconnects after a lost daemon; a script stops.
+  virtual bool reconnects() const { return false; }
 };
 
 class StdinReader : public LineReader {
  public:
-  StdinReader() : tty_(::isatty(STDIN_FILENO) == 1) {}
+  bool read(std::string* line) override { return static_cast<bool>(std::getline(std::cin, *line)); }
+};
+
+// --- the shell on libedit (readline-compatible API) -------------------------
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_sigint(int) { g_interrupted = 1; }
+
+struct Shell {
+  Connection* conn = nullptr;
+  std::string socket;
+  std::vector<std::string> matches;  // of the current Tab
+};
+Shell g_shell;
+
+// A call that (re)connects first; an error leaves the connection closed.
+std::optional<std::string> call_reconnecting(Connection& conn, const std::string& socket,
+                                             const std::vector<std::string>& argv, bool want_json,
+                                             Reply* reply) {
+  if (!conn.is_open()) {
+    if (auto err = conn.open(socket)) return err;
+  }
+  if (auto err = conn.call(argv, want_json, reply)) {
+    conn.close();
+    return err;
+  }
+  return std::nullopt;
+}
+
+char* match_generator(const char* /*text*/, int state) {
+  static size_t next;
+  if (state == 0) next = 0;
+  if (next >= g_shell.matches.size()) return nullptr;
+  return ::strdup(g_shell.matches[next++].c_str());
+}
+
+// Tab: the words before the cursor's word go to the daemon's `complete`.
+char** complete_line(const char* text, int start, int /*end*/) {
+  rl_attempted_completion_over = 1;  // no file names instead
+  g_shell.matches.clear();
+  std::vector<std::string> words;
+  if (split_words(std::string(rl_line_buffer, static_cast<size_t>(start)), &words)) return nullptr;
+  std::erase(words, std::string("--json"));
+  std::vector<std::string> argv{"complete"};
+  argv.insert(argv.end(), words.begin(), words.end());
+  argv.emplace_back(text);
+  Reply reply;
+  if (call_reconnecting(*g_shell.conn, g_shell.socket, argv, true, &reply) || reply.status != 0 ||
+      !reply.value.is_array())
+    return nullptr;
+  for (const auto& c : reply.value)
+    if (c.is_string()) g_shell.matches.push_back(c.get<std::string>());
+  if (g_shell.matches.empty()) return nullptr;
+  return rl_completion_matches(text, match_generator);
+}
+
+constexpr int kHistoryLines = 1000;
+
+class EditReader : public LineReader {
+ public:
+  EditReader(Connection& conn, const std::string& socket) {
+    g_shell.conn = &conn;
+    g_shell.socket = socket;
+    const char* home = std::getenv("HOME");
+    if (home != nullptr && *home != '\0') history_ = std::string(home) + "/.sluicectl_history";
+    rl_readline_name = "sluicectl";
+    rl_catch_signals = 0;  // Ctrl-C: our handler, the line is dropped
+    rl_attempted_completion_function = complete_line;
+    rl_basic_word_break_characters = " \t";
+    using_history();
+    stifle_history(kHistoryLines);
+    if (!history_.empty()) read_history(history_.c_str());
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the read is interrupted
+    sigaction(SIGINT, &sa, nullptr);
+  }
+  ~EditReader() override {
+    if (!history_.empty()) write_history(history_.c_str());
+  }
+  bool reconnects() const override { return true; }
+
   bool read(std::string* line) override {
-    if (tty_) {
-      std::fputs(kPrompt, stdout);
-      std::fflush(stdout);
+    for (;;) {
+      g_interrupted = 0;
+      char* l = readline(kPrompt);
+      if (l == nullptr) {
+        if (g_interrupted) {  // Ctrl-C: a fresh prompt
+          std::fputs("^C\n", stdout);
+          std::fflush(stdout);
+          continue;
+        }
+        std::fputc('\n', stdout);  // Ctrl-D: leave the prompt on a fresh line
+        return false;
+      }
+      *line = l;
+      std::free(l);
+      if (g_interrupted) {  // Ctrl-C while the line was being finished
+        std::fputs("^C\n", stdout);
+        continue;
+      }
+      if (line->find_first_not_of(" \t") != std::string::npos) {
+        HIST_ENTRY* last = history_length > 0 ? history_get(history_base + history_length - 1) : nullptr;
+        if (last == nullptr || last->line == nullptr || *line != last->line) add_history(line->c_str());
+        if (!history_.empty()) write_history(history_.c_str());  // kept even if we are killed
+      }
+      return true;
     }
-    if (std::getline(std::cin, *line)) return true;
-    if (tty_) std::fputc('\n', stdout);  // leave the shell's prompt on a fresh line after ^D
-    return false;
   }
 
  private:
-  bool tty_;
+  std::string history_;
 };
 
-int interactive(Connection& conn, LineReader& reader, bool json_default) {
+int interactive(Connection& conn, const std::string& socket, LineReader& reader,
+                bool json_default) {
   int rc = kExitOk;
   std::string line;
   std::vector<std::string> words;
@@ -267,7 +378,13 @@ int interactive(Connection& conn, LineReader& reader, bool json_default) {
     });
     if (words.empty()) continue;
     Reply reply;
-    if (auto err = conn.call(words, want_json, &reply)) {
+    if (reader.reconnects()) {
+      if (auto err = call_reconnecting(conn, socket, words, want_json, &reply)) {
+        std::fprintf(stderr, "sluicectl: %s\n", err->c_str());
+        rc = kExitCommandError;
+        continue;
+      }
+    } else if (auto err = conn.call(words, want_json, &reply)) {
       std::fprintf(stderr, "sluicectl: %s\n", err->c_str());
       return kExitUnreachable;
     }
@@ -303,8 +420,12 @@ int main(int argc, char** argv) {
   }
 
   if (opt.command.empty()) {
+    if (::isatty(STDIN_FILENO) == 1) {
+      EditReader reader(conn, opt.socket);
+      return interactive(conn, opt.socket, reader, opt.json);
+    }
     StdinReader reader;
-    return interactive(conn, reader, opt.json);
+    return interactive(conn, opt.socket, reader, opt.json);
   }
 
   Reply reply;

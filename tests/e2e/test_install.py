@@ -62,7 +62,7 @@ def test_install_file_list_and_unit():
         files = install(root)
         p = PREFIX.lstrip("/")
         want = {p + "/bin/sluiced", p + "/bin/sluicectl", p + "/" + UNIT_REL,
-                p + "/share/doc/sluice/README.md"}
+                p + "/share/doc/sluice/README.md", p + "/share/bash-completion/completions/sluicectl"}
         want |= {p + "/share/doc/sluice/" + os.path.basename(d) for d in glob.glob(SRC + "/docs/*.md")}
         want |= {p + "/share/doc/sluice/examples/" + os.path.basename(c) for c in glob.glob(SRC + "/config/*.yaml")}
         assert p + "/share/doc/sluice/operations.md" in want
