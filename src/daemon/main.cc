@@ -17,7 +17,9 @@
 
 #include <CLI/CLI.hpp>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_log.h>
+#include <rte_pdump.h>
 #include <rte_telemetry.h>
 #include <systemd/sd-daemon.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -163,6 +165,9 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     sluice::pmd::setup(dp);       // workers, pools, ports
     dp.build();                   // VLAN sub-devices, then every feature (src/core/feature.hh)
     sluice::pmd::poll_links(dp);  // ports that features added (punt TAPs)
+    // dpdk-dumpcap attaches as a secondary process (hugepages only): serve its requests.
+    if (topo.eal.hugepages && rte_pdump_init() != 0)
+      spdlog::warn("rte_pdump_init: {} (dpdk-dumpcap cannot attach)", rte_strerror(rte_errno));
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");
     sluice::ControlServer server(dp, topo.control.socket);
@@ -198,6 +203,7 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
     missing = static_cast<int>(sluice::pmd::close_ports(dp));
     g_dp = nullptr;
   }
+  if (topo.eal.hugepages) rte_pdump_uninit();
   rte_eal_cleanup();
   spdlog::info("stopped{}", missing ? " (mbufs missing)" : "");
   return 0;
