@@ -358,9 +358,10 @@ class TestPmd:
         sh("rm -rf /var/run/dpdk/bdtp%d" % os.getpid(), check=False)
 
 
-def ad_lab(lab, rate):
-    """sluice: bond0 (802.3ad, layer3+4) over p1, p2 (veths to the testpmd
-    namespace) and a bridge br0 over bond0 and p3 (a host namespace)."""
+def ad_lab(lab, rate, mode="802.3ad", policy="layer3+4"):
+    """sluice: bond0 (802.3ad, layer3+4, or `mode`/`policy`) over p1, p2
+    (veths to the testpmd namespace) and a bridge br0 over bond0 and p3 (a
+    host namespace)."""
     ns = "sl-%s-tp" % lab.tag
     sh("ip netns add %s" % ns)
     lab.netns.append(ns)
@@ -380,14 +381,13 @@ def ad_lab(lab, rate):
   - {name: p3, device: "net_af_packet2,iface=%s"}
 bonds:
   - name: bond0
-    mode: 802.3ad
+    mode: %s
     members: [p1, p2]
     mac: "%s"
-    lacp_rate: %s
-    xmit_hash_policy: layer3+4
+%s    xmit_hash_policy: %s
 bridges:
   - {name: br0, ports: [bond0, p3]}
-""" % (ifs[0], ifs[1], host_if, AD_MAC, rate))
+""" % (ifs[0], ifs[1], host_if, mode, AD_MAC, "    lacp_rate: %s\n" % rate if rate else "", policy))
     lab.start(cfg)
     return ns, host
 
@@ -411,9 +411,9 @@ def lacp_sides_ok(lab, tp, members=(0, 1)):
 FLOWS = 256
 
 
-def host_flows(lab, host):
+def host_flows(lab, host, policy="layer3+4"):
     """FLOWS UDP flows from the host to a MAC behind the bond; returns the
-    number each member must carry by the layer3+4 formula over {p1, p2}."""
+    number each member must carry by the policy's formula over {p1, p2}."""
     lab.scapy(host, """
 fs = [Ether(src=%r, dst=%r)/IP(src="10.99.0.%%d" %% (1 + i %% 200), dst="10.99.1.1")/
       UDP(sport=1024 + 7 * i, dport=5000)/Raw(b"x" * 18) for i in range(%d)]
@@ -424,8 +424,35 @@ sendp(fs, iface="eth0")
     for i in range(FLOWS):
         f = raw(Ether(src=HOST_MAC, dst=FAR_MAC) / IP(src="10.99.0.%d" % (1 + i % 200), dst="10.99.1.1") /
                 UDP(sport=1024 + 7 * i, dport=5000) / Raw(b"x" * 18))
-        want[bond_hash("layer3+4", f) % 2] += 1
+        want[bond_hash(policy, f) % 2] += 1
     return want
+
+
+def test_balance_xor_spreads_flows_by_the_formula():
+    """balance-xor as a bridge port: 256 flows flooded through the bond leave
+    on the member §3.4's formula names, for layer3+4 and layer2+3 (the
+    counts, exactly, against the independent Python formulas)."""
+    for policy in ("layer3+4", "layer2+3"):
+        lab = Lab("bondx")
+        try:
+            _, host = ad_lab(lab, None, mode="balance-xor", policy=policy)
+            st = lab.ctl("show", "port", "stats", "all")
+            before = [st[p]["tx_packets"] for p in ("p1", "p2")]
+            want = host_flows(lab, host, policy)
+            def tx():
+                s = lab.ctl("show", "port", "stats", "all")
+                t = [s[p]["tx_packets"] - before[i] for i, p in enumerate(("p1", "p2"))]
+                return t if sum(t) >= FLOWS else None
+            got = lab.wait_until(tx, what="the flows through the bond")
+            time.sleep(0.3)
+            got = tx()
+            print("  balance-xor %s: %d flows split p1 %d / p2 %d (formula %d / %d)"
+                  % (policy, FLOWS, got[0], got[1], want[0], want[1]), flush=True)
+            assert got == want and min(want) > 0, (policy, got, want)
+            assert lab.ctl("show", "bond", "bond0")["bond0"]["xmit_hash_policy"] == policy
+            assert lab.stop() == 0
+        finally:
+            lab.close()
 
 
 def member_tx(lab):
@@ -513,7 +540,8 @@ if __name__ == "__main__":
         sys.exit(0)
     r = Runner()
     tests = [test_captures_show_the_table_of_3_8, test_active_backup_failover_with_set_link,
-             test_arp_monitor_failover_with_the_link_broken_at_the_peer]
+             test_arp_monitor_failover_with_the_link_broken_at_the_peer,
+             test_balance_xor_spreads_flows_by_the_formula]
     if os.access(TESTPMD, os.X_OK):
         tests += [test_lacp_interop_fast, test_lacp_interop_slow]
     else:
