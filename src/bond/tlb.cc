@@ -26,9 +26,8 @@ void tlb_rebalance(const uint64_t* load, const uint8_t* usable, unsigned n_usabl
   }
   if (n_usable == 0) return;
   // Heaviest first; ties by bucket number so the result is deterministic.
-  std::sort(order, order + k, [&](uint16_t a, uint16_t b) {
-    return load[a] != load[b] ? load[a] > load[b] : a < b;
-  });
+  std::sort(order, order + k,
+            [&](uint16_t a, uint16_t b) { return load[a] != load[b] ? load[a] > load[b] : a < b; });
   double assigned[kMaxMembers] = {};
   for (unsigned j = 0; j < k; j++) {
     unsigned best = 0;

@@ -10,8 +10,8 @@
 
 namespace sluice::bond {
 
-inline constexpr unsigned kTlbBuckets = 256;       // TLB_HASH_TABLE_SIZE
-inline constexpr uint64_t kTlbRebalanceMs = 10000; // BOND_TLB_REBALANCE_INTERVAL
+inline constexpr unsigned kTlbBuckets = 256;        // TLB_HASH_TABLE_SIZE
+inline constexpr uint64_t kTlbRebalanceMs = 10000;  // BOND_TLB_REBALANCE_INTERVAL
 
 struct TxView;
 

@@ -525,12 +525,14 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
       const config::Bridge* o = old_of(n.name);
       if (o == nullptr || sys == nullptr)
         return at(n.mark) + "bridge '" + n.name + "' is new: adding a bridge needs a restart";
-      if (std::string e = bridge_change(*o, n); !e.empty()) return at(n.mark) + "bridge '" + n.name + "': " + e;
+      if (std::string e = bridge_change(*o, n); !e.empty())
+        return at(n.mark) + "bridge '" + n.name + "': " + e;
       if (n.ports.size() > kMaxBridgePorts) return at(n.mark) + "more than 1023 ports";
       for (size_t i = 0; i < n.ports.size(); i++) {
         if (has_port(*o, n.ports[i])) continue;
         Device* d = dp.net.find(n.ports[i]);
-        const std::string w = at(n.port_at[i]) + "bridge '" + n.name + "': port '" + n.ports[i] + "' ";
+        const std::string w =
+            at(n.port_at[i]) + "bridge '" + n.name + "': port '" + n.ports[i] + "' ";
         if (d == nullptr) return w + "is not a running device (a reload adds existing devices)";
         if (d->kind == DevKind::bridge) return w + "is a bridge (ELOOP)";
         bool leaving = false;  // a port that moves from another bridge of this file
@@ -598,7 +600,8 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
       }
     }
     // Numbers in order of the ports, newest first in the flood order.
-    for (size_t i = 0; i < br->ports.size(); i++) br->ports[i]->port_no = static_cast<uint16_t>(i + 1);
+    for (size_t i = 0; i < br->ports.size(); i++)
+      br->ports[i]->port_no = static_cast<uint16_t>(i + 1);
     br->flood_order.clear();
     for (auto it = br->ports.rbegin(); it != br->ports.rend(); ++it) {
       (*it)->position = static_cast<uint16_t>(br->flood_order.size());

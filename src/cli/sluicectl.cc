@@ -248,7 +248,9 @@ class StdinReader : public LineReader {
 // --- the shell on libedit (readline-compatible API) -------------------------
 
 volatile std::sig_atomic_t g_interrupted = 0;
-void on_sigint(int) { g_interrupted = 1; }
+void on_sigint(int) {
+  g_interrupted = 1;
+}
 
 struct Shell {
   Connection* conn = nullptr;
@@ -345,8 +347,10 @@ class EditReader : public LineReader {
         continue;
       }
       if (line->find_first_not_of(" \t") != std::string::npos) {
-        HIST_ENTRY* last = history_length > 0 ? history_get(history_base + history_length - 1) : nullptr;
-        if (last == nullptr || last->line == nullptr || *line != last->line) add_history(line->c_str());
+        HIST_ENTRY* last =
+            history_length > 0 ? history_get(history_base + history_length - 1) : nullptr;
+        if (last == nullptr || last->line == nullptr || *line != last->line)
+          add_history(line->c_str());
         if (!history_.empty()) write_history(history_.c_str());  // kept even if we are killed
       }
       return true;

@@ -82,6 +82,12 @@ class Topology {
   // Each top-level section as YAML text without positions (yaml-cpp's
   // Dump): what a reload compares to see which sections changed.
   std::map<std::string, std::string> section_text;
+  // Whether section `name` differs from o's (present in one only, or other text).
+  bool section_differs(const Topology& o, const std::string& name) const {
+    auto a = section_text.find(name), b = o.section_text.find(name);
+    if ((a == section_text.end()) != (b == o.section_text.end())) return true;
+    return a != section_text.end() && a->second != b->second;
+  }
 
   Topology() = default;
   Topology(const Topology& o) { *this = o; }

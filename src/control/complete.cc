@@ -21,12 +21,14 @@ using Path = std::vector<Tok>;
 
 struct Node {
   bool group = false;
-  Tok tok;                               // !group
+  Tok tok;                                 // !group
   std::vector<std::vector<Node>> choices;  // group: alternative sequences
   bool optional = false;
 };
 
-bool is_placeholder(const std::string& s) { return !s.empty() && s[0] >= 'A' && s[0] <= 'Z'; }
+bool is_placeholder(const std::string& s) {
+  return !s.empty() && s[0] >= 'A' && s[0] <= 'Z';
+}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -242,10 +244,9 @@ CmdResult complete_cmd(Dataplane& dp, const std::vector<std::string>& args) {
   }
   std::vector<std::string> usages{"help [COMMAND...]"};
   for (const CommandSpec& s : CommandRegistry::instance().all()) usages.push_back(s.usage);
-  const std::vector<std::string> c =
-      candidates(usages, words, partial, [&](const std::string& ph, const std::string& cmd) {
-        return live_names(dp, ph, cmd);
-      });
+  const std::vector<std::string> c = candidates(
+      usages, words, partial,
+      [&](const std::string& ph, const std::string& cmd) { return live_names(dp, ph, cmd); });
   CmdResult r;
   r.json = c;
   for (const std::string& s : c) r.text += s + '\n';

@@ -12,7 +12,7 @@
 //                    sluice_hook_rule_hits_total{point,entry,rule}
 //   show queues      sluice_hook_queue_{queued,answered,full}_total{queue}, _waiting{queue}
 //   show captures    sluice_capture_{accepted,filtered,nombuf,ringfull,written}_total{id,dev}
-//   show mirrors     sluice_mirror_{hits,bytes,copies,copies_failed,sampled_out,skipped}_total{mirror},
+//   show mirrors sluice_mirror_{hits,bytes,copies,copies_failed,sampled_out,skipped}_total{mirror},
 //                    sluice_mirror_drops_total{mirror,reason}
 // Bonds and LACP register their own families (src/bond/commands.cc).
 #include <map>
@@ -35,8 +35,8 @@ class Writer {
   void family(const std::string& name, const char* type, const char* help) {
     out_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
-  void sample(const std::string& name, std::initializer_list<std::pair<const char*, std::string>> labels,
-              const json& v) {
+  void sample(const std::string& name,
+              std::initializer_list<std::pair<const char*, std::string>> labels, const json& v) {
     if (!v.is_number() && !v.is_boolean()) return;
     out_ += name;
     char sep = '{';
@@ -75,7 +75,8 @@ void bridges(Dataplane& dp, Writer& w) {
   json all = show(dp, {"show", "bridge"});
   if (!all.is_object() || all.empty()) return;
   w.family("sluice_bridge_fdb_entries", "gauge", "Entries in a bridge's forwarding database.");
-  for (auto& [br, j] : all.items()) w.sample("sluice_bridge_fdb_entries", {{"bridge", br}}, j["fdb_entries"]);
+  for (auto& [br, j] : all.items())
+    w.sample("sluice_bridge_fdb_entries", {{"bridge", br}}, j["fdb_entries"]);
   std::map<std::string, std::vector<std::pair<std::string, json>>> by_counter;
   for (auto& [br, j] : all.items())
     if (j.contains("counters"))
@@ -90,8 +91,8 @@ void bridges(Dataplane& dp, Writer& w) {
   for (auto& [br, j] : all.items())
     if (j.contains("ports"))
       for (auto& [port, p] : j["ports"].items())
-        w.sample("sluice_bridge_port_state", {{"bridge", br}, {"port", port}, {"state", str(p, "state")}},
-                 1);
+        w.sample("sluice_bridge_port_state",
+                 {{"bridge", br}, {"port", port}, {"state", str(p, "state")}}, 1);
 }
 
 void neighbours(Dataplane& dp, Writer& w) {
@@ -100,7 +101,8 @@ void neighbours(Dataplane& dp, Writer& w) {
   std::map<std::pair<std::string, std::string>, unsigned> n;
   for (auto& e : all) n[{str(e, "dev"), str(e, "state")}]++;
   w.family("sluice_neigh_entries", "gauge", "Neighbour (ARP/ND) entries by device and NUD state.");
-  for (auto& [k, v] : n) w.sample("sluice_neigh_entries", {{"dev", k.first}, {"state", k.second}}, v);
+  for (auto& [k, v] : n)
+    w.sample("sluice_neigh_entries", {{"dev", k.first}, {"state", k.second}}, v);
 }
 
 void routes(Dataplane& dp, Writer& w) {
@@ -115,10 +117,12 @@ void routes(Dataplane& dp, Writer& w) {
 void ip_stats(Dataplane& dp, Writer& w) {
   json all = show(dp, {"show", "ip", "stats"});
   if (!all.is_object() || all.empty()) return;
-  w.family("sluice_ip_mib_total", "counter", "IP, ICMP and TCP MIB counters by device (Linux names).");
+  w.family("sluice_ip_mib_total", "counter",
+           "IP, ICMP and TCP MIB counters by device (Linux names).");
   for (auto& [dev, mib] : all.items()) {
     if (dev == "all" || !mib.is_object()) continue;  // the sum of the others
-    for (auto& [k, v] : mib.items()) w.sample("sluice_ip_mib_total", {{"dev", dev}, {"counter", k}}, v);
+    for (auto& [k, v] : mib.items())
+      w.sample("sluice_ip_mib_total", {{"dev", dev}, {"counter", k}}, v);
   }
 }
 
@@ -131,7 +135,8 @@ void hooks(Dataplane& dp, Writer& w) {
     for (auto& [point, entries] : all.items())
       for (auto& e : entries) w.sample(name, {{"point", point}, {"entry", str(e, "name")}}, e[k]);
   }
-  w.family("sluice_hook_rule_hits_total", "counter", "Hits of each rule of a rule-list hook entry.");
+  w.family("sluice_hook_rule_hits_total", "counter",
+           "Hits of each rule of a rule-list hook entry.");
   for (auto& [point, entries] : all.items())
     for (auto& e : entries)
       if (e.contains("rules"))
@@ -150,7 +155,8 @@ void queues(Dataplane& dp, Writer& w) {
     for (auto& q : all) w.sample(name, {{"queue", str(q, "queue")}}, q[k]);
   }
   w.family("sluice_hook_queue_waiting", "gauge", "Packets waiting for a hook queue's verdict.");
-  for (auto& q : all) w.sample("sluice_hook_queue_waiting", {{"queue", str(q, "queue")}}, q["waiting"]);
+  for (auto& q : all)
+    w.sample("sluice_hook_queue_waiting", {{"queue", str(q, "queue")}}, q["waiting"]);
 }
 
 void captures(Dataplane& dp, Writer& w) {

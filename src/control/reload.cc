@@ -21,14 +21,6 @@ struct Retired {
   std::vector<std::unique_ptr<config::Topology>> topos;
 };
 
-bool section_changed(const config::Topology& a, const config::Topology& b, std::string_view name) {
-  auto ia = a.section_text.find(std::string(name));
-  auto ib = b.section_text.find(std::string(name));
-  const bool ha = ia != a.section_text.end(), hb = ib != b.section_text.end();
-  if (ha != hb) return true;
-  return ha && ia->second != ib->second;
-}
-
 bool same_vlan(const config::Vlan& a, const config::Vlan& b) {
   return a.name == b.name && a.link == b.link && a.id == b.id && a.protocol == b.protocol;
 }
@@ -75,12 +67,12 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
 
   // What changed, and whether its owner can take it: nothing changes yet.
   for (const char* s : {"eal", "control", "logging", "ports"}) {
-    if (!section_changed(dp.topo, next, s)) continue;
-    res.error = file + ": section '" + s +
-                "' changed: it needs a restart of sluiced (nothing was changed)";
+    if (!dp.topo.section_differs(next, s)) continue;
+    res.error =
+        file + ": section '" + s + "' changed: it needs a restart of sluiced (nothing was changed)";
     return res;
   }
-  const bool vlans = section_changed(dp.topo, next, "vlans");
+  const bool vlans = dp.topo.section_differs(next, "vlans");
   if (vlans) {
     res.changed.emplace_back("vlans");
     if (std::string e = check_vlans(dp, next); !e.empty()) {
@@ -90,19 +82,17 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
   }
   std::vector<const Feature*> todo;
   for (const Feature* f : features()) {
-    bool changed = false;
+    std::string names;  // the feature's changed sections, 'a', 'b'
     for (const ConfigSection& s : f->sections)
-      if (section_changed(dp.topo, next, s.name)) {
-        changed = true;
+      if (dp.topo.section_differs(next, std::string(s.name))) {
         res.changed.emplace_back(s.name);
+        names += (names.empty() ? "'" : ", '") + std::string(s.name) + "'";
       }
-    if (!changed) continue;
+    if (names.empty()) continue;
     if (f->reload == nullptr) {
-      std::string names;
-      for (const ConfigSection& s : f->sections)
-        if (section_changed(dp.topo, next, s.name)) names += (names.empty() ? "'" : ", '") + std::string(s.name) + "'";
-      res.error = file + ": " + names + " changed: " + std::string(f->name) +
-                  " cannot change while running yet; it needs a restart of sluiced (nothing was changed)";
+      res.error =
+          file + ": " + names + " changed: " + std::string(f->name) +
+          " cannot change while running yet; it needs a restart of sluiced (nothing was changed)";
       return res;
     }
     if (std::string e = f->reload(dp, next, false); !e.empty()) {

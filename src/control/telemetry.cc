@@ -41,7 +41,9 @@ std::string scalar_text(const nlohmann::json& v) {
   return clip(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-bool is_container(const nlohmann::json& v) { return v.is_object() || v.is_array(); }
+bool is_container(const nlohmann::json& v) {
+  return v.is_object() || v.is_array();
+}
 
 // Telemetry (22.11) accepts names of letters, digits, '_' and '/' only:
 // anything else ('.' of "p1.100", '-', ':') becomes '_'.
@@ -96,8 +98,8 @@ bool scalar_array(const nlohmann::json& v, rte_tel_data* d) {
     rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
     for (const auto& e : v)
       if (n++ < RTE_TEL_MAX_ARRAY_ENTRIES)
-        rte_tel_data_add_array_int(d, static_cast<int>(e.is_boolean() ? e.get<bool>()
-                                                                      : e.get<int64_t>()));
+        rte_tel_data_add_array_int(
+            d, static_cast<int>(e.is_boolean() ? e.get<bool>() : e.get<int64_t>()));
   } else {
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
     for (const auto& e : v)
@@ -204,7 +206,9 @@ std::string telemetry_name(const std::vector<std::string>& words) {
   return name.size() < 56 ? name : "";
 }
 
-void json_to_telemetry(const nlohmann::json& v, rte_tel_data* d) { fill(v, d); }
+void json_to_telemetry(const nlohmann::json& v, rte_tel_data* d) {
+  fill(v, d);
+}
 
 size_t register_telemetry_commands(Dataplane& dp, const CommandRegistry& registry,
                                    ControlQueue& queue) {
@@ -231,6 +235,8 @@ size_t register_telemetry_commands(Dataplane& dp, const CommandRegistry& registr
   return n;
 }
 
-void unregister_telemetry_dataplane() { g_state.store(nullptr); }
+void unregister_telemetry_dataplane() {
+  g_state.store(nullptr);
+}
 
 }  // namespace sluice

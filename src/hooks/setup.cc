@@ -234,12 +234,9 @@ std::string reload(Dataplane& dp, const std::vector<config::HookListCfg>& cfg) {
 }
 
 std::string reload_feature(Dataplane& dp, const config::Topology& next, bool apply) {
-  auto text = [](const config::Topology& t, const char* s) {
-    auto it = t.section_text.find(s);
-    return it == t.section_text.end() ? std::string() : it->second;
-  };
-  if (text(dp.topo, "plugins") != text(next, "plugins"))
-    return next.file + ": 'plugins' changed: loading or unloading a plugin needs a restart of sluiced";
+  if (dp.topo.section_differs(next, "plugins"))
+    return next.file +
+           ": 'plugins' changed: loading or unloading a plugin needs a restart of sluiced";
   Registry& reg = registry(dp);
   const auto& cfg = next.get<Config>().hooks;
   auto find = [&](const std::string& name) -> RuleList* {
@@ -257,7 +254,8 @@ std::string reload_feature(Dataplane& dp, const config::Topology& next, bool app
     for (const auto& h : cfg) {
       RuleList* rl = find(h.name);
       Point p;
-      if (!parse_point(h.point, &p)) return "hook '" + h.name + "': unknown point '" + h.point + "'";
+      if (!parse_point(h.point, &p))
+        return "hook '" + h.name + "': unknown point '" + h.point + "'";
       std::string e;
       if (kept(h, rl)) {
         e = rl->load(h.rules, true);

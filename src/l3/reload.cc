@@ -56,8 +56,7 @@ bool on_link4(const Config& c, const std::string& via, const std::string& dev) {
     uint32_t addr;
     uint8_t len;
     if (!parse_cidr4(a.address, &addr, &len) || (!dev.empty() && a.dev != dev)) continue;
-    const uint32_t mask = len == 0 ? 0 : ~uint32_t(0) << (32 - len);
-    if ((addr & mask) == (gw & mask)) return true;
+    if ((addr & prefix_mask(len)) == (gw & prefix_mask(len))) return true;
   }
   return false;
 }
@@ -74,7 +73,8 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
              ": L3 was off at start (no addresses, routes, neighbours or punt): turning it on "
              "needs a restart of sluiced";
     if (old.punt.size() != now.punt.size() ||
-        !std::all_of(now.punt.begin(), now.punt.end(), [&](auto& p) { return contains(old.punt, p); }))
+        !std::all_of(now.punt.begin(), now.punt.end(),
+                     [&](auto& p) { return contains(old.punt, p); }))
       return next.file + ": 'punt' changed: punt TAPs are ports; changing them needs a restart";
     for (const auto& a : old.addresses)
       if (!contains(now.addresses, a))
@@ -85,7 +85,8 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
       if (!device_will_exist(dp, next, a.dev))
         return at(next, a.mark) + "address on unknown device '" + a.dev + "'";
       if (a.address.find(':') != std::string::npos && !l3->fib6.on())
-        return at(next, a.mark) + "IPv6 was off at start (no IPv6 address): adding the first "
+        return at(next, a.mark) +
+               "IPv6 was off at start (no IPv6 address): adding the first "
                "IPv6 address needs a restart of sluiced";
     }
     for (const auto& n : old.neighbours)

@@ -49,12 +49,13 @@ mirrors:
 
 
 class Tcpdump:
-    """tcpdump -w in a namespace, stopped with SIGINT (it flushes)."""
+    """tcpdump -w on iface in a namespace, stopped with SIGINT (it flushes)."""
 
-    def __init__(self, lab, ns, path, expr="", direction=None):
+    def __init__(self, lab, ns, path, expr="", direction=None, iface="eth0"):
         self.path = path
         q = "-Q %s" % direction if direction else ""
-        cmd = "ip netns exec %s tcpdump -i eth0 --immediate-mode -U -n -s 0 %s -w %s %s" % (ns, q, path, expr)
+        cmd = "ip netns exec %s tcpdump -i %s --immediate-mode -U -n -s 0 %s -w %s %s" % (
+            ns, iface, q, path, expr)
         self.proc = subprocess.Popen(cmd, shell=True, stderr=subprocess.PIPE, text=True,
                                      start_new_session=True)
         deadline = time.time() + 10

@@ -8,49 +8,14 @@ The lab is test_mirror.py's: host A behind p1, host B behind p2, sluiced
 routing between them, M (10.0.3.2) behind p3 (10.0.3.1). The mirror copies
 p2's egress `tcp port 9091`; the originals are the frames B received."""
 import os
-import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lab import Lab, Runner, sh  # noqa: E402
-from test_mirror import SEND_TCP, frames, lab3  # noqa: E402
+from test_mirror import SEND_TCP, Tcpdump, frames, lab3  # noqa: E402
 
 P3_ADDR = "  - {dev: p3, address: 10.0.3.1/24}\n"
-
-
-class Dump:
-    """tcpdump -w on IFACE in a namespace, stopped with SIGINT (it flushes)."""
-
-    def __init__(self, ns, iface, path, expr="", direction=None):
-        self.path = path
-        q = "-Q %s" % direction if direction else ""
-        cmd = "ip netns exec %s tcpdump -i %s --immediate-mode -U -n -s 0 %s -w %s %s" % (
-            ns, iface, q, path, expr)
-        self.proc = subprocess.Popen(cmd, shell=True, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        deadline = time.time() + 10
-        line = ""
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if "listening on" in line:
-                return
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError("tcpdump did not start: %s" % line)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        time.sleep(0.3)
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
 
 
 def remote_case(name, to, m_setup, m_iface, m_expr="", check=None, capture=False):
@@ -71,8 +36,8 @@ def remote_case(name, to, m_setup, m_iface, m_expr="", check=None, capture=False
         cap = os.path.join(lab.tmp, "p2.pcapng")
         if capture:
             lab.ctl("capture", "start", "p2", "egress", "tcp", "port", "9091", "file", cap)
-        at_b = Dump(b, "eth0", os.path.join(lab.tmp, "b.pcap"), "tcp dst port 9091", "in")
-        at_m = Dump(m, m_iface, os.path.join(lab.tmp, "m.pcap"), m_expr)
+        at_b = Tcpdump(lab, b, os.path.join(lab.tmp, "b.pcap"), "tcp dst port 9091", "in")
+        at_m = Tcpdump(lab, m, os.path.join(lab.tmp, "m.pcap"), m_expr, iface=m_iface)
         dumps += [at_b, at_m]
         lab.ctl("clear", "stats")
         t0 = time.time()
