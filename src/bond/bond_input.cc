@@ -47,6 +47,8 @@ bool lacpdu_recv(Worker& w, WorkerState& ws, Member& mb, rte_mbuf* m) {
     return false;
   }
   // Its own ring: data overload never fills it; a loss is still counted.
+  SLUICE_TRACE_FATE(w, m, TraceFate::delivered, mb.dev->index, "bond_3ad_lacpdu_recv",
+                    p[0] == 1 ? "LACPDU to the 802.3ad state machines" : "Marker PDU");
   if (rte_ring_sp_enqueue(ws.slow, m) != 0) {
     c.slow_ring_full++;
     w.drop(m, mb.dev->index, DropReason::bond_slow_ring_full);
@@ -142,6 +144,10 @@ struct Staged {
     while (touched != 0) {
       unsigned pos = __builtin_ctz(touched);
       touched &= touched - 1;
+      for (uint16_t i = 0; i < n[pos]; i++)
+        SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
+                     v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
+                     v.dev[pos]->index);
       dev_queue_xmit(w, *v.dev[pos], pkts[pos], n[pos]);
     }
   }
@@ -161,6 +167,7 @@ inline rte_mbuf* clone(Worker& w, rte_mbuf* m, uint16_t dev) {
     return nullptr;
   }
   std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
+  SLUICE_TRACE_FORK(w, m, c);  // the copy is traced on its own, from its parent's path
   return c;
 }
 
@@ -221,6 +228,8 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
 }
 
 void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  static const StageId kSt = stage_register("bond-xmit", 730);
+  StageScope scope(w.runtime, kSt, n);
   Bond& b = *static_cast<Bond*>(dev.xmit_ctx);
   const TxView& v = *b.view.load(std::memory_order_acquire);
   Staged st;
@@ -231,6 +240,9 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
         for (uint16_t i = 0; i < n; i++) tx_drop(w, b, pkts[i]);
         return;
       }
+      for (uint16_t i = 0; i < n; i++)
+        SLUICE_TRACE(w, pkts[i], "bond_start_xmit", dev.index, "active member",
+                     v.dev[v.active]->index);
       dev_queue_xmit(w, *v.dev[v.active], pkts, n);
       return;
 

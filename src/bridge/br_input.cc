@@ -19,6 +19,11 @@
 namespace sluice::bridge {
 namespace {
 
+const StageId kStInput = stage_register("bridge-input", 300);
+const StageId kStFlood = stage_register("bridge-flood", 310);
+const StageId kStForward = stage_register("bridge-forward", 320);
+const StageId kStXmit = stage_register("bridge-xmit", 720);
+
 // What the entries of a bridge point see (NF_HOOK(NFPROTO_BRIDGE, …)'s
 // state): in, out = device indexes or kNoDev (local_in: out = the bridge, so
 // that a queued frame resumes where it was).
@@ -70,6 +75,7 @@ inline rte_mbuf* clone(Worker& w, rte_mbuf* m, uint16_t dev) {
     return nullptr;
   }
   std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
+  SLUICE_TRACE_FORK(w, m, c);  // the copy is traced on its own, from its parent's path
   return c;
 }
 
@@ -86,6 +92,8 @@ void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint1
   if (post) {
     n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_POST_ROUTING, kNoDev, out), pkts, n, out);
   }
+  for (uint16_t i = 0; i < n; i++)
+    SLUICE_TRACE(w, pkts[i], "br_forward", br.dev->index, "to port", out);
   // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
   const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
   uint16_t k = 0;
@@ -102,6 +110,7 @@ void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint1
 // copy, ports in flood order (newest first).
 void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool from_bridge) {
   if (ws.touched.empty()) return;
+  StageScope scope(w.runtime, kStForward, static_cast<uint16_t>(ws.touched.size()));
   std::sort(ws.touched.begin(), ws.touched.end());
   hooks::Registry& reg = br.sys->hooks;
   const hooks::Point fwd = from_bridge ? SLUICE_BRIDGE_LOCAL_OUT : SLUICE_BRIDGE_FORWARD;
@@ -124,7 +133,14 @@ void flush_egress(Worker& w, WorkerState& ws, Bridge& br, const Device* in, bool
 // unless the frame is also delivered locally. Returns true if m was used.
 bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rte_mbuf* m,
               PktClass cls, bool local_rcv, bool from_bridge, uint16_t vid, BrCounters& bc) {
+  StageScope scope(w.runtime, kStFlood, 1);
   const BridgePort* last = nullptr;
+  if (traced(m)) [[unlikely]]
+    trace_rec(w, m, "br_flood", br.dev->index,
+              cls == PktClass::unicast     ? "flood (unknown unicast)"
+              : cls == PktClass::broadcast ? "flood (broadcast)"
+                                           : "flood (multicast)",
+              kNoDev, local_rcv ? "vid %u, also up to the bridge" : "vid %u", vid);
   const uint16_t drop_dev = from != nullptr ? from->dev->index : br.dev->index;
   for (const BridgePort* to : br.flood_order) {
     switch (cls) {
@@ -141,6 +157,7 @@ bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rt
     if (!should_deliver(br, *to, from, vid)) continue;
     if (last != nullptr) {
       if (rte_mbuf* c = clone(w, m, last->dev->index)) {
+        SLUICE_TRACE(w, c, "br_flood", br.dev->index, "copy to port", last->dev->index);
         egress_prepare(br, *last, c, vid);
         stage(ws, *last, c);
       }
@@ -154,11 +171,13 @@ bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rt
   bc.flooded++;
   if (local_rcv) {
     if (rte_mbuf* c = clone(w, m, last->dev->index)) {
+      SLUICE_TRACE(w, c, "br_flood", br.dev->index, "copy to port", last->dev->index);
       egress_prepare(br, *last, c, vid);
       stage(ws, *last, c);
     }
     return false;
   }
+  SLUICE_TRACE(w, m, "br_flood", br.dev->index, "to the last port", last->dev->index);
   egress_prepare(br, *last, m, vid);
   stage(ws, *last, m);
   return true;
@@ -352,12 +371,20 @@ inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
     FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
     if (e0 != nullptr && e0->is_local()) dst = e0;
   }
-  if (dst != nullptr && dst->is_local()) return true;  // br_pass_frame_up only, never forwarded
+  if (dst != nullptr && dst->is_local()) {  // br_pass_frame_up only, never forwarded
+    SLUICE_TRACE(w, m, "br_handle_frame_finish", br.dev->index, "fdb hit: local", kNoDev, "vid %u",
+                 vid);
+    return true;
+  }
   if (dst == nullptr) {
+    SLUICE_TRACE(w, m, "br_handle_frame_finish", br.dev->index, "fdb miss", kNoDev, "vid %u", vid);
     br_flood(w, ws, br, &p, m, PktClass::unicast, false, false, vid, bc);  // sends or drops it
     return false;
   }
   BridgePort* to = br.port_of(dst->port.load(std::memory_order_relaxed));
+  if (traced(m)) [[unlikely]]
+    trace_rec(w, m, "br_handle_frame_finish", br.dev->index, "fdb hit",
+              to != nullptr ? to->dev->index : kNoDev, "vid %u", vid);
   if (to != nullptr && should_deliver(br, *to, &p, vid)) {
     if (to == &p) bc.hairpin++;
     egress_prepare(br, *to, m, vid);
@@ -387,6 +414,7 @@ inline bool pass_frame_up(Worker& w, const Bridge& br, DevCounters& brc, BrCount
       md.vlan_tci = 0;
     }
   }
+  SLUICE_TRACE(w, m, "br_pass_frame_up", md.dev, "up to the bridge device", br.dev->index);
   md.dev = br.dev->index;
   md.orig_dev = br.dev->index;  // netif_receive_skb(): a new receive call on the bridge
   bc.local++;
@@ -400,6 +428,7 @@ inline bool pass_frame_up(Worker& w, const Bridge& br, DevCounters& brc, BrCount
 void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br, BridgePort& p,
                             PortState state, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
                             uint16_t* nlocal, uint64_t now) {
+  StageScope scope(w.runtime, kStInput, n);
   const uint32_t gen = br.fdb->gen.load(std::memory_order_relaxed);
   BurstKeys k;
   n = ingress_keys(w, ws, br, p, gen, pkts, n, k, now);
@@ -512,6 +541,12 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
     }
     if (is_link_local(h->dst_addr)) {
       const LinkLocal what = link_local(w, ws, bc, br, p, m, now);
+      if (traced(m)) [[unlikely]]
+        trace_rec(w, m, "br_handle_frame", dev.index,
+                  what == LinkLocal::pass       ? "link-local: PASS up the port"
+                  : what == LinkLocal::local_in ? "link-local: bridge/local_in"
+                  : what == LinkLocal::data     ? "link-local: forwarded as data"
+                                                : "link-local: dropped");
       if (what == LinkLocal::pass) res[i] = RxResult::pass;
       if (what == LinkLocal::local_in) ll[nll++] = m;
       if (what != LinkLocal::data) continue;
@@ -549,6 +584,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
 }
 
 void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  StageScope scope(w.runtime, kStXmit, n);
   Bridge& br = *static_cast<Bridge*>(dev.xmit_ctx);
   WorkerState& ws = *br.sys->workers[w.id];
   BrCounters& bc = ws.ctr[br.idx];
@@ -584,10 +620,13 @@ void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     }
     FdbEntry* e = br.fdb->lookup(h->dst_addr, vid);
     if (e == nullptr) {
+      SLUICE_TRACE(w, m, "br_dev_xmit", dev.index, "fdb miss", kNoDev, "vid %u", vid);
       br_flood(w, ws, br, nullptr, m, PktClass::unicast, false, true, vid, bc);
       continue;
     }
     BridgePort* to = e->is_local() ? nullptr : br.port_of(e->port.load(std::memory_order_relaxed));
+    SLUICE_TRACE(w, m, "br_dev_xmit", dev.index, "fdb hit", to ? to->dev->index : kNoDev, "vid %u",
+                 vid);
     if (to != nullptr && should_deliver(br, *to, nullptr, vid)) {
       egress_prepare(br, *to, m, vid);
       stage(ws, *to, m);
@@ -623,6 +662,7 @@ void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n) {
       m = c;
     }
     meta(m).dev = p.dev->index;
+    SLUICE_TRACE_FATE(w, m, TraceFate::delivered, p.dev->index, "br_stp_rcv", "BPDU to STP");
     if (rte_ring_sp_enqueue(ws.to_ctl, m) != 0) {
       w.free_later(m);
       continue;

@@ -78,12 +78,13 @@ std::string metrics_text(Dataplane& dp) {
   for (auto& fn : dp.metrics_fns) fn(out);  // families the features register (bonds, LACP)
   auto rt = dp.runtime();
   counter(out, "sluice_stage_packets_total", "Packets through each datapath stage.");
-  for (size_t i = 0; i < rt.size(); i++)
-    out += std::string("sluice_stage_packets_total{stage=\"") + stage_name(static_cast<Stage>(i)) +
+  const unsigned nst = stage_count();
+  for (unsigned i = 1; i < nst; i++)
+    out += std::string("sluice_stage_packets_total{stage=\"") + stage_name(static_cast<StageId>(i)) +
            "\"} " + std::to_string(rt[i].packets) + "\n";
   counter(out, "sluice_stage_cycles_total", "TSC cycles spent in each datapath stage.");
-  for (size_t i = 0; i < rt.size(); i++)
-    out += std::string("sluice_stage_cycles_total{stage=\"") + stage_name(static_cast<Stage>(i)) +
+  for (unsigned i = 1; i < nst; i++)
+    out += std::string("sluice_stage_cycles_total{stage=\"") + stage_name(static_cast<StageId>(i)) +
            "\"} " + std::to_string(rt[i].cycles) + "\n";
   return out;
 }

@@ -300,51 +300,50 @@ CmdResult show_drops(Dataplane& dp, const std::vector<std::string>& args) {
   return r;
 }
 
-// ---- show runtime ----------------------------------------------------------------------------
+// ---- show runtime / clear runtime ------------------------------------------------------------
 
-constexpr size_t kNumStages = static_cast<size_t>(Stage::count_);
-using Runtime = std::array<StageStats, kNumStages>;
+using Runtime = std::array<StageStats, kMaxStages>;
 
-std::string runtime_table(const Runtime& rt) {
+// Stages that ran, in registration order (the order a packet meets them).
+std::string runtime_table(const Runtime& rt, const std::vector<StageId>& order) {
   TextTable t({{"STAGE"},
                {"CALLS", TextTable::right},
                {"PACKETS", TextTable::right},
+               {"PKTS/CALL", TextTable::right},
                {"CYCLES", TextTable::right},
-               {"CYCLES/PKT", TextTable::right},
-               {"PKTS/CALL", TextTable::right}});
-  for (size_t s = 0; s < kNumStages; s++) {
+               {"CYCLES/PKT", TextTable::right}});
+  uint64_t calls = 0, cycles = 0, rx = rt[stage::port_rx].packets;
+  for (StageId s : order) {
     const StageStats& st = rt[s];
-    t.add({stage_name(static_cast<Stage>(s)), num(st.calls), num(st.packets), num(st.cycles),
-           st.packets ? fixed2(static_cast<double>(st.cycles) / st.packets) : "-",
-           st.calls ? fixed2(static_cast<double>(st.packets) / st.calls) : "-"});
+    if (st.calls == 0) continue;
+    calls += st.calls;
+    cycles += st.cycles;
+    t.add({stage_name(static_cast<StageId>(s)), num(st.calls), num(st.packets),
+           fixed2(static_cast<double>(st.packets) / st.calls), num(st.cycles),
+           st.packets ? fixed2(static_cast<double>(st.cycles) / st.packets) : "-"});
   }
+  t.add({"(all stages, per packet received)", num(calls), num(rx), "", num(cycles),
+         rx ? fixed2(static_cast<double>(cycles) / rx) : "-"});
   return t.str(2);
 }
 
 CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
   if (!args.empty()) return usage_error("show runtime");
-  Runtime sum{};
+  const std::vector<StageId> order = stages_in_order();
   std::string per_worker;
   std::vector<Runtime> snap;
   for (auto& w : dp.workers) {
-    Runtime rt = w->runtime;  // a racy snapshot; the counters only grow (or are cleared)
+    Runtime rt;  // a racy snapshot; the counters only grow (or are cleared)
+    std::copy(std::begin(w->runtime.stats), std::end(w->runtime.stats), rt.begin());
     snap.push_back(rt);
-    for (size_t s = 0; s < kNumStages; s++) {
-      sum[s].calls += rt[s].calls;
-      sum[s].packets += rt[s].packets;
-      sum[s].cycles += rt[s].cycles;
-    }
     per_worker += "worker " + std::to_string(w->id) + " (lcore " + std::to_string(w->lcore) +
-                  "):\n" + runtime_table(rt);
+                  "):\n" + runtime_table(rt, order);
   }
-  // The totals honour `clear stats` (a baseline); the per-worker tables are raw.
-  {
-    auto since_clear = dp.runtime();
-    for (size_t s = 0; s < kNumStages; s++) sum[s] = since_clear[s];
-  }
+  // The totals honour `clear runtime` / `clear stats` (a baseline); the per-worker tables are raw.
+  Runtime sum = dp.runtime();
   CmdResult r;
   r.json = json::array();
-  for (size_t s = 0; s < kNumStages; s++) {
+  for (StageId s : order) {
     const StageStats& st = sum[s];
     json workers = json::array();  // raw, like the text's per-worker tables
     for (size_t i = 0; i < dp.workers.size(); i++) {
@@ -356,10 +355,11 @@ CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
                          {"cycles", ws.cycles}});
     }
     r.json.push_back({
-        {"stage", stage_name(static_cast<Stage>(s))},
+        {"stage", stage_name(static_cast<StageId>(s))},
         {"calls", st.calls},
         {"packets", st.packets},
         {"cycles", st.cycles},
+        {"packets_per_call", st.calls ? static_cast<double>(st.packets) / st.calls : 0.0},
         {"cycles_per_packet", st.packets ? static_cast<double>(st.cycles) / st.packets : 0.0},
         {"workers", std::move(workers)},
     });
@@ -368,9 +368,19 @@ CmdResult show_runtime(Dataplane& dp, const std::vector<std::string>& args) {
   const double up_s =
       hz != 0 ? static_cast<double>(rte_rdtsc() - dp.start_tsc) / static_cast<double>(hz) : 0;
   r.text = "uptime " + fixed2(up_s) + " s, " + std::to_string(dp.workers.size()) +
-           " worker(s), TSC " + std::to_string(hz / 1000000) + " MHz\n";
+           " worker(s), TSC " + std::to_string(hz / 1000000) +
+           " MHz; cycles are each stage's own (exclusive of the stages it calls)\n";
   r.text += per_worker;
-  if (dp.workers.size() != 1) r.text += "total:\n" + runtime_table(sum);
+  if (dp.workers.size() != 1) r.text += "total (since clear):\n" + runtime_table(sum, order);
+  return r;
+}
+
+CmdResult clear_runtime(Dataplane& dp, const std::vector<std::string>& args) {
+  if (!args.empty()) return usage_error("clear runtime");
+  dp.clear_runtime();
+  CmdResult r;
+  r.text = "runtime counters cleared\n";
+  r.json = {{"cleared", "runtime"}};
   return r;
 }
 
@@ -441,6 +451,7 @@ const CommandRegistrar kCommands{
      "show runtime",
      "per stage: calls, packets, cycles per packet",
      show_runtime},
+    {{"clear", "runtime"}, "clear runtime", "zero the per-stage counters", clear_runtime},
     {{"clear", "stats"}, "clear stats", "zero every counter", clear_stats},
     {{"set", "link"}, "set link DEV up|down", "set the admin state of DEV", set_link},
     {{"version"}, "version", "sluice and DPDK versions", version},

@@ -96,13 +96,13 @@ std::array<uint64_t, kNumDropReasons> Dataplane::drops(uint16_t dev) const {
   return s;
 }
 
-std::array<StageStats, static_cast<size_t>(Stage::count_)> Dataplane::runtime() const {
-  std::array<StageStats, static_cast<size_t>(Stage::count_)> s{};
+std::array<StageStats, kMaxStages> Dataplane::runtime() const {
+  std::array<StageStats, kMaxStages> s{};
   for (auto& w : workers)
     for (size_t i = 0; i < s.size(); i++) {
-      s[i].calls += w->runtime[i].calls;
-      s[i].packets += w->runtime[i].packets;
-      s[i].cycles += w->runtime[i].cycles;
+      s[i].calls += w->runtime.stats[i].calls;
+      s[i].packets += w->runtime.stats[i].packets;
+      s[i].cycles += w->runtime.stats[i].cycles;
     }
   for (size_t i = 0; i < s.size(); i++) {
     s[i].calls -= base_runtime_[i].calls;
@@ -118,9 +118,13 @@ void Dataplane::clear_stats() {
     base_ctr_[d] = raw_counters(d);
     base_drops_[d] = raw_drops(d);
   }
+  clear_runtime();
+  for (auto& fn : clear_fns_) fn();
+}
+
+void Dataplane::clear_runtime() {
   base_runtime_ = {};
   base_runtime_ = runtime();
-  for (auto& fn : clear_fns_) fn();
 }
 
 void Dataplane::add_timer(uint64_t period_ms, std::function<void(uint64_t)> fn) {

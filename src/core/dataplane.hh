@@ -159,13 +159,15 @@ class Dataplane {
   std::unique_ptr<DevCounters[]> base_ctr_;
   std::vector<std::pair<uint16_t, uint16_t>> folds_;  // (upper, lower)
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> base_drops_;
-  std::array<StageStats, static_cast<size_t>(Stage::count_)> base_runtime_{};
+  std::array<StageStats, kMaxStages> base_runtime_{};
 
   DevCounters raw_counters(uint16_t dev) const;
   std::array<uint64_t, kNumDropReasons> raw_drops(uint16_t dev) const;
 
  public:
-  std::array<StageStats, static_cast<size_t>(Stage::count_)> runtime() const;
+  std::array<StageStats, kMaxStages> runtime() const;
+  // clear runtime: a new baseline for the stages only.
+  void clear_runtime();
 };
 
 }  // namespace sluice

@@ -14,6 +14,8 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "core/stage.hh"
+
 namespace sluice {
 
 struct Worker;
@@ -70,6 +72,7 @@ struct PacketType {
   void* ctx;
   uint32_t id;
   const char* name;
+  StageId stage;  // show runtime: the handler's own stage (named like the handler)
 };
 struct PtypeList {
   std::vector<PacketType> entries;  // run order: newest first
@@ -114,6 +117,7 @@ struct Device {
   std::atomic<RxHandlerFn> rx_handler{nullptr};
   std::atomic<void*> rx_handler_ctx{nullptr};
   const char* rx_handler_owner = nullptr;
+  StageId rx_handler_stage = kStageNone;  // show runtime: "rx_handler/OWNER"
 
   XmitFn xmit = nullptr;
   void* xmit_ctx = nullptr;

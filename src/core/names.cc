@@ -36,10 +36,5 @@ const char* dev_kind_name(DevKind k) {
   return enum_name(k, names);
 }
 
-const char* stage_name(Stage s) {
-  static const char* const names[] = {"port-rx", "eth-type-trans", "netif-receive",
-                                      "protocol-deliver", "port-tx"};
-  return enum_name(s, names);
-}
 
 }  // namespace sluice

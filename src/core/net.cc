@@ -88,6 +88,7 @@ bool Net::set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner
   if (d.rx_handler.load() != nullptr) return false;  // -EBUSY, as netdev_rx_handler_register
   d.rx_handler_ctx.store(ctx, std::memory_order_relaxed);
   d.rx_handler_owner = owner;
+  d.rx_handler_stage = stage_register(std::string("rx_handler/") + (owner ? owner : "?"), 200);
   d.rx_handler.store(fn, std::memory_order_release);
   return true;
 }
@@ -141,7 +142,7 @@ bool Net::remove_tap(uint32_t id) {
 uint32_t Net::add_ptype(uint16_t type, Device* d, ProtoFn fn, void* ctx, const char* name) {
   std::lock_guard lk(mu_);
   uint32_t id = next_id_++;
-  PacketType pt{type, fn, ctx, id, name};
+  PacketType pt{type, fn, ctx, id, name, stage_register(name ? name : "ptype", 410)};
   if (d == nullptr) {
     auto* next = new PtypeBase(*ptype_base_.load());
     auto& b = next->bucket[type & 15];

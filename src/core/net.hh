@@ -22,6 +22,7 @@
 
 #include "core/device.hh"
 #include "core/rcu.hh"
+#include "core/trace.hh"
 
 namespace sluice {
 
@@ -39,6 +40,10 @@ class Net {
   Net& operator=(const Net&) = delete;
 
   Rcu& rcu() { return rcu_; }
+
+  // The packet trace (src/core/trace.hh): armed by `trace add`, written by
+  // the workers for marked packets only.
+  TraceStore trace;
 
   // ---- readers (any thread) ----
   Device* dev(uint16_t index) const {

@@ -95,6 +95,8 @@ bool vlan_do_receive(Worker& w, rte_mbuf* m, Device& sub) {
     w.drop(m, sub.index, DropReason::vlan_dev_down);
     return false;
   }
+  SLUICE_TRACE(w, m, "vlan_do_receive", md.dev, "to VLAN sub-device", sub.index, "vid %u",
+               md.vlan_tci & 0xfff);
   md.dev = sub.index;
   if (md.pkt_type == static_cast<uint8_t>(PktType::otherhost) &&
       rte_is_same_ether_addr(&eth_dst(m), &sub.mac))
@@ -138,6 +140,8 @@ void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = pkts[i];
       if (meta(m).flags & kFlagPtPrev) {
+        SLUICE_TRACE_FATE(w, m, TraceFate::delivered, dev.index, "deliver_skb",
+                          "to the last tap (pt_prev)");
         w.free_later(m);  // the last tap was pt_prev: the frame counts as delivered (C-2)
         continue;
       }
@@ -149,18 +153,22 @@ void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t
     }
     return;
   }
+  for (uint16_t i = 0; i < n; i++)
+    SLUICE_TRACE(w, pkts[i], "deliver_skb", dev.index, hs[0]->name, kNoDev,
+                 nh > 1 ? "protocol 0x%04x, %u handlers" : "protocol 0x%04x", proto, nh);
   if (nh > 1)
     for (uint16_t i = 0; i < n; i++) rte_mbuf_refcnt_update(pkts[i], static_cast<int16_t>(nh - 1));
   for (unsigned h = 0; h < nh; h++) {
     rte_mbuf* copy[kBurst];  // each handler owns (and may reorder) its own vector
     std::memcpy(copy, pkts, n * sizeof(rte_mbuf*));
+    StageScope scope(w.runtime, hs[h]->stage, n);
     hs[h]->fn(w, hs[h]->ctx, copy, n);
   }
 }
 
 // Steps 11–13 for packets whose round ended on `dev` without a new device.
 void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again) {
-  uint64_t t0 = rte_rdtsc();
+  StageScope scope(w.runtime, stage::deliver, n);
   // Step 11: residual VLAN tag.
   uint16_t k = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -173,6 +181,8 @@ void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again
       md.vlan_tci = 0;
       if (vid != 0) {
         md.pkt_type = static_cast<uint8_t>(PktType::otherhost);
+        SLUICE_TRACE(w, m, "vlan", dev.index, "no VLAN device: pkt_type otherhost", kNoDev,
+                     "vid %u", vid);
         break;
       }
       // Priority tag. If the inner ethertype is a VLAN too (priority-tagged
@@ -216,16 +226,27 @@ void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again
     done += g;
     deliver_group(w, dev, grp, g, proto, exact);
   }
-  auto& st = w.runtime[static_cast<size_t>(Stage::protocol)];
-  st.calls++;
-  st.packets += n;
-  st.cycles += rte_rdtsc() - t0;
+}
+
+const char* rx_result_name(RxResult r) {
+  switch (r) {
+    case RxResult::consumed: return "RX_HANDLER_CONSUMED";
+    case RxResult::another: return "RX_HANDLER_ANOTHER";
+    case RxResult::exact: return "RX_HANDLER_EXACT";
+    case RxResult::pass: return "RX_HANDLER_PASS";
+  }
+  return "?";
 }
 
 void round(Worker& w, Vec& v) {
   Device* dev = w.net.dev(v.dev);
   rte_mbuf** pkts = v.pkts;
   uint16_t n = 0;
+  StageScope scope(w.runtime, stage::netif_receive, v.n);
+#ifndef SLUICE_NO_TRACE
+  if (w.net.trace.armed()) [[unlikely]]
+    w.net.trace.mark(static_cast<uint8_t>(w.id), v.dev, pkts, v.n);
+#endif
 
   // Step 1 (bookkeeping) and step 3 (in-band tag → metadata, one per round).
   for (uint16_t i = 0; i < v.n; i++) {
@@ -241,6 +262,7 @@ void round(Worker& w, Vec& v) {
       w.drop(m, v.dev, DropReason::pkt_too_small);
       continue;
     }
+    SLUICE_TRACE(w, m, "netif_receive_skb", v.dev, "round", kNoDev, "round %u", md.rounds);
     pkts[n++] = m;
   }
   if (n == 0) return;
@@ -249,6 +271,7 @@ void round(Worker& w, Vec& v) {
   const TapList* gt = w.net.taps();
   const TapList* dt = dev->taps.load(std::memory_order_acquire);
   if (gt != nullptr || dt != nullptr) {
+    StageScope ts(w.runtime, stage::tap, n);
     if (gt)
       for (const Tap& t : gt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
     if (dt)
@@ -258,6 +281,7 @@ void round(Worker& w, Vec& v) {
 
   // Step 6: ingress actions (tc ingress / mirred). They flush pt_prev.
   if (const ActionList* al = dev->ingress.load(std::memory_order_acquire)) {
+    StageScope as(w.runtime, stage::tc_ingress, n);
     for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
     for (const Action& a : al->actions) {
       ActVerdict verdict[kBurst];
@@ -300,10 +324,19 @@ void round(Worker& w, Vec& v) {
   if (n != 0) {
     if (RxHandlerFn fn = dev->rx_handler.load(std::memory_order_acquire)) {
       for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      for (uint16_t i = 0; i < n; i++)
+        SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, dev->rx_handler_owner);
       RxResult res[kBurst];
-      fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
+      {
+        StageScope hs(w.runtime, dev->rx_handler_stage, n);
+        fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
+      }
       k = 0;
       for (uint16_t i = 0; i < n; i++) {
+        if (res[i] != RxResult::consumed)  // a consumed packet is no longer ours to look at
+          SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, rx_result_name(res[i]),
+                       res[i] == RxResult::another ? meta(pkts[i]).dev : kNoDev, "%s",
+                       dev->rx_handler_owner);
         switch (res[i]) {
           case RxResult::consumed:
             break;
@@ -443,24 +476,15 @@ void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n) {
     w.flush_free();
     return;
   }
-  uint64_t t0 = rte_rdtsc();
-  n = eth_type_trans(w, port, pkts, n);
-  uint64_t t1 = rte_rdtsc();
-  auto& cl = w.runtime[static_cast<size_t>(Stage::classify)];
-  cl.calls++;
-  cl.packets += n;
-  cl.cycles += t1 - t0;
+  {
+    StageScope scope(w.runtime, stage::classify, n);
+    n = eth_type_trans(w, port, pkts, n);
+  }
   if (n == 0) {
     w.flush_free();
     return;
   }
-  auto& pr = w.runtime[static_cast<size_t>(Stage::protocol)];
-  uint64_t proto_before = pr.cycles;
   netif_receive(w, pkts, n);
-  auto& st = w.runtime[static_cast<size_t>(Stage::netif_receive)];
-  st.calls++;
-  st.packets += n;
-  st.cycles += (rte_rdtsc() - t1) - (pr.cycles - proto_before);  // exclusive of delivery
 }
 
 void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
@@ -470,6 +494,8 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     n = static_cast<uint16_t>(n - kBurst);
   }
   if (n == 0) return;
+  StageScope scope(w.runtime, stage::xmit, n);
+  for (uint16_t i = 0; i < n; i++) SLUICE_TRACE(w, pkts[i], "dev_queue_xmit", dev.index, "xmit");
   if (!dev.up()) {
     DevCounters& c = w.c(dev.index);
     for (uint16_t i = 0; i < n; i++) {
@@ -482,6 +508,7 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   // egress action redirects or drops is never seen by the egress taps.
   rte_mbuf* local[kBurst];
   if (const ActionList* al = dev.egress.load(std::memory_order_acquire)) {
+    StageScope as(w.runtime, stage::tc_egress, n);
     std::memcpy(local, pkts, n * sizeof(rte_mbuf*));
     pkts = local;
     for (const Action& a : al->actions) {
@@ -501,10 +528,13 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   // dev_queue_xmit_nit (dev_hard_start_xmit): egress taps see it as OUTGOING.
   const TapList* gt = w.net.taps();
   const TapList* dt = dev.taps.load(std::memory_order_acquire);
-  if (gt)
-    for (const Tap& t : gt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
-  if (dt)
-    for (const Tap& t : dt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+  if (gt != nullptr || dt != nullptr) {
+    StageScope ts(w.runtime, stage::tap, n);
+    if (gt)
+      for (const Tap& t : gt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+    if (dt)
+      for (const Tap& t : dt->taps) t.fn(w, dev, t.ctx, pkts, n, Direction::egress);
+  }
   dev.xmit(w, dev, pkts, n);
 }
 
@@ -526,6 +556,7 @@ void inject_xmit(Worker& w) {
 }
 
 void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  StageScope scope(w.runtime, stage::port_xmit, n);
   if (w.tx_queue >= dev.tx_queues) [[unlikely]] {  // fewer TX queues than workers
     w.c(dev.index).tx_dropped += n;
     for (uint16_t i = 0; i < n; i++) w.drop(pkts[i], dev.index, DropReason::no_txq);
@@ -553,12 +584,14 @@ void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       }
     }
     if (b.n == kTxBufSize) w.flush_port(dev.port_id);
+    SLUICE_TRACE_FATE(w, m, TraceFate::sent, dev.index, "port_xmit");
     b.pkts[b.n++] = m;
   }
   w.tx_dirty |= uint64_t(1) << dev.port_id;
 }
 
 void vlan_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  StageScope scope(w.runtime, stage::vlan_xmit, n);
   Device* lower = w.net.dev(dev.link);
   DevCounters& c = w.c(dev.index);
   uint16_t k = 0;
@@ -574,6 +607,8 @@ void vlan_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     md.flags |= kFlagVlan;
     md.vlan_proto = dev.vlan_proto;
     md.vlan_tci = dev.vlan_id;
+    SLUICE_TRACE(w, m, "vlan_dev_hard_start_xmit", dev.index, "tag", dev.link, "vid %u",
+                 dev.vlan_id);
     c.tx_packets++;
     c.tx_bytes += m->pkt_len;
     pkts[k++] = m;

@@ -11,6 +11,21 @@
 
 namespace sluice {
 
+// In the order a packet meets them (show runtime lists stages in registration order).
+namespace stage {
+const StageId port_rx = stage_register("port-rx", 100);
+const StageId classify = stage_register("eth-type-trans", 110);
+const StageId netif_receive = stage_register("netif-receive", 120);
+const StageId tap = stage_register("tap", 130);
+const StageId tc_ingress = stage_register("tc-ingress", 140);
+const StageId deliver = stage_register("protocol-deliver", 400);
+const StageId xmit = stage_register("dev-queue-xmit", 700);
+const StageId tc_egress = stage_register("tc-egress", 710);
+const StageId vlan_xmit = stage_register("vlan-xmit", 740);
+const StageId port_xmit = stage_register("port-xmit", 800);
+const StageId port_tx = stage_register("port-tx", 900);
+}  // namespace stage
+
 Worker::Worker(Net& n, unsigned i, unsigned lc)
     : net(n),
       id(i),
@@ -43,13 +58,13 @@ void Worker::enable_inject() {
 void Worker::reset_counters() {
   std::memset(static_cast<void*>(ctr.get()), 0, sizeof(DevCounters) * kMaxDevices);
   for (unsigned i = 0; i < kMaxDevices; i++) drops[i].fill(0);
-  for (auto& s : runtime) s = StageStats{};
+  runtime.reset();
 }
 
 void Worker::flush_port(uint16_t port) {
   TxBuffer& b = txbuf[port];
   if (b.n == 0) return;
-  uint64_t t0 = rte_rdtsc();
+  StageScope scope(runtime, stage::port_tx, b.n);
   uint16_t sent = 0;
   // A short TX ring gets a few more chances before the rest is dropped.
   for (int tries = 0; tries < 4 && sent < b.n; tries++)
@@ -63,10 +78,6 @@ void Worker::flush_port(uint16_t port) {
     c.tx_dropped++;
     drop(b.pkts[i], b.dev, DropReason::txq_full);
   }
-  auto& st = runtime[static_cast<size_t>(Stage::tx)];
-  st.calls++;
-  st.packets += b.n;
-  st.cycles += rte_rdtsc() - t0;
   b.n = 0;
 }
 
@@ -75,15 +86,17 @@ void Worker::run(Dataplane& dp) {
   rcu.register_thread(id);
   rcu.online(id);
   rte_mbuf* pkts[kBurst];
-  auto& rx = runtime[static_cast<size_t>(Stage::rx)];
+  StageStats& rx = runtime.stats[stage::port_rx];
   while (!dp.workers_stopping()) {
     for (const RxPoll& p : polls) {
       uint64_t t0 = rte_rdtsc();
       uint16_t n = rte_eth_rx_burst(p.port, p.queue, pkts, kBurst);
       if (n == 0) continue;
+      // The stages of this burst count from here; what came before is loop time.
+      runtime.mark = rte_rdtsc();
       rx.calls++;
       rx.packets += n;
-      rx.cycles += rte_rdtsc() - t0;
+      rx.cycles += runtime.mark - t0;
       if (p.dev->rx_fixup != nullptr) [[unlikely]]
         rx_csum::receive(*this, *p.dev, pkts, n);  // a kernel peer's frames (net_af_packet)
       else

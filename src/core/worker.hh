@@ -15,6 +15,7 @@
 #include "core/drop_reason.hh"
 #include "core/meta.hh"
 #include "core/net.hh"
+#include "core/stage.hh"
 
 namespace sluice {
 
@@ -28,12 +29,11 @@ struct DevCounters {
   uint64_t tx_packets, tx_bytes, tx_dropped;
 };
 
-// show runtime: per stage calls, packets and TSC cycles (like VPP's).
-enum class Stage : uint8_t { rx, classify, netif_receive, protocol, tx, count_ };
-const char* stage_name(Stage s);
-struct StageStats {
-  uint64_t calls, packets, cycles;
-};
+// The core's stages (show runtime); features register their own.
+namespace stage {
+extern const StageId port_rx, classify, netif_receive, tap, tc_ingress, deliver, xmit, tc_egress,
+    vlan_xmit, port_xmit, port_tx;
+}
 
 struct Worker;
 class Dataplane;
@@ -71,7 +71,7 @@ struct alignas(64) Worker {
 
   std::unique_ptr<DevCounters[]> ctr;                              // [kMaxDevices]
   std::unique_ptr<std::array<uint64_t, kNumDropReasons>[]> drops;  // [kMaxDevices]
-  std::array<StageStats, static_cast<size_t>(Stage::count_)> runtime{};
+  StageClock runtime;  // show runtime: per stage calls, packets, exclusive cycles
   std::array<TxBuffer, kMaxPorts> txbuf;
   uint64_t tx_dirty = 0;  // bitmask of ports with buffered packets
 
@@ -98,10 +98,14 @@ struct alignas(64) Worker {
   // Free with a named reason, counted against dev. Batched: freed on flush_free().
   void drop(rte_mbuf* m, uint16_t dev, DropReason r) {
     if (dev < kMaxDevices) drops[dev][static_cast<unsigned>(r)]++;
+    if (traced(m)) [[unlikely]]
+      trace_drop(*this, m, dev, r);
     free_later(m);
   }
   // Free without a drop (consumed).
   void free_later(rte_mbuf* m) {
+    if (traced(m)) [[unlikely]]
+      trace_consumed(*this, m);
     if (nfree_ == kFreeBatch) flush_free();
     free_[nfree_++] = m;
   }

@@ -1,6 +1,8 @@
 #include "hooks/hooks.hh"
 
 #include <algorithm>
+#include <array>
+#include <string>
 #include <cstddef>
 #include <cstring>
 
@@ -259,10 +261,13 @@ Registry::QueueResult Registry::queue(Worker& w, const State& st, const Entry& e
     Queue& Q = queues_[q];
     if (!Q.bound.load(std::memory_order_relaxed)) {
       Q.nolistener.fetch_add(1, std::memory_order_relaxed);
-    } else if (enqueue(w, st, e, m, q)) {
-      c.queued++;
-      return QueueResult::queued;
     } else {
+      // Before the ring: once queued, the consumer owns it. A failed enqueue overrides it.
+      SLUICE_TRACE_FATE(w, m, TraceFate::queued, drop_dev, point_name(st.point), "%u", q);
+      if (enqueue(w, st, e, m, q)) {
+        c.queued++;
+        return QueueResult::queued;
+      }
       Q.full.fetch_add(1, std::memory_order_relaxed);
       why = DropReason::nfqueue_full;
     }
@@ -319,6 +324,27 @@ uint16_t regroup(rte_mbuf** pkts, uint16_t* idx, uint16_t k, uint16_t active, ui
   return m;
 }
 
+// show runtime: one stage per hook point ("hook ipv4/forward").
+StageId hook_stage(unsigned point) {
+  static const auto ids = [] {
+    std::array<StageId, kNumPoints> a{};
+    for (unsigned p = 0; p < kNumPoints; p++) a[p] = stage_register(std::string("hook ") + point_name(p), 420);
+    return a;
+  }();
+  return point < kNumPoints ? ids[point] : kStageNone;
+}
+
+const char* verdict_name(uint32_t v) {
+  switch (v & 0xff) {
+    case SLUICE_ACCEPT: return "NF_ACCEPT";
+    case SLUICE_DROP: return "NF_DROP";
+    case SLUICE_QUEUE: return "NF_QUEUE";
+    case SLUICE_STOP: return "NF_STOP";
+    case kBroute: return "broute: PASS up the port";
+    default: return "NF_STOLEN";
+  }
+}
+
 // Puts the survivors back in their original order (idx: original indexes).
 void restore_order(rte_mbuf** pkts, uint16_t* idx, uint16_t n) {
   uint16_t ord[kBurst];
@@ -340,6 +366,7 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
                             uint16_t drop_dev, uint16_t* kept_idx, Brouted* brouted,
                             uint32_t after_id, int after_pri) {
   const size_t start = after_id != 0 ? resume_index(l, after_id, after_pri) : 0;
+  StageScope scope(w.runtime, hook_stage(st.point), n);
   EntryCounters* wc = &ctr_[(w.id % kMaxWorkers) * kMaxEntries];
   // Common case: every entry accepts the whole burst. Then pkts is untouched,
   // the caller's State (and its outs) serves every entry, and nothing is
@@ -360,6 +387,10 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
     e.fn(w, s, e.priv, pkts, active, v);
     EntryCounters& c = wc[e.slot];
     c.hits += active;
+    for (uint16_t i = 0; i < active; i++)
+      if (traced(pkts[i])) [[unlikely]]
+        trace_rec(w, pkts[i], point_name(st.point), meta(pkts[i]).dev, verdict_name(v[i]), kNoDev,
+                  "entry %s (priority %d)", e.name.c_str(), e.priority);
     uint32_t other = 0;
     for (uint16_t i = 0; i < active; i++) other |= (v[i] & 0xff) ^ SLUICE_ACCEPT;
     if (other == 0) continue;
@@ -384,6 +415,8 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
           break;
         case SLUICE_DROP:
           c.drops++;
+          SLUICE_TRACE_DETAIL(w, pkts[i], "NF_DROP by %s entry %s", point_name(st.point),
+                              e.name.c_str());
           w.drop(pkts[i], dd, DropReason::netfilter_drop);
           break;
         case SLUICE_QUEUE: {

@@ -622,6 +622,16 @@ bool key_matches(const AclRule& a, const Key& k, const Layout& L) {
   return true;
 }
 
+const char* rule_verdict_word(RuleVerdict v) {
+  switch (v) {
+    case RuleVerdict::accept: return "rule: accept";
+    case RuleVerdict::drop: return "rule: drop";
+    case RuleVerdict::cont: return "rule: continue";
+    case RuleVerdict::queue: return "rule: queue";
+  }
+  return "rule";
+}
+
 // The hook function of a rule list.
 void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_t n,
                 uint32_t* verdicts) {
@@ -666,6 +676,8 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
       uint32_t ri = fc.map[res - 1];
       const CRule& cr = t->rules[ri];
       if (cr.r.counter) hits[ri]++;
+      SLUICE_TRACE(w, m, "rule", meta(m).dev, rule_verdict_word(cr.r.verdict), kNoDev,
+                   "%s rule %u", rl->name().c_str(), ri + 1);
       if (cr.r.has_set_mark) meta(m).mark = cr.r.set_mark;
       if (cr.r.log) {
         auto& lg = t->log[w.id % kMaxWorkers];

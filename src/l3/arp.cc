@@ -73,6 +73,11 @@ void arp_process(Worker& w, L3& l3, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
         m = c;
         arp = rte_pktmbuf_mtod_offset(m, rte_arp_hdr*, sizeof(rte_ether_hdr));
       }
+      if (traced(m)) [[unlikely]] {  // the request is delivered; its reply is traced on its own
+        trace_fate(w, m, TraceFate::delivered, dev, "arp_process", "request for a local address");
+        trace_fork(w, m, m);
+        trace_rec(w, m, "arp_process", dev, "ARP reply");
+      }
       rte_ether_addr sha = arp->arp_data.arp_sha;
       auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
       eth->dst_addr = sha;
@@ -95,6 +100,8 @@ void arp_process(Worker& w, L3& l3, uint16_t dev, rte_mbuf** pkts, uint16_t n) {
       std::memcpy(ev.mac, arp->arp_data.arp_sha.addr_bytes, 6);
       rte_ring_enqueue_elem(ws.events, &ev, sizeof ev);
     }
+    SLUICE_TRACE(w, m, "arp_process", dev,
+                 op == RTE_ARP_OP_REQUEST ? "request not for us" : "reply: sender learned");
     w.free_later(m);
   }
   // [arp/out] NF_ARP_OUT (out = dev) for the replies made here.

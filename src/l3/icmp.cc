@@ -119,6 +119,11 @@ void icmp_rcv(Ctx4& c, PktVec& gen, rte_mbuf* m, RtType rt, uint16_t dev) {
         c.w.drop(m, dev, DropReason::icmp_ignored);
         return;
       }
+      if (traced(m)) [[unlikely]] {  // the request is delivered; its reply is traced on its own
+        trace_fate(c.w, m, TraceFate::delivered, dev, "icmp_rcv", "echo request answered");
+        trace_fork(c.w, m, m);
+        trace_rec(c.w, m, "icmp_reply", dev, "echo reply");
+      }
       icmp_echo_reply(c, ip, icmp);
       mib[Mib::IcmpOutMsgs]++;
       mib[Mib::IcmpOutEchoReps]++;

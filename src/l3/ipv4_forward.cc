@@ -13,6 +13,8 @@ namespace sluice::l3 {
 
 namespace {
 
+const StageId kStForward = stage_register("ip-forward", 450);
+
 // ip_forward's checks for one packet and its next hop nh (ip_error when
 // there is none), then ip_decrease_ttl. False: dropped (with its ICMP error
 // in gen when one is due).
@@ -56,11 +58,24 @@ namespace {
 }  // namespace
 
 void ip_forward(Ctx4& c, uint16_t dev, FwdBurst& f, Out4& out, PktVec& gen) {
+  StageScope scope(c.w.runtime, kStForward, f.n);
   MibBlock& mib = c.ws.m(dev);
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(c.s->fib, f.dst, nh, f.n);
   Routed<uint32_t> fo;
   for (uint16_t i = 0; i < f.n; i++) {
+    if (traced(f.pkts[i])) [[unlikely]] {
+      if (nh[i] == 0 || nh[i] >= c.s->nh.size()) {
+        trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "no route");
+      } else {
+        const uint32_t gw = c.s->nh[nh[i]].gw;
+        if (gw != 0)
+          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev,
+                    "via %u.%u.%u.%u", gw >> 24, (gw >> 16) & 0xff, (gw >> 8) & 0xff, gw & 0xff);
+        else
+          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "directly connected");
+      }
+    }
     if (!ip_forward_one(c, mib, dev, f.pkts[i], nh[i], gen)) continue;
     const NextHop& h = c.s->nh[nh[i]];
     fo.pkts[fo.n] = f.pkts[i];

@@ -4,6 +4,8 @@
 // ip_rcv_finish routes the burst: martians dropped, broadcast and the local
 // table (before the main table) to ip_local_deliver, the rest to ip_forward.
 // Stages: ipv4.hh. Spec: ../shared/spec/linux-rx.md §6.1–6.2.
+#include <cstdio>
+
 #include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
@@ -13,6 +15,16 @@
 namespace sluice::l3 {
 
 namespace {
+
+const StageId kStRouteInput = stage_register("ip-route-input", 430);
+
+// For trace details (traced packets only).
+struct Ip4Text {
+  char s[16];
+  explicit Ip4Text(uint32_t a) {
+    std::snprintf(s, sizeof s, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+  }
+};
 
 // The header checksum verifies (ip_fast_csum(iph, ihl) == 0). The common
 // 20-byte header is summed as five 32-bit words: the one's-complement sum
@@ -118,6 +130,7 @@ struct RcvSums {
   }
   if (is_lbcast(dst) || (src == 0 && dst == 0)) {
     mib[Mib::InBcastPkts]++;
+    SLUICE_TRACE(c.w, m, "ip_route_input", dev, "limited broadcast: local delivery");
     local(dev, RtType::broadcast);
     return;
   }
@@ -131,17 +144,25 @@ struct RcvSums {
   }
   if (is_multicast(dst)) {
     mib[Mib::InMcastPkts]++;
-    if (dst == 0xe0000001u)  // all-hosts: always joined
+    if (dst == 0xe0000001u) {  // all-hosts: always joined
+      SLUICE_TRACE(c.w, m, "ip_route_input", dev, "all-hosts multicast: local delivery");
       local(dev, RtType::broadcast);
-    else  // no group joined, no multicast routing
+    } else
+    {  // no group joined, no multicast routing
       c.w.drop(m, dev, DropReason::ip_invalid_dest);
+    }
     return;
   }
   if (const LocalSlot* ls = c.s->find_local(dst)) {  // the local table comes first
     if (ls->type == RtType::broadcast) mib[Mib::InBcastPkts]++;
+    SLUICE_TRACE(c.w, m, "ip_route_input", dev,
+                 ls->type == RtType::broadcast ? "local table: broadcast" : "local table: local",
+                 ls->dev, "%s", Ip4Text(dst).s);
     local(ls->dev, ls->type);
     return;
   }
+  SLUICE_TRACE(c.w, m, "ip_route_input", dev, "not local: forward", kNoDev, "to %s",
+               Ip4Text(dst).s);
   fwd.pkts[fwd.n] = m;
   fwd.dst[fwd.n++] = dst;
 }
@@ -153,7 +174,10 @@ void ip_rcv_finish(Ctx4& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
   MibBlock& mib = c.ws.m(dev);
   FwdBurst fwd;
   LocalBurst loc;
-  for (uint16_t i = 0; i < npre; i++) ip_route_input(c, mib, dev, pre[i], fwd, loc);
+  {
+    StageScope scope(c.w.runtime, kStRouteInput, npre);
+    for (uint16_t i = 0; i < npre; i++) ip_route_input(c, mib, dev, pre[i], fwd, loc);
+  }
   Out4 out;    // leaving through ip_output
   PktVec gen;  // made here (ICMP), for ip_local_out
   if (fwd.n != 0) ip_forward(c, dev, fwd, out, gen);

@@ -99,6 +99,7 @@ void local_deliver_finish(Ctx4& c, PktVec& gen, PktVec& punted, rte_mbuf* m, RtT
                 *(reinterpret_cast<const uint8_t*>(ip) + hl) == RTE_IP_ICMP_ECHO_REQUEST;
     if (!echo) {
       mib[Mib::InDelivers]++;
+      SLUICE_TRACE(w, m, "ip_local_deliver", dev, "to the host kernel (punt)", tap);
       punt_to(punted, m, tap);
       return;
     }
@@ -134,6 +135,8 @@ void local_deliver_finish(Ctx4& c, PktVec& gen, PktVec& punted, rte_mbuf* m, RtT
 }  // namespace
 
 void ip_local_deliver(Ctx4& c, uint16_t dev, const LocalBurst& l, PktVec& gen) {
+  static const StageId kSt = stage_register("ip-local-deliver", 440);
+  StageScope scope(c.w.runtime, kSt, l.n);
   MibBlock& mib = c.ws.m(dev);
   PktVec punted;
   rte_mbuf* li[kBurst];

@@ -3,6 +3,8 @@
 // only; hop limit ≤ 1 → time exceeded; larger than the egress MTU → packet
 // too big (Ip6InTooBigErrors); hop limit − 1; [ipv6/forward];
 // Ip6OutForwDatagrams → neigh_output.
+#include <arpa/inet.h>
+
 #include <rte_fib6.h>
 
 #include "l3/ipv6.hh"
@@ -53,6 +55,18 @@ void ip6_forward(Ctx& c, uint16_t dev, Fwd6Burst& f, Out6& out) {
   if (c.s->fib6 != nullptr) rte_fib6_lookup_bulk(c.s->fib6, f.dst, nh, f.n);
   Routed<Addr6> fo;
   for (uint16_t i = 0; i < f.n; i++) {
+    if (traced(f.pkts[i])) [[unlikely]] {
+      const uint64_t k = c.s->fib6 != nullptr ? nh[i] : 0;
+      if (k == 0 || k >= c.s->nh6.size()) {
+        trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "no route");
+      } else if (is_zero6(c.s->nh6[k].gw)) {
+        trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "route", c.s->nh6[k].dev, "directly connected");
+      } else {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, c.s->nh6[k].gw, a, sizeof a);
+        trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "route", c.s->nh6[k].dev, "via %s", a);
+      }
+    }
     if (!ip6_forward_one(c, mib, dev, f.pkts[i], c.s->fib6 != nullptr ? nh[i] : 0, out)) continue;
     const NextHop6Ref& h = c.s->nh6[nh[i]];
     fo.pkts[fo.n] = f.pkts[i];

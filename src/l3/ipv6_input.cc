@@ -65,15 +65,19 @@ void ip6_rcv_finish(Ctx& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
     if (is_mcast6(dst)) {
       mib[Mib::Ip6InMcastPkts]++;
       if (l == nullptr) {  // a group we did not join
+        SLUICE_TRACE(c.w, m, "ip6_input", dev, "multicast group not joined");
         c.w.free_later(m);
         continue;
       }
     }
     if (l == nullptr) {
+      SLUICE_TRACE(c.w, m, "ip6_route_input", dev, "not local: forward");
       fwd.pkts[fwd.n] = m;
       std::memcpy(fwd.dst[fwd.n++], dst, 16);
       continue;
     }
+    SLUICE_TRACE(c.w, m, "ip6_route_input", dev,
+                 is_mcast6(dst) ? "joined multicast group: local delivery" : "local address");
     ip6_local_in(c, out, m, *l, dev);
   }
   if (fwd.n != 0) ip6_forward(c, dev, fwd, out);

@@ -35,14 +35,21 @@ void ip6_local_deliver(Ctx& c, Out6& out, rte_mbuf* m, const Snapshot::Local6& l
   switch (icmp[0]) {
     case 128:  // echo request (icmpv6_echo_ignore_multicast = 0: answered)
       mib[Mib::Icmp6InEchos]++;
+      if (traced(m)) [[unlikely]] {  // the request is delivered; its reply is traced on its own
+        trace_fate(w, m, TraceFate::delivered, dev, "icmpv6_rcv", "echo request answered");
+        trace_fork(w, m, m);
+        trace_rec(w, m, "icmpv6_echo_reply", dev, "echo reply");
+      }
       icmp6_echo_reply(c, out, m, l, dev);
       break;
     case 135:
       mib[Mib::Icmp6InNeighborSolicits]++;
+      SLUICE_TRACE_FATE(w, m, TraceFate::delivered, dev, "ndisc_rcv", "neighbour solicitation");
       ndisc_rcv_ns(c, m, dev, *w.net.dev(dev));
       break;
     case 136:
       mib[Mib::Icmp6InNeighborAdvertisements]++;
+      SLUICE_TRACE_FATE(w, m, TraceFate::delivered, dev, "ndisc_rcv", "neighbour advertisement");
       ndisc_rcv_na(c, m, dev);
       break;
     default:

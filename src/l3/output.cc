@@ -163,11 +163,21 @@ void resolve_burst(Ctx& c, OutVec<A>& o) {
     auto* e = (hit >> i) & 1 ? static_cast<NeighEntry*>(data[i]) : nullptr;
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     if (l2_dst(o.target[i], e, &eth->dst_addr)) {
+      if (traced(m)) [[unlikely]] {
+        const uint8_t* h = eth->dst_addr.addr_bytes;
+        trace_rec(c.w, m, "neigh_output", o.dev[i], "neighbour valid", kNoDev,
+                  "lladdr %02x:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
+      }
       eth->src_addr = c.w.net.dev(o.dev[i])->mac;
       eth->ether_type = rte_cpu_to_be_16(Family<A>::kEtherType);
       md.dev = o.dev[i];
       ready[nr++] = m;
       continue;
+    }
+    if (traced(m)) [[unlikely]] {
+      trace_rec(c.w, m, "neigh_resolve_output", o.dev[i], "no valid neighbour: wait for it");
+      trace_fate(c.w, m, TraceFate::queued, o.dev[i], "neigh_resolve_output",
+                 "for neighbour resolution");
     }
     to_resolver(md, o.target[i], o.dev[i], c.w.id);
     if (rte_ring_enqueue(c.ws.pending, m) != 0) c.w.drop(m, o.dev[i], DropReason::neigh_queuefull);
@@ -179,6 +189,8 @@ void resolve_burst(Ctx& c, OutVec<A>& o) {
 template <class A>
 void output_burst(Ctx& c, OutVec<A>& o) {
   if (o.n == 0) return;
+  static const StageId kSt = stage_register("neigh-output", 460);
+  StageScope scope(c.w.runtime, kSt, o.n);
   if (c.l3.hooks != nullptr && c.l3.hooks->list(Family<A>::kPostRouting) != nullptr)
     post_routing(c, o);
   resolve_burst(c, o);

@@ -71,11 +71,15 @@ void lo_poll(Worker& w, void* ctx) {
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     PktMeta& md = meta(m);
-    uint8_t mirrored = md.flags & kFlagMirrored;
+    uint8_t kept = md.flags & (kFlagMirrored | kFlagTrace);  // a traced packet stays traced
     uint8_t depth = md.mirror_depth;
+    uint16_t trace_id = md.trace_id;
+    uint8_t trace_gen = md.trace_gen;
     if (eth_type_trans(w, *lo, &m, 1) == 0) continue;  // dropped and counted there
-    md.flags |= mirrored;
+    md.flags |= kept;
     md.mirror_depth = depth;
+    md.trace_id = trace_id;
+    md.trace_gen = trace_gen;
     rx[k++] = m;
     if (k == kBurst) {
       netif_receive(w, rx, k);

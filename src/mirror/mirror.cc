@@ -156,6 +156,9 @@ void act(Worker& w, Device& dev, Mirror& mi, rte_mbuf** pkts, uint16_t n, ActVer
     if (mi.filter && !mi.filter->match(m)) continue;
     c.hits++;
     c.bytes += m->pkt_len;
+    if (traced(m)) [[unlikely]]
+      trace_rec(w, m, side == Direction::ingress ? "mirred (ingress)" : "mirred (egress)",
+                dev.index, redirect ? "redirect" : "mirror", mi.target, "%s", cfg.name.c_str());
     if (slot.sample_left != 0) {
       slot.sample_left--;
       c.sampled_out++;
@@ -216,6 +219,10 @@ void act(Worker& w, Device& dev, Mirror& mi, rte_mbuf** pkts, uint16_t n, ActVer
     }
     if (redirect) v[i] = ActVerdict::stolen;
     if (p != m && !remote) std::memcpy(rte_mbuf_to_priv(p), &md, sizeof(PktMeta));
+    if (p != m) SLUICE_TRACE_FORK(w, m, p);  // the copy is traced on its own
+    if (redirect && traced(m)) [[unlikely]]
+      trace_fate(w, m, TraceFate::stolen, dev.index, "mirred", "redirected by %s",
+                 cfg.name.c_str());
     PktMeta& pm = meta(p);
     if (!remote) {
       if (!redirect) pm.flags |= kFlagMirrored;

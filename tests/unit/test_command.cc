@@ -657,22 +657,24 @@ TEST_F(Server, ShowPorts) {
 }
 
 TEST_F(Server, ShowRuntime) {
-  auto& rx = dp.workers[0]->runtime[static_cast<size_t>(Stage::rx)];
-  rx = StageStats{2, 64, 3200};
-  dp.workers[1]->runtime[static_cast<size_t>(Stage::rx)] = StageStats{1, 36, 6800};
+  dp.workers[0]->runtime.stats[stage::port_rx] = StageStats{2, 64, 3200};
+  dp.workers[1]->runtime.stats[stage::port_rx] = StageStats{1, 36, 6800};
   ControlServer server(dp, path);
   json r;
   serve_while(server, [&] { r = Client(path).call({"show", "runtime"}); });
   ASSERT_EQ(r["status"], 0) << r;
   const json& j = r["json"];
   ASSERT_TRUE(j.is_array());
-  ASSERT_EQ(j.size(), static_cast<size_t>(Stage::count_));
-  EXPECT_EQ(j[0]["stage"], stage_name(Stage::rx));
+  ASSERT_EQ(j.size(), stage_count() - 1u);  // every registered stage, in path order
+  EXPECT_EQ(j[0]["stage"], "port-rx");
   EXPECT_EQ(j[0]["calls"], 3);
   EXPECT_EQ(j[0]["packets"], 100);
   EXPECT_EQ(j[0]["cycles"], 10000);
   EXPECT_DOUBLE_EQ(j[0]["cycles_per_packet"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(j[0]["packets_per_call"].get<double>(), 100.0 / 3);
+  EXPECT_EQ(j[1]["stage"], "eth-type-trans");
   EXPECT_EQ(j[1]["cycles_per_packet"], 0.0);
+  EXPECT_EQ(j.back()["stage"], "port-tx");  // rank 900: last
   // Each worker's own counters (bench/run --workers 2 reports them per worker).
   ASSERT_EQ(j[0]["workers"].size(), 2u) << j[0];
   EXPECT_EQ(j[0]["workers"][0]["worker"], 0);
@@ -687,6 +689,33 @@ TEST_F(Server, ShowRuntime) {
   const std::string text = r["text"];
   EXPECT_NE(text.find("worker 0"), std::string::npos) << text;
   EXPECT_NE(text.find("worker 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("port-rx"), std::string::npos) << text;
+  EXPECT_EQ(text.find("eth-type-trans"), std::string::npos) << text;  // stages that never ran: not listed
+  // clear runtime: the totals start again; the per-worker tables stay raw.
+  serve_while(server, [&] { r = Client(path).call({"clear", "runtime"}); });
+  ASSERT_EQ(r["status"], 0) << r;
+  serve_while(server, [&] { r = Client(path).call({"show", "runtime"}); });
+  EXPECT_EQ(r["json"][0]["packets"], 0) << r;
+  EXPECT_EQ(r["json"][0]["workers"][0]["packets"], 64) << r;
+}
+
+// Exclusive accounting: a nested stage's cycles are not also its caller's.
+TEST(StageClock, NestedScopesChargeEachStageItsOwnTime) {
+  StageClock c;
+  const StageId outer = stage_register("test-outer"), inner = stage_register("test-inner");
+  c.mark = 1000;
+  StageId p0 = c.enter(outer, 32, 1000);  // outer runs 1000..1100
+  StageId p1 = c.enter(inner, 8, 1100);   // inner runs 1100..1400
+  c.leave(p1, 1400);                      // outer again 1400..1450
+  c.leave(p0, 1450);
+  EXPECT_EQ(c.stats[outer].cycles, 150u);
+  EXPECT_EQ(c.stats[inner].cycles, 300u);
+  EXPECT_EQ(c.stats[outer].calls, 1u);
+  EXPECT_EQ(c.stats[outer].packets, 32u);
+  EXPECT_EQ(c.stats[inner].packets, 8u);
+  EXPECT_EQ(c.cur, kStageNone);
+  EXPECT_EQ(stage_register("test-outer"), outer);  // same name, same id
+  EXPECT_STREQ(stage_name(inner), "test-inner");
 }
 
 TEST_F(Server, SetLink) {
