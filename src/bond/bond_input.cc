@@ -18,6 +18,8 @@
 namespace sluice::bond {
 namespace {
 
+const StageId kStXmit = stage_register("bond-xmit", 730);  // at load: nothing allocates per packet
+
 constexpr uint16_t kEthPSlow = 0x8809;  // ETH_P_SLOW
 constexpr uint32_t kLacpduSize = 110;   // sizeof(struct lacpdu) == sizeof(struct bond_marker)
 
@@ -228,8 +230,7 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
 }
 
 void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
-  static const StageId kSt = stage_register("bond-xmit", 730);
-  StageScope scope(w.runtime, kSt, n);
+  StageScope scope(w.runtime, kStXmit, n);
   Bond& b = *static_cast<Bond*>(dev.xmit_ctx);
   const TxView& v = *b.view.load(std::memory_order_acquire);
   Staged st;

@@ -12,13 +12,20 @@ namespace sluice {
 
 const char* trace_fate_name(TraceFate f) {
   switch (f) {
-    case TraceFate::none: return "in flight";
-    case TraceFate::sent: return "sent";
-    case TraceFate::delivered: return "delivered";
-    case TraceFate::dropped: return "dropped";
-    case TraceFate::queued: return "queued";
-    case TraceFate::consumed: return "consumed";
-    case TraceFate::stolen: return "stolen";
+    case TraceFate::none:
+      return "in flight";
+    case TraceFate::sent:
+      return "sent";
+    case TraceFate::delivered:
+      return "delivered";
+    case TraceFate::dropped:
+      return "dropped";
+    case TraceFate::queued:
+      return "queued";
+    case TraceFate::consumed:
+      return "consumed";
+    case TraceFate::stolen:
+      return "stolen";
   }
   return "?";
 }

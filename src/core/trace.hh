@@ -145,25 +145,25 @@ void trace_consumed(Worker& w, const rte_mbuf* m);
 void trace_fork(Worker& w, const rte_mbuf* parent, rte_mbuf* child);
 
 // The record sites: no cost beyond the flag test when m is not traced.
-#define SLUICE_TRACE(w, m, ...)                 \
-  do {                                          \
-    if (::sluice::traced(m)) [[unlikely]]       \
+#define SLUICE_TRACE(w, m, ...)                   \
+  do {                                            \
+    if (::sluice::traced(m)) [[unlikely]]         \
       ::sluice::trace_rec((w), (m), __VA_ARGS__); \
   } while (0)
-#define SLUICE_TRACE_FATE(w, m, ...)             \
-  do {                                           \
-    if (::sluice::traced(m)) [[unlikely]]        \
+#define SLUICE_TRACE_FATE(w, m, ...)               \
+  do {                                             \
+    if (::sluice::traced(m)) [[unlikely]]          \
       ::sluice::trace_fate((w), (m), __VA_ARGS__); \
   } while (0)
-#define SLUICE_TRACE_DETAIL(w, m, ...)                  \
-  do {                                                  \
-    if (::sluice::traced(m)) [[unlikely]]               \
+#define SLUICE_TRACE_DETAIL(w, m, ...)                    \
+  do {                                                    \
+    if (::sluice::traced(m)) [[unlikely]]                 \
       ::sluice::trace_fate_detail((w), (m), __VA_ARGS__); \
   } while (0)
-#define SLUICE_TRACE_FORK(w, parent, child)           \
-  do {                                                \
-    if (::sluice::traced(parent)) [[unlikely]]        \
-      ::sluice::trace_fork((w), (parent), (child));   \
+#define SLUICE_TRACE_FORK(w, parent, child)         \
+  do {                                              \
+    if (::sluice::traced(parent)) [[unlikely]]      \
+      ::sluice::trace_fork((w), (parent), (child)); \
   } while (0)
 
 }  // namespace sluice

@@ -325,13 +325,16 @@ uint16_t regroup(rte_mbuf** pkts, uint16_t* idx, uint16_t k, uint16_t active, ui
 }
 
 // show runtime: one stage per hook point ("hook ipv4/forward").
-StageId hook_stage(unsigned point) {
-  static const auto ids = [] {
-    std::array<StageId, kNumPoints> a{};
-    for (unsigned p = 0; p < kNumPoints; p++) a[p] = stage_register(std::string("hook ") + point_name(p), 420);
-    return a;
-  }();
-  return point < kNumPoints ? ids[point] : kStageNone;
+// Registered at load (never on a worker: registering allocates).
+const std::array<StageId, kNumPoints> kHookStages = [] {
+  std::array<StageId, kNumPoints> a{};
+  for (unsigned p = 0; p < kNumPoints; p++)
+    a[p] = stage_register(std::string("hook ") + point_name(p), 420);
+  return a;
+}();
+
+inline StageId hook_stage(unsigned point) {
+  return point < kNumPoints ? kHookStages[point] : kStageNone;
 }
 
 const char* verdict_name(uint32_t v) {

@@ -134,9 +134,10 @@ void local_deliver_finish(Ctx4& c, PktVec& gen, PktVec& punted, rte_mbuf* m, RtT
 
 }  // namespace
 
+static const StageId kStLocalDeliver = stage_register("ip-local-deliver", 440);
+
 void ip_local_deliver(Ctx4& c, uint16_t dev, const LocalBurst& l, PktVec& gen) {
-  static const StageId kSt = stage_register("ip-local-deliver", 440);
-  StageScope scope(c.w.runtime, kSt, l.n);
+  StageScope scope(c.w.runtime, kStLocalDeliver, l.n);
   MibBlock& mib = c.ws.m(dev);
   PktVec punted;
   rte_mbuf* li[kBurst];

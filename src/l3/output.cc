@@ -186,11 +186,12 @@ void resolve_burst(Ctx& c, OutVec<A>& o) {
   o.n = 0;
 }
 
+const StageId kStNeighOutput = stage_register("neigh-output", 460);
+
 template <class A>
 void output_burst(Ctx& c, OutVec<A>& o) {
   if (o.n == 0) return;
-  static const StageId kSt = stage_register("neigh-output", 460);
-  StageScope scope(c.w.runtime, kSt, o.n);
+  StageScope scope(c.w.runtime, kStNeighOutput, o.n);
   if (c.l3.hooks != nullptr && c.l3.hooks->list(Family<A>::kPostRouting) != nullptr)
     post_routing(c, o);
   resolve_burst(c, o);

@@ -14,6 +14,8 @@
 #include "bond/config.hh"
 #include "bridge/config.hh"
 #include "capture/filter.hh"
+#include "core/dataplane.hh"
+#include "mirror/mirror.hh"
 #include "config/loader.hh"
 #include "core/feature.hh"
 #include "l3/config.hh"
@@ -489,6 +491,15 @@ std::string find_loop(const std::vector<GraphDevice>& devices,
 }
 
 namespace {
+
+// reload: the loader has checked the new mirrors against the new topology
+// (devices, filters, loops); apply swaps them in (MirrorSys::rebuild).
+std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
+  if (!apply) return "";
+  dp.feature<MirrorSys>().rebuild(next.get<Config>(), next.file);
+  return "";
+}
+
 const Feature kFeature{
     .name = "mirror",
     .after = {"bond", "bridge", "l3"},
@@ -497,6 +508,7 @@ const Feature kFeature{
     .setup = setup,
     .shutdown = shutdown,
     .clear_stats = clear_stats,
+    .reload = reload,
 };
 const FeatureRegistrar kRegistrar{kFeature};
 }  // namespace

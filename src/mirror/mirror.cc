@@ -312,10 +312,59 @@ void MirrorSys::poll(Worker& w, void* ctx) {
   w.flush_free();
 }
 
+namespace {
+
+// A mirror's settings without where they were written.
+bool same_settings(const config::Mirror& a, const config::Mirror& b) {
+  return a.name == b.name && a.source == b.source && a.direction == b.direction &&
+         a.filter == b.filter && a.redirect == b.redirect && a.snaplen == b.snaplen &&
+         a.sample == b.sample && a.to == b.to && a.dev == b.dev && a.at_ingress == b.at_ingress &&
+         a.remote == b.remote && a.via == b.via && a.vni == b.vni && a.dst_port == b.dst_port &&
+         a.key == b.key && a.session == b.session && a.path == b.path && a.max_bytes == b.max_bytes;
+}
+
+}  // namespace
+
 void MirrorSys::build() {
-  const Config& cfg = dp.topo.get<Config>();
+  make(dp.topo.get<Config>(), dp.topo.file, mirrors);
+  attach();
+}
+
+void MirrorSys::rebuild(const Config& cfg, const std::string& file) {
+  // What stays, by name; what is new is built before anything is removed.
+  std::vector<std::unique_ptr<Mirror>> next;
+  Config fresh;
+  std::vector<bool> kept(cfg.mirrors.size(), false);
+  for (size_t i = 0; i < cfg.mirrors.size(); i++)
+    for (const auto& mi : mirrors)
+      if (mi && same_settings(mi->cfg, cfg.mirrors[i])) kept[i] = true;
+  for (size_t i = 0; i < cfg.mirrors.size(); i++)
+    if (!kept[i]) fresh.mirrors.push_back(cfg.mirrors[i]);
+  std::vector<std::unique_ptr<Mirror>> built;
+  make(fresh, file, built);  // throws: nothing changed yet (sinks of `built` stop with them)
+  detach();
+  for (const config::Mirror& c : cfg.mirrors) {
+    std::unique_ptr<Mirror>* src = nullptr;
+    for (auto& mi : mirrors)
+      if (mi && same_settings(mi->cfg, c)) src = &mi;
+    if (src == nullptr)
+      for (auto& mi : built)
+        if (mi && mi->cfg.name == c.name) src = &mi;
+    (*src)->cfg.mark = c.mark;
+    next.push_back(std::move(*src));
+  }
+  for (auto& mi : mirrors) {  // removed or changed: their sinks stop
+    if (!mi || mi->sink_id == 0) continue;
+    if (auto* cm = dp.find_feature<CaptureManager>()) cm->stop(mi->sink_id, true);
+  }
+  mirrors = std::move(next);
+  attach();
+}
+
+void MirrorSys::make(const Config& cfg, const std::string& file,
+                     std::vector<std::unique_ptr<Mirror>>& out) {
   auto where = [&](const config::Mark& m) {
-    return dp.topo.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
+    return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
   };
   for (const config::Mirror& c : cfg.mirrors) {
     auto mi = std::make_unique<Mirror>();
@@ -372,9 +421,13 @@ void MirrorSys::build() {
         break;
       }
     }
-    mirrors.push_back(std::move(mi));
+    out.push_back(std::move(mi));
   }
-  dp.add_worker_poll(&MirrorSys::poll, this);
+}
+
+void MirrorSys::attach() {
+  if (!poll_added_) dp.add_worker_poll(&MirrorSys::poll, this);
+  poll_added_ = true;
   // Actions last, in file order (the priority keeps it on each device).
   int prio = 0;
   for (auto& mi : mirrors) {
@@ -392,15 +445,19 @@ void MirrorSys::build() {
   }
 }
 
-// The actions go first (each removal waits for a grace period: no worker
-// is inside one afterwards), then the sinks.
-void MirrorSys::remove_all() {
+void MirrorSys::detach() {
   for (auto& mi : mirrors) {
     for (uint32_t& id : mi->actions) {
       if (id != 0) dp.net.remove_action(id);
       id = 0;
     }
   }
+}
+
+// The actions go first (each removal waits for a grace period: no worker
+// is inside one afterwards), then the sinks.
+void MirrorSys::remove_all() {
+  detach();
   for (auto& mi : mirrors) {
     if (mi->sink_id != 0)
       if (auto* cm = dp.find_feature<CaptureManager>()) cm->stop(mi->sink_id, true);

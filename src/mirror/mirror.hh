@@ -138,11 +138,23 @@ class MirrorSys {
   // Control thread: builds every mirror of dp.topo (throws std::runtime_error
   // with FILE:LINE:COL). Registers the actions last.
   void build();
+  // reload (workers paused): makes the mirrors those of `cfg` — an unchanged
+  // mirror (same name, same settings) keeps its counters, its sink file and
+  // its sequence numbers; the others are removed or built anew; every action
+  // is put back in file order. Throws like build() (nothing is removed then).
+  void rebuild(const Config& cfg, const std::string& file);
   void remove_all();
   void clear_stats();
   const Mirror* find(const std::string& name) const;
   // The worker poll: sends the remote copies this worker queued.
   static void poll(Worker& w, void* ctx);
+
+ private:
+  // Builds the mirrors of cfg into out (no action yet).
+  void make(const Config& cfg, const std::string& file, std::vector<std::unique_ptr<Mirror>>& out);
+  void attach();  // the worker poll (once) and every mirror's actions, in order
+  void detach();  // every action removed (each removal waits for a grace period)
+  bool poll_added_ = false;
 };
 
 // Feature hooks (config.cc registers them).

@@ -89,11 +89,16 @@ std::string l4(uint8_t proto, const uint8_t* p, size_t avail) {
     case IPPROTO_ICMPV6:
       if (avail >= 1) {
         switch (p[0]) {
-          case 128: return "ICMPv6 echo request";
-          case 129: return "ICMPv6 echo reply";
-          case 135: return "ICMPv6 neighbor solicitation";
-          case 136: return "ICMPv6 neighbor advertisement";
-          default: return "ICMPv6 type " + std::to_string(p[0]);
+          case 128:
+            return "ICMPv6 echo request";
+          case 129:
+            return "ICMPv6 echo reply";
+          case 135:
+            return "ICMPv6 neighbor solicitation";
+          case 136:
+            return "ICMPv6 neighbor advertisement";
+          default:
+            return "ICMPv6 type " + std::to_string(p[0]);
         }
       }
       return "ICMPv6";
@@ -148,13 +153,20 @@ std::string summary(const TracePacket& p) {
 // "queued N", "consumed by STAGE", "stolen by STAGE", "in flight").
 std::string fate_text(Dataplane& dp, const TracePacket& p) {
   switch (p.fate.load(std::memory_order_acquire)) {
-    case TraceFate::none: return "in flight";
-    case TraceFate::sent: return "sent " + dev_name(dp, p.fate_dev);
-    case TraceFate::delivered: return "delivered";
-    case TraceFate::dropped: return std::string("dropped: ") + drop_reason_name(p.reason);
-    case TraceFate::queued: return std::string("queued ") + p.fate_detail;
-    case TraceFate::consumed: return std::string("consumed by ") + (p.fate_stage ? p.fate_stage : "?");
-    case TraceFate::stolen: return std::string("stolen by ") + (p.fate_stage ? p.fate_stage : "?");
+    case TraceFate::none:
+      return "in flight";
+    case TraceFate::sent:
+      return "sent " + dev_name(dp, p.fate_dev);
+    case TraceFate::delivered:
+      return "delivered";
+    case TraceFate::dropped:
+      return std::string("dropped: ") + drop_reason_name(p.reason);
+    case TraceFate::queued:
+      return std::string("queued ") + p.fate_detail;
+    case TraceFate::consumed:
+      return std::string("consumed by ") + (p.fate_stage ? p.fate_stage : "?");
+    case TraceFate::stolen:
+      return std::string("stolen by ") + (p.fate_stage ? p.fate_stage : "?");
   }
   return "?";
 }
@@ -248,9 +260,10 @@ std::string packet_text(Dataplane& dp, uint32_t number, const TracePacket& p) {
   for (uint16_t i = 0; i < n; i++) {
     const TraceRec& r = p.rec[i];
     std::string detail = r.detail;
-    if (r.dev2 != kNoDev) detail = "→ " + dev_name(dp, r.dev2) + (detail.empty() ? "" : ", " + detail);
-    std::string key = std::string(pkt_type_name(static_cast<PktType>(r.pkt_type))) + " " +
-                      proto_hex(r.protocol);
+    if (r.dev2 != kNoDev)
+      detail = "→ " + dev_name(dp, r.dev2) + (detail.empty() ? "" : ", " + detail);
+    std::string key =
+        std::string(pkt_type_name(static_cast<PktType>(r.pkt_type))) + " " + proto_hex(r.protocol);
     if (r.has_vlan) key += " vlan " + std::to_string(r.vlan_tci & 0xfff);
     detail += (detail.empty() ? "[" : " [") + key + "]";
     char tm[32];
@@ -379,7 +392,8 @@ CmdResult show_trace_summary(Dataplane& dp) {
   for (const Group& g : groups) {
     r.json.push_back(
         {{"count", g.packets.size()}, {"packets", g.packets}, {"path", g.path}, {"fate", g.fate}});
-    r.text += std::to_string(g.packets.size()) + " packet(s) → " + g.fate + "\n    " + g.text + "\n";
+    r.text +=
+        std::to_string(g.packets.size()) + " packet(s) → " + g.fate + "\n    " + g.text + "\n";
   }
   return r;
 }

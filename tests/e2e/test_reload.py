@@ -162,6 +162,61 @@ def test_bad_file_and_refusals_change_nothing():
         lab.close()
 
 
+MIRRORS = """mirrors:
+%s"""
+M0 = """  - name: m0
+    source: {dev: p1, direction: ingress}
+    filter: "icmp"
+    to: {dev: lo}
+"""
+M1 = """  - name: m1
+    source: {dev: p2, direction: egress}
+    filter: "%s"
+    to: {dev: lo}
+"""
+
+
+def test_mirrors_added_kept_changed_removed():
+    lab = Lab("rlm")
+    try:
+        a, b, c, cfg, text = lab_up(lab)
+        rewrite(cfg, text("p1, p2", MIRRORS % M0))
+        r = lab.ctl("reload")
+        assert r["changed"] == ["mirrors"], r
+        lab.ns_exec(a, "ping -c 3 -i 0.1 -W 1 10.0.0.3")
+        m = lab.ctl("show", "mirrors")
+        assert list(m) == ["m0"] and m["m0"]["hits"] == 3 and m["m0"]["copies"] == 3, m
+        # m0 unchanged (kept, with its counters), m1 added, under a 10 ms ping.
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        time.sleep(0.5)
+        rewrite(cfg, text("p1, p2", MIRRORS % (M0 + M1 % "icmp")))
+        r = lab.ctl("reload")
+        assert r["changed"] == ["mirrors"], r
+        sent, got, out = ping_result(ping)
+        assert got == sent, out  # the mirrored path lost nothing
+        m = lab.ctl("show", "mirrors")
+        assert sorted(m) == ["m0", "m1"], m
+        assert m["m0"]["hits"] >= 3 + sent, m  # kept: counted from the start
+        assert 0 < m["m1"]["hits"] <= sent, m  # new: only what came after the reload
+        # m0 removed, m1 changed (new filter: rebuilt, its counters start again).
+        rewrite(cfg, text("p1, p2", MIRRORS % (M1 % "icmp[icmptype] = icmp-echo")))
+        lab.ctl("reload")
+        m = lab.ctl("show", "mirrors")
+        assert list(m) == ["m1"] and m["m1"]["hits"] == 0, m
+        assert m["m1"]["filter"] == "icmp[icmptype] = icmp-echo", m
+        lab.ns_exec(a, "ping -c 2 -i 0.1 -W 1 10.0.0.3")  # requests pass p2's egress
+        m = lab.ctl("show", "mirrors")
+        assert m["m1"]["hits"] == 2, m
+        # All gone.
+        rewrite(cfg, text("p1, p2"))
+        lab.ctl("reload")
+        assert lab.ctl("show", "mirrors") == {}
+        lab.ns_exec(a, "ping -c 2 -i 0.1 -W 1 10.0.0.3")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 def test_sighup_reloads_the_start_file():
     lab = Lab("rlh")
     try:
@@ -186,6 +241,6 @@ def test_sighup_reloads_the_start_file():
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
-              test_sighup_reloads_the_start_file):
+              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file):
         r.run(t)
     r.finish()
