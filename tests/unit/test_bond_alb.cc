@@ -479,8 +479,7 @@ TEST_F(AlbTest, FailoverSwapsMacs) {
   u.src = M0;
   xmit(u);
   ASSERT_EQ(sink.frames.size(), 1u);
-  if (out_dev(0) == "p1") EXPECT_EQ(mac_at(sink.frames[0], 6), M0);
-  if (out_dev(0) == "p2") EXPECT_EQ(mac_at(sink.frames[0], 6), M2);
+  EXPECT_EQ(mac_at(sink.frames[0], 6), out_dev(0) == "p1" ? M0 : M2);
   EXPECT_NE(out_dev(0), "p0");
 }
 
