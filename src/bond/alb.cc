@@ -184,8 +184,7 @@ void alb_handle_frame(Worker& w, Member& mb, rte_mbuf** pkts, uint16_t n, RxResu
       res[i] = is_link_local(d) ? RxResult::pass : RxResult::exact;
       continue;
     }
-    if (bridged && md.pkt_type == static_cast<uint8_t>(PktType::host) &&
-        !same_mac(d, b.dev->mac)) {
+    if (bridged && md.pkt_type == static_cast<uint8_t>(PktType::host) && !same_mac(d, b.dev->mac)) {
       if (!writable(m)) {
         rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
         if (c == nullptr) {
@@ -465,7 +464,8 @@ void clear_member(BondSys& sys, Bond& b, Member& m) {
       a.update_retry = kRlbUpdateRetry;  // retry: under stress a client may miss one
     }
   }
-  if (b.curr_active != nullptr && b.curr_active != &m) learning(sys, b, *b.curr_active, a.mac[m.pos]);
+  if (b.curr_active != nullptr && b.curr_active != &m)
+    learning(sys, b, *b.curr_active, a.mac[m.pos]);
 }
 
 // alb_monitor, one 100 ms tick.

@@ -85,7 +85,7 @@ static_assert(sizeof(RlbEvent) % 4 == 0, "ring elements are multiples of 4 bytes
 // rlb_client_info: the control thread's full entry.
 struct RlbClient {
   bool assigned = false;
-  bool ntt = false;  // an update is due
+  bool ntt = false;                 // an update is due
   uint32_t ip_src = 0, ip_dst = 0;  // the bond's address, the client's (network order)
   rte_ether_addr mac_dst{};         // the client's MAC (zero until known)
   uint16_t vlan = 0;

@@ -287,8 +287,8 @@ struct alignas(64) WorkerState {
   std::vector<uint32_t> rr;         // [bond] rr_tx_counter
   std::vector<MemberCounters> ctr;  // [member gidx]
   std::vector<std::array<uint64_t, kTlbBuckets>> tlb_bytes;  // [bond] balance-tlb bytes per bucket
-  rte_ring* rlb = nullptr;    // worker → control: RlbEvents (balance-alb)
-  uint64_t rlb_lost = 0;      // events the full ring refused
+  rte_ring* rlb = nullptr;  // worker → control: RlbEvents (balance-alb)
+  uint64_t rlb_lost = 0;    // events the full ring refused
 };
 
 // The bonding feature: dp.feature<BondSys>().

@@ -78,8 +78,8 @@ void alb_json(BondSys& sys, Bond& b, json& j, std::string* text) {
     rlb.push_back({{"ip", ip4(c.ip_dst)},
                    {"mac", mac_to_string(c.mac_dst)},
                    {"member", c.pos < b.members.size() ? json(member) : json(nullptr)},
-                   {"member_mac", c.pos < b.members.size() ? json(mac_to_string(a.mac[c.pos]))
-                                                           : json(nullptr)},
+                   {"member_mac",
+                    c.pos < b.members.size() ? json(mac_to_string(a.mac[c.pos])) : json(nullptr)},
                    {"bond_ip", ip4(c.ip_src)},
                    {"vlan", c.vlan},
                    {"ntt", c.ntt},
@@ -90,10 +90,14 @@ void alb_json(BondSys& sys, Bond& b, json& j, std::string* text) {
   uint64_t lost = 0;
   for (auto& ws : sys.workers) lost += ws->rlb_lost;
   j["rlb"] = std::move(rlb);
-  j["alb"] = {{"updates_sent", a.updates_sent},   {"learning_sent", a.learning_sent},
-              {"events", a.events},               {"events_lost", lost},
-              {"rebalances", a.rebalances},       {"clients_moved", a.moved},
-              {"update_delay_ticks", a.update_delay}, {"update_retry", a.update_retry},
+  j["alb"] = {{"updates_sent", a.updates_sent},
+              {"learning_sent", a.learning_sent},
+              {"events", a.events},
+              {"events_lost", lost},
+              {"rebalances", a.rebalances},
+              {"clients_moved", a.moved},
+              {"update_delay_ticks", a.update_delay},
+              {"update_retry", a.update_retry},
               {"rx_ntt", a.rx_ntt}};
   *text += "  rlb: " + std::to_string(j["rlb"].size()) + " client(s), " +
            std::to_string(a.updates_sent) + " ARP updates sent, " +

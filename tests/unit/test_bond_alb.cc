@@ -494,8 +494,8 @@ TEST_F(AlbTest, IpTransmitByDestinationHash) {
     FrameSpec f;
     f.dst = "02:00:00:00:0d:01";
     f.src = M0;
-    std::vector<uint8_t> ipv4 = {0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1,
-                                 10,   9, 8, static_cast<uint8_t>(last)};
+    std::vector<uint8_t> ipv4 = {0x45, 0, 0,  46, 0, 0, 0,  0, 64, 17,
+                                 0,    0, 10, 0,  0, 1, 10, 9, 8,  static_cast<uint8_t>(last)};
     ipv4.resize(46, 0);
     f.payload = ipv4;
     xmit(f);
@@ -522,8 +522,8 @@ TEST_F(AlbTest, IpTransmitByDestinationHash) {
 // to the active member; ARP with a foreign sender (forwarded) likewise.
 TEST_F(AlbTest, ForeignArpIsNotRewritten) {
   build();
-  xmit(arp(client_mac(0), "02:00:00:00:0e:01", 2, "02:00:00:00:0e:01", "10.0.0.99",
-           client_mac(0), client_ip(0)));
+  xmit(arp(client_mac(0), "02:00:00:00:0e:01", 2, "02:00:00:00:0e:01", "10.0.0.99", client_mac(0),
+           client_ip(0)));
   ASSERT_EQ(sink.frames.size(), 1u);
   EXPECT_EQ(out_dev(0), "p0");
   EXPECT_EQ(mac_at(sink.frames[0], 22), "02:00:00:00:0e:01");
