@@ -263,33 +263,6 @@ void alb_start_xmit(Worker& w, Bond& b, const TxView& v, rte_mbuf** pkts, uint16
 
 namespace {
 
-rte_mbuf* new_frame(rte_mempool* mp, uint8_t** out) {
-  if (mp == nullptr) return nullptr;
-  rte_mbuf* m = rte_pktmbuf_alloc(mp);
-  if (m == nullptr) return nullptr;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));  // ETH_ZLEN
-  if (p == nullptr) {
-    rte_pktmbuf_free(m);
-    return nullptr;
-  }
-  std::memset(p, 0, 60);
-  *out = p;
-  return m;
-}
-
-void frame_meta(rte_mbuf* m, uint16_t dev, uint16_t protocol, uint16_t vlan) {
-  PktMeta& md = meta(m);
-  md = PktMeta{};
-  md.dev = md.orig_dev = dev;  // straight onto the member (dev_queue_xmit(slave))
-  md.protocol = protocol;
-  md.pkt_type = static_cast<uint8_t>(PktType::outgoing);
-  if (vlan != 0) {
-    md.flags |= kFlagVlan;
-    md.vlan_proto = 0x8100;
-    md.vlan_tci = vlan;
-  }
-}
-
 bool valid_unicast(const rte_ether_addr& a) {
   return rte_is_valid_assigned_ether_addr(&a) != 0;  // not zero, not multicast
 }
@@ -316,7 +289,7 @@ void set_client(Alb& a, unsigned idx, uint8_t pos) {
 // alb_send_lp_vid: dst = src = the MAC, so the switch learns it on that member.
 void alb_learning(BondSys& sys, Bond& b, Member& via, const rte_ether_addr& mac) {
   uint8_t* p;
-  rte_mbuf* f = new_frame(sys.pool, &p);
+  rte_mbuf* f = new_frame(sys.pool, 60, &p);
   if (f == nullptr) return;
   std::memcpy(p, mac.addr_bytes, 6);
   std::memcpy(p + 6, mac.addr_bytes, 6);
@@ -344,7 +317,7 @@ void update_client(BondSys& sys, Bond& b, const RlbClient& c) {
   const rte_ether_addr& mac = b.alb->mac[c.pos];
   for (unsigned k = 0; k < kRlbArpBurst; k++) {
     uint8_t* p;
-    rte_mbuf* f = new_frame(sys.pool, &p);
+    rte_mbuf* f = new_frame(sys.pool, 60, &p);
     if (f == nullptr) return;
     std::memcpy(p, c.mac_dst.addr_bytes, 6);
     std::memcpy(p + 6, mac.addr_bytes, 6);

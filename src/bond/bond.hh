@@ -374,6 +374,12 @@ class BondSys {
 // bridges and L3); registers the timer, the workers' rings and inject path.
 void setup(Dataplane& dp);
 
+// Frames the control thread sends (notify.cc): a zeroed frame of len bytes
+// (at least 60, as a NIC pads), and the metadata that sends it straight out
+// of `dev` (OUTGOING, VLAN-tagged when vlan != 0).
+rte_mbuf* new_frame(rte_mempool* mp, unsigned len, uint8_t** out);
+void frame_meta(rte_mbuf* m, uint16_t dev, uint16_t protocol, uint16_t vlan);
+
 // show devices, Prometheus and telemetry (/sluice/bond) (commands.cc).
 void register_observers(Dataplane& dp, BondSys& sys);
 void unregister_observers(BondSys& sys);

@@ -287,12 +287,16 @@ def neigh_mac(ns):
     return m.group(1) if m else None
 
 
-def pings(cs, count, interval, timeout=60):
-    """Pings from every client at once: {ip: (sent, received, [reply times])}."""
-    procs = [(ip, subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval),
-                                    "-c", str(count), "-W", "1", BOND_IP],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-             for ns, ip, _ in cs]
+def start_pings(cs, count, interval):
+    """Starts a ping of the bond from every client at once."""
+    return [(ip, subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval),
+                                   "-c", str(count), "-W", "1", BOND_IP],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            for ns, ip, _ in cs]
+
+
+def finish_pings(procs, timeout=60):
+    """{ip: (sent, received, [reply times])} of start_pings' pings."""
     r = {}
     for ip, p in procs:
         out, err = p.communicate(timeout=timeout)
@@ -301,6 +305,10 @@ def pings(cs, count, interval, timeout=60):
         r[ip] = (int(m.group(1)), int(m.group(2)),
                  [float(t) for t in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)])
     return r
+
+
+def pings(cs, count, interval, timeout=60):
+    return finish_pings(start_pings(cs, count, interval), timeout)
 
 
 def member_counts(lab, what):
@@ -370,24 +378,16 @@ def test_balance_alb_rlb_spreads_clients_and_moves_them_on_failure():
         # p2 down: its clients move to p1 and are told so.
         on_p2 = [c for c in cs if t[c[1]]["member"] == "p2"]
         assert on_p2
-        proc = [(ip, subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", "0.02",
-                                       "-c", "400", "-W", "1", BOND_IP],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                for ns, ip, _ in on_p2]
+        procs = start_pings(on_p2, 400, 0.02)
         time.sleep(1)
         t_down = time.time()
         lab.ctl("set", "link", "p2", "down")
-        for ip, p in proc:
-            out, err = p.communicate(timeout=60)
-            m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-            assert m, out + err
-            sent, recv = int(m.group(1)), int(m.group(2))
-            times = [float(x) for x in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)]
+        for ip, (sent, recv, times) in finish_pings(procs).items():
             after = [x for x in times if x > t_down]
             gap = max_gap_ms(times)
             print("  balance-alb, set link p2 down: client %s lost %d of %d pings, longest gap %.0f ms"
                   % (ip, sent - recv, sent, gap), flush=True)
-            assert len(after) > 150, (ip, len(after), out)  # it answers again, well before the end
+            assert len(after) > 150, (ip, len(after))  # it answers again, well before the end
             assert gap < 4000, (ip, gap)  # RLB_UPDATE_DELAY (2 s) + the update's way back
         for ns, ip, _ in on_p2:
             assert neigh_mac(ns) == BOND_MAC, (ip, neigh_mac(ns))
@@ -409,21 +409,16 @@ def test_balance_alb_rlb_spreads_clients_and_moves_them_on_failure():
         rx_split_matches(lab, cs, t, 50)
 
         # The active member down: p2 takes over with the bond's MAC.
-        procs = [(ip, subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", "0.02",
-                                        "-c", "400", "-W", "1", BOND_IP],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                 for ns, ip, _ in cs]
+        procs = start_pings(cs, 400, 0.02)
         time.sleep(1)
         t_down = time.time()
         lab.ctl("set", "link", "p1", "down")
-        worst = 0
-        for ip, p in procs:
-            out, err = p.communicate(timeout=60)
-            times = [float(x) for x in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)]
-            assert len([x for x in times if x > t_down]) > 150, (ip, out)
-            worst = max(worst, max_gap_ms(times))
-        print("  balance-alb, set link p1 (active) down: longest gap over the 4 clients %.0f ms" % worst,
-              flush=True)
+        per = []
+        for ip, (sent, recv, times) in sorted(finish_pings(procs).items()):
+            assert len([x for x in times if x > t_down]) > 150, ip
+            per.append("%s (was on %s) lost %d, gap %.0f ms" % (ip, t[ip]["member"], sent - recv,
+                                                                max_gap_ms(times)))
+        print("  balance-alb, set link p1 (active) down: " + "; ".join(per), flush=True)
         b = lab.ctl("show", "bond", "bond0")["bond0"]
         assert b["active"] == "p2" and b["members"]["p2"]["mac"] == BOND_MAC, b
         assert b["members"]["p1"]["mac"] == M2_MAC, b  # the swap
@@ -434,10 +429,11 @@ def test_balance_alb_rlb_spreads_clients_and_moves_them_on_failure():
         assert all(r[0] == r[1] for r in res.values()), res
         d = delta(before, member_counts(lab, "rx_packets"))
         assert d["p2"] >= 80 and d["p1"] == 0, d
-        # Only what the bond sent to a member downed by `set link` before the
-        # MII monitor's next run saw it (Linux drops those too: bond_do_alb_xmit).
+        # Only replies the bond hashed to a member downed by `set link` before
+        # the MII monitor's next run saw it (Linux drops those too,
+        # bond_do_alb_xmit): at most ~100 ms of 200 replies/s, twice.
         drops = lab.ctl("show", "drops")
-        assert drops.get("bond0", {}).get("bond_no_member", 0) <= 6, drops
+        assert drops.get("bond0", {}).get("bond_no_member", 0) <= 40, drops
         assert lab.stop() == 0
     finally:
         lab.close()
@@ -473,22 +469,14 @@ def test_balance_tlb_spreads_tx_and_fails_over():
         assert 200 <= tx["p1"] <= 210 and 200 <= tx["p2"] <= 210, tx
         assert rx["p1"] >= 400 and rx["p2"] <= 10, rx  # receive only on the active member
 
-        procs = [(ip, subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", "0.02",
-                                        "-c", "250", "-W", "1", BOND_IP],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                 for ns, ip, _ in cs]
+        procs = start_pings(cs, 250, 0.02)
         time.sleep(1)
         t_down = time.time()
         lab.ctl("set", "link", "p1", "down")
         worst, lost = 0, 0
-        for ip, p in procs:
-            out, err = p.communicate(timeout=60)
-            m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-            assert m, out + err
-            lost += int(m.group(1)) - int(m.group(2))
-            times = [float(x) for x in re.findall(r"\[(\d+\.\d+)\].*icmp_seq=", out)]
-            assert len([x for x in times if x > t_down]) > 150, (ip, out)
-            worst = max(worst, max_gap_ms(times))
+        for ip, (sent, recv, times) in finish_pings(procs).items():
+            assert len([x for x in times if x > t_down]) > 150, ip
+            worst, lost = max(worst, max_gap_ms(times)), lost + sent - recv
         print("  balance-tlb, set link p1 (active) down: %d pings lost over 4 clients, longest gap %.0f ms"
               % (lost, worst), flush=True)
         assert worst < 500, worst  # miimon 100 + the learning frame
