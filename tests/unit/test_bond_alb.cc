@@ -19,6 +19,8 @@
 
 #include "bond/bond.hh"
 #include "bond/config.hh"
+#include "bridge/bridge.hh"
+#include "bridge/config.hh"
 #include "control/command.hh"
 #include "core/dataplane.hh"
 #include "core/format.hh"
@@ -121,12 +123,12 @@ class AlbTest : public ::testing::Test {
     dp.reset();
     EXPECT_EQ(rte_mempool_avail_count(pool()), avail_before) << "an mbuf leaked";
   }
-  void build(bool dynamic = true) {
+  void build(bool dynamic = true, std::vector<std::string> members = {"p0", "p1", "p2"}) {
     config::Bond c;
     c.name = "bond0";
     c.mode = "balance-alb";
-    c.members = {"p0", "p1", "p2"};
-    c.member_at.resize(3);
+    c.members = members;
+    c.member_at.resize(members.size());
     c.miimon_ms = 100;
     c.tlb_dynamic_lb = dynamic;
     dp->topo.get<bond::Config>().bonds = {c};
@@ -167,8 +169,14 @@ class AlbTest : public ::testing::Test {
         r.push_back({out_dev(i), sink.frames[i]});
     return r;
   }
-  void xmit(const FrameSpec& f) {
+  // A frame as a protocol hands it down: clean metadata.
+  rte_mbuf* mk(const FrameSpec& f) {
     rte_mbuf* m = frame(f);
+    meta(m) = PktMeta{};
+    return m;
+  }
+  void xmit(const FrameSpec& f) {
+    rte_mbuf* m = mk(f);
     dev_queue_xmit(*w, *bond0, &m, 1);
     w->flush_free();
   }
@@ -518,8 +526,80 @@ TEST_F(AlbTest, IpTransmitByDestinationHash) {
   EXPECT_EQ(out_dev(1), "p0");
 }
 
-// The bond's ARP when it is a bridge port is the bridge's: not rewritten,
-// to the active member; ARP with a foreign sender (forwarded) likewise.
+// A client behind a VLAN of the bond: its entry keeps the VLAN and the
+// updates it gets are tagged.
+TEST_F(AlbTest, VlanClientsUpdatesAreTagged) {
+  config::Vlan vl;
+  vl.name = "bond0.77";
+  vl.link = "bond0";
+  vl.id = 77;
+  dp->topo.vlans = {vl};
+  build();
+  Device* sub = dp->net.find("bond0.77");
+  ASSERT_NE(sub, nullptr);
+  rte_mbuf* m = mk(arp(client_mac(0), M0, 2, M0, BOND_IP, client_mac(0), client_ip(0)));
+  dev_queue_xmit(*w, *sub, &m, 1);
+  w->flush_free();
+  ASSERT_EQ(sink.frames.size(), 1u);
+  EXPECT_EQ(sink.frames[0][12], 0x81);
+  EXPECT_EQ(sink.frames[0][15], 77);
+  EXPECT_EQ(out_dev(0), "p0");
+  EXPECT_EQ(mac_at(sink.frames[0], 4 + 22), M0);  // p0 first: the bond's MAC
+  clear();
+  m = mk(arp(client_mac(1), M0, 2, M0, BOND_IP, client_mac(1), client_ip(1)));
+  dev_queue_xmit(*w, *sub, &m, 1);
+  w->flush_free();
+  ASSERT_EQ(sink.frames.size(), 1u);
+  EXPECT_EQ(out_dev(0), "p1");
+  EXPECT_EQ(mac_at(sink.frames[0], 4 + 22), M1);
+  clear();
+  sys->tick(now + 1);
+  EXPECT_EQ(entry(1).vlan, 77);
+  tick();
+  size_t tagged = 0;
+  for (size_t k = 0; k < sink.frames.size(); k++)
+    if (sink.frames[k][12] == 0x81 && sink.frames[k][16] == 0x08 && sink.frames[k][17] == 0x06) {
+      EXPECT_EQ(sink.frames[k][15], 77);
+      tagged++;
+    }
+  EXPECT_EQ(tagged, 4u);  // 2 updates for each of the two clients
+}
+
+// The bond as a bridge port (§3.1 step 6): a frame HOST on a member (to its
+// own MAC) reaches the bond with the bond's MAC as destination, so the
+// bridge takes it as local; the bridge's ARP through the bond is not RLB's.
+TEST_F(AlbTest, BridgePortGetsTheBondsMacAsDestination) {
+  config::Bridge br;
+  br.name = "br0";
+  br.ports = {"bond0", "p2"};
+  dp->topo.get<bridge::Config>().bridges = {br};
+  build(true, {"p0", "p1"});
+  bridge::setup(*dp);
+  drain_inject();
+  clear();
+  Probe* tb = probe("bond0");
+  dp->net.add_tap(bond0, probe_tap, tb);
+  FrameSpec f;
+  f.dst = M1;
+  rx(p[1], f);
+  auto s = rec.of("bond0");
+  ASSERT_EQ(s.size(), 1u);
+  ASSERT_GE(s[0].head.size(), 6u);
+  EXPECT_EQ(mac_at(s[0].head, 0), M0);
+  EXPECT_EQ(s[0].pkt_type, PktType::host);
+  for (size_t k = 0; k < sink.frames.size(); k++) EXPECT_NE(out_dev(k), "p2") << "not forwarded";
+  clear();
+  reply_to(0);
+  ASSERT_EQ(sink.frames.size(), 1u);
+  EXPECT_EQ(out_dev(0), "p0");
+  EXPECT_EQ(mac_at(sink.frames[0], 22), M0);
+  sys->tick(now + 1);
+  EXPECT_FALSE(entry(0).assigned);
+  dp->find_feature<bridge::BridgeSys>()->run(now);
+}
+
+// ARP with a foreign sender (forwarded through the bond) is not RLB's: not
+// rewritten, to the active member, no entry.
 TEST_F(AlbTest, ForeignArpIsNotRewritten) {
   build();
   xmit(arp(client_mac(0), "02:00:00:00:0e:01", 2, "02:00:00:00:0e:01", "10.0.0.99", client_mac(0),
