@@ -444,6 +444,25 @@ void metrics(BondSys& sys, std::string& out) {
       out += "sluice_lacp_pdus_total" + l + "tx\"} " + std::to_string(m->ad.ctr.lacpdu_tx) + "\n";
     }
   }
+  bool alb = false;
+  for (auto& b : sys.bonds) alb = alb || b->alb != nullptr;
+  if (!alb) return;
+  family("sluice_bond_rlb_clients", "gauge", "balance-alb: RLB clients by the member they send to.");
+  for (auto& b : sys.bonds) {
+    if (b->alb == nullptr) continue;
+    unsigned per[kMaxMembers] = {};
+    for (const RlbClient& c : b->alb->client)
+      if (c.assigned && c.pos < b->members.size()) per[c.pos]++;
+    for (auto& m : b->members)
+      out += "sluice_bond_rlb_clients" + member_label(*b, *m) + " " + std::to_string(per[m->pos]) +
+             "\n";
+  }
+  family("sluice_bond_rlb_updates_total", "counter",
+         "balance-alb: ARP replies sent to tell clients their member's MAC.");
+  for (auto& b : sys.bonds)
+    if (b->alb != nullptr)
+      out += "sluice_bond_rlb_updates_total{bond=\"" + b->dev->name + "\"} " +
+             std::to_string(b->alb->updates_sent) + "\n";
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "bridge/bridge.hh"
 #include "bridge/config.hh"
 #include "control/command.hh"
+#include "control/metrics.hh"
 #include "core/dataplane.hh"
 #include "core/format.hh"
 #include "core/netif.hh"
@@ -307,6 +308,11 @@ TEST_F(AlbTest, RepliesNameTheClientsMember) {
   EXPECT_EQ(j["members"]["p1"]["mac"], M1);
   EXPECT_EQ(j["alb"]["updates_sent"], 6);
   EXPECT_NE(r.text.find("rlb: 3 client(s)"), std::string::npos) << r.text;
+  // Prometheus: clients per member, updates sent.
+  const std::string m = metrics_text(*dp);
+  EXPECT_NE(m.find("sluice_bond_rlb_clients{bond=\"bond0\",member=\"p1\"} 1"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sluice_bond_rlb_updates_total{bond=\"bond0\"} 6"), std::string::npos);
 }
 
 // An ARP request from the bond creates the entry (the request itself keeps
