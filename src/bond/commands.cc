@@ -447,7 +447,8 @@ void metrics(BondSys& sys, std::string& out) {
   bool alb = false;
   for (auto& b : sys.bonds) alb = alb || b->alb != nullptr;
   if (!alb) return;
-  family("sluice_bond_rlb_clients", "gauge", "balance-alb: RLB clients by the member they send to.");
+  family("sluice_bond_rlb_clients", "gauge",
+         "balance-alb: RLB clients by the member they send to.");
   for (auto& b : sys.bonds) {
     if (b->alb == nullptr) continue;
     unsigned per[kMaxMembers] = {};
