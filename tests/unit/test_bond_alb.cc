@@ -315,6 +315,41 @@ TEST_F(AlbTest, RepliesNameTheClientsMember) {
   EXPECT_NE(m.find("sluice_bond_rlb_updates_total{bond=\"bond0\"} 6"), std::string::npos);
 }
 
+// Two clients whose addresses hash alike (10.0.0.10 and 10.0.1.11: XOR 0):
+// the newer takes the entry, the older goes back to the active member and
+// is told the bond's MAC at once.
+TEST_F(AlbTest, CollidingClientTakesTheEntry) {
+  build();
+  const std::string a_mac = "02:00:00:00:0c:aa", c_mac = "02:00:00:00:0c:cc";
+  xmit(arp(client_mac(9), M0, 2, M0, BOND_IP, client_mac(9), "10.0.0.20"));  // → p0
+  xmit(arp(a_mac, M0, 2, M0, BOND_IP, a_mac, "10.0.0.10"));                  // → p1
+  ASSERT_EQ(sink.frames.size(), 2u);
+  EXPECT_EQ(out_dev(1), "p1");
+  sys->tick(now + 1);
+  drain_inject();
+  clear();
+  ASSERT_EQ(bond::rlb_index(ip("10.0.1.11")), bond::rlb_index(ip("10.0.0.10")));
+  xmit(arp(c_mac, M0, 2, M0, BOND_IP, c_mac, "10.0.1.11"));  // → p2, into A's entry
+  ASSERT_EQ(sink.frames.size(), 1u);
+  EXPECT_EQ(out_dev(0), "p2");
+  EXPECT_EQ(mac_at(sink.frames[0], 22), M2);
+  clear();
+  sys->tick(now + 2);
+  drain_inject();
+  auto u = arps();
+  ASSERT_EQ(u.size(), 2u);  // RLB_ARP_BURST_SIZE replies to A
+  for (auto& o : u) {
+    EXPECT_EQ(o.dev, "p0");
+    EXPECT_EQ(mac_at(o.f, 0), a_mac);
+    EXPECT_EQ(mac_at(o.f, 22), M0);
+    EXPECT_EQ(ip_at(o.f, 38), "10.0.0.10");
+  }
+  const bond::RlbClient& e = b->alb->client[0];
+  EXPECT_EQ(e.ip_dst, ip("10.0.1.11"));
+  EXPECT_EQ(e.pos, 2);
+  EXPECT_EQ(mac_to_string(e.mac_dst), c_mac);
+}
+
 // An ARP request from the bond creates the entry (the request itself keeps
 // the bond's MAC as sender); the client's reply, received on any member,
 // completes it; the update then waits RLB_UPDATE_DELAY (2 s).
