@@ -280,6 +280,15 @@ def clients(lab, sw, n):
     return cs
 
 
+def lb_lab(lab, mode, n=4):
+    """bond_lab in a load-balancing mode with n clients that have ARPed the bond."""
+    sw = bond_lab(lab, mode=mode)
+    cs = clients(lab, sw, n)
+    for ns, _, _ in cs:
+        lab.ns_exec(ns, "ping -n -c 1 -W 2 %s" % BOND_IP)
+    return sw, cs
+
+
 def neigh_mac(ns):
     """The MAC a client's ARP cache holds for the bond's address (or None)."""
     r = sh("ip -n %s neigh show %s" % (ns, BOND_IP), check=False)
@@ -359,10 +368,7 @@ def test_balance_alb_rlb_spreads_clients_and_moves_them_on_failure():
     up on p2."""
     lab = Lab("bondalb")
     try:
-        sw = bond_lab(lab, mode="balance-alb")
-        cs = clients(lab, sw, 4)
-        for ns, _, _ in cs:
-            lab.ns_exec(ns, "ping -n -c 1 -W 2 %s" % BOND_IP)
+        _, cs = lb_lab(lab, "balance-alb")
         t = lab.wait_until(lambda: rlb_converged(lab, cs), timeout=10, what="the clients' ARP caches")
         for _, ip, mac in cs:
             assert t[ip]["mac"] == mac, t
@@ -446,10 +452,7 @@ def test_balance_tlb_spreads_tx_and_fails_over():
     receive and transmit, pings keep working."""
     lab = Lab("bondtlb")
     try:
-        sw = bond_lab(lab, mode="balance-tlb")
-        cs = clients(lab, sw, 4)
-        for ns, _, _ in cs:
-            lab.ns_exec(ns, "ping -n -c 1 -W 2 %s" % BOND_IP)
+        _, cs = lb_lab(lab, "balance-tlb")
         for ns, ip, _ in cs:
             assert neigh_mac(ns) == BOND_MAC, ip  # TLB: every client sends to the bond's MAC
         lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["tlb"]["rebalances"] >= 1,
