@@ -214,6 +214,32 @@ TEST(BondAlbHash, XorOfTheBytes) {
   EXPECT_EQ(bond::alb_hash(v6, 16), 0x20 ^ 0x01 ^ 0x0d ^ 0xb8 ^ 2);
 }
 
+// `mode: balance-alb` loads (with tlb_dynamic_lb and primary); the ARP
+// monitor is refused there with line:col, as in balance-tlb.
+TEST(BondAlbConfig, LoadsAndRefuses) {
+  const std::string ports =
+      "ports:\n  - {name: a, device: net_null0}\n  - {name: b, device: net_null1}\n";
+  auto t = config::load_string(ports +
+                                   "bonds:\n  - {name: bond0, mode: balance-alb, members: [a, b], "
+                                   "primary: b, tlb_dynamic_lb: false}\n",
+                               "t.yaml");
+  const auto& bs = t.get<bond::Config>().bonds;
+  ASSERT_EQ(bs.size(), 1u);
+  EXPECT_EQ(bs[0].mode, "balance-alb");
+  EXPECT_FALSE(bs[0].tlb_dynamic_lb);
+  std::string err = "no error";
+  try {
+    config::load_string(ports +
+                            "bonds:\n  - {name: bond0, mode: balance-alb, members: [a, b], "
+                            "arp_monitor: {interval_ms: 100, targets: [10.0.0.2]}}\n",
+                        "t.yaml");
+  } catch (const config::ConfigError& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("t.yaml:5:"), std::string::npos) << err;
+  EXPECT_NE(err.find("arp_monitor"), std::string::npos) << err;
+}
+
 // Members keep their own MACs (the active one: the bond's), are
 // promiscuous, and a member whose MAC repeats another's gets a unique one.
 TEST_F(AlbTest, MembersKeepDistinctMacs) {
