@@ -77,6 +77,7 @@ BondSys::~BondSys() {
   for (auto& ws : workers) {
     free_ring_mbufs(ws->slow);
     rte_ring_free(ws->slow);
+    rte_ring_free(ws->rlb);
   }
   for (auto& b : bonds) {
     for (auto& m : b->members)
@@ -151,6 +152,7 @@ void BondSys::publish(Bond& b) {
   std::copy(b.usable.begin(), b.usable.end(), v->usable);
   for (uint8_t pos : b.usable) v->usable_mask |= 1u << pos;
   std::copy(std::begin(b.tlb_map), std::end(b.tlb_map), v->tlb);
+  if (b.alb != nullptr) std::copy(std::begin(b.alb->mac), std::end(b.alb->mac), v->mac);
   dp.rcu.publish(b.view, static_cast<const TxView*>(v));
 }
 
@@ -271,6 +273,11 @@ void BondSys::change_active(Bond& b, Member* next) {
       if (old != nullptr) b.ctr.failovers++;
     }
     update_slave_arr(b);
+    if (b.mode == Mode::balance_alb) alb_active_change(*this, b, old, next);
+    // balance-tlb: the switch learns the bond's MAC behind the new active
+    // member at once (Linux: alb_fasten_mac_swap's learning packets).
+    if (b.mode == Mode::balance_tlb && old != nullptr && next != nullptr)
+      alb_learning(*this, b, *next, b.dev->mac);
   }
   if (b.mode == Mode::active_backup) {
     if (old != nullptr) set_inactive_flags(b, *old, now_ms_);
@@ -373,7 +380,10 @@ void BondSys::mii_monitor(Bond& b) {
           spdlog::info("bond {}: link status definitely up for interface {}", b.dev->name,
                        m.dev->name);
           if (b.mode == Mode::ieee8023ad) ad_link_change(m, LinkState::up);
-          if (b.mode == Mode::balance_xor) update_slave_arr(b);
+          if (b.mode == Mode::balance_xor || b.mode == Mode::balance_tlb ||
+              b.mode == Mode::balance_alb)
+            update_slave_arr(b);  // bond_mode_can_use_xmit_hash
+          if (b.mode == Mode::balance_alb) alb_link_change(*this, b, m, true);
           if (b.curr_active == nullptr || &m == b.primary) do_failover = true;
           break;
         case LinkState::down:
@@ -384,7 +394,10 @@ void BondSys::mii_monitor(Bond& b) {
           spdlog::info("bond {}: link status definitely down for interface {}, disabling it",
                        b.dev->name, m.dev->name);
           if (b.mode == Mode::ieee8023ad) ad_link_change(m, LinkState::down);
-          if (b.mode == Mode::balance_xor) update_slave_arr(b);
+          if (b.mode == Mode::balance_xor || b.mode == Mode::balance_tlb ||
+              b.mode == Mode::balance_alb)
+            update_slave_arr(b);
+          if (b.mode == Mode::balance_alb) alb_link_change(*this, b, m, false);
           if (&m == b.curr_active) do_failover = true;
           break;
         case LinkState::fail:
@@ -446,7 +459,9 @@ void BondSys::tick(uint64_t now) {
       }
       if (now >= b->ad.next_tick_ms) b->ad.next_tick_ms = now + 1000 / kAdTicksPerSec;
     }
-    if (b->mode == Mode::balance_tlb && b->tlb_dynamic_lb && now >= b->tlb_next_ms) {
+    if (b->alb != nullptr) alb_tick(*this, *b);
+    if ((b->mode == Mode::balance_tlb || b->mode == Mode::balance_alb) && b->tlb_dynamic_lb &&
+        now >= b->tlb_next_ms) {
       const bool first = b->tlb_next_ms == 0;
       b->tlb_next_ms = now + kTlbRebalanceMs;
       if (!first) tlb_rebalance_bond(*b);
@@ -628,7 +643,9 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
       }
     // fail_over_mac none (and follow, for the first member): every member
     // carries the bond's MAC, so unicast to the bond is HOST on the member.
-    if (b->fail_over_mac == FailOverMac::none) program_mac(*devs[i], bdev->mac);
+    // balance-alb: every member keeps a MAC of its own (alb_init).
+    if (b->fail_over_mac == FailOverMac::none && b->mode != Mode::balance_alb)
+      program_mac(*devs[i], bdev->mac);
     if (bridged) make_promiscuous(*devs[i]);
     // bond_enslave: the initial link state.
     const bool carrier = devs[i]->up();
@@ -673,6 +690,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   if (b->mode == Mode::ieee8023ad) b->ad.agg_select_timer = 1;
   Bond* bp = b.get();
   sys.bonds.push_back(std::move(b));
+  if (bp->mode == Mode::balance_alb) alb_init(sys, *bp);
   sys.update_slave_arr(*bp);
   for (auto& m : bp->members) {
     m->dev->master.store(bdev->index);
@@ -699,6 +717,8 @@ void setup(Dataplane& dp) {
   if (sys.pool == nullptr && !dp.pools.empty()) sys.pool = dp.pools.begin()->second;
   for (auto& w : dp.workers) w->enable_inject();  // peer notifications leave through the workers
   for (auto& cfg : cfgs.bonds) build_bond(dp, sys, cfg);
+  if (std::any_of(sys.bonds.begin(), sys.bonds.end(), [](auto& b) { return b->alb != nullptr; }))
+    alb_init_workers(sys);
   for (auto& ws : sys.workers) {
     ws->rr.assign(sys.bonds.size(), 0);
     ws->ctr.assign(sys.all_members.size(), MemberCounters{});

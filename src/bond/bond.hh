@@ -32,6 +32,7 @@
 //   lacp_active, ad_select, ad_actor_sys_prio, ad_user_port_key,
 //   fail_over_mac, arp_monitor{interval_ms, targets, validate, all_targets,
 //   missed_max}, mac, tlb_dynamic_lb, packets_per_slave, num_grat_arp.
+// balance-alb: alb.hh (RLB client table, member MACs, ARP rewriting).
 // CLI: show bond [BOND].
 #pragma once
 
@@ -45,6 +46,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "bond/alb.hh"
 #include "bond/lacp.hh"
 #include "bond/tlb.hh"
 #include "core/device.hh"
@@ -124,6 +126,7 @@ struct TxView {
   uint64_t usable_mod = 0;           // fastmod multiplier of n_usable
   uint32_t usable_mask = 0;          // bit per usable position
   uint8_t tlb[kTlbBuckets];          // balance-tlb: bucket -> position (kNoMember: hashed)
+  rte_ether_addr mac[kMaxMembers];   // balance-alb: each member's current MAC (Alb::mac)
 };
 
 struct Bond;
@@ -245,6 +248,9 @@ struct Bond {
   uint64_t tlb_next_ms = 0;
   uint64_t tlb_rebalances = 0;
 
+  // balance-alb (alb.cc): the client table and the members' MACs.
+  std::unique_ptr<Alb> alb;
+
   bool uses_primary() const {
     return mode == Mode::active_backup || mode == Mode::balance_tlb || mode == Mode::balance_alb;
   }
@@ -281,6 +287,8 @@ struct alignas(64) WorkerState {
   std::vector<uint32_t> rr;         // [bond] rr_tx_counter
   std::vector<MemberCounters> ctr;  // [member gidx]
   std::vector<std::array<uint64_t, kTlbBuckets>> tlb_bytes;  // [bond] balance-tlb bytes per bucket
+  rte_ring* rlb = nullptr;  // worker → control: RlbEvents (balance-alb)
+  uint64_t rlb_lost = 0;    // events the full ring refused
 };
 
 // The bonding feature: dp.feature<BondSys>().
@@ -365,6 +373,12 @@ class BondSys {
 // Builds the bonds of dp.topo (after ports and VLANs exist, before the
 // bridges and L3); registers the timer, the workers' rings and inject path.
 void setup(Dataplane& dp);
+
+// Frames the control thread sends (notify.cc): a zeroed frame of len bytes
+// (at least 60, as a NIC pads), and the metadata that sends it straight out
+// of `dev` (OUTGOING, VLAN-tagged when vlan != 0).
+rte_mbuf* new_frame(rte_mempool* mp, unsigned len, uint8_t** out);
+void frame_meta(rte_mbuf* m, uint16_t dev, uint16_t protocol, uint16_t vlan);
 
 // show devices, Prometheus and telemetry (/sluice/bond) (commands.cc).
 void register_observers(Dataplane& dp, BondSys& sys);

@@ -190,6 +190,7 @@ inline uint32_t rr_gen(uint32_t& counter, unsigned packets_per_slave) {
 void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res) {
   Member& mb = *static_cast<Member*>(ctx);
   Bond& b = *mb.bond;
+  if (b.mode == Mode::balance_alb) return alb_handle_frame(w, mb, pkts, n, res);  // alb.cc
   const uint16_t bond_dev = b.dev->index;
   const bool inactive = mb.inactive.load(std::memory_order_relaxed);
   if (!b.lacp_probe && !b.arp_probe && !inactive) {  // no recv_probe, an active member
@@ -307,8 +308,11 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       }
       break;
 
-    case Mode::balance_tlb:
-    case Mode::balance_alb: {
+    case Mode::balance_alb:
+      alb_start_xmit(w, b, v, pkts, n);  // alb.cc
+      return;
+
+    case Mode::balance_tlb: {
       // bond_tlb_xmit: broadcast/multicast and non-IP to the active member;
       // IP unicast by hash (and bucket when dynamic). A frame leaving on
       // another member carries that member's own MAC as its source.

@@ -58,6 +58,53 @@ std::string ago(uint64_t now, uint64_t then) {
          " s ago";
 }
 
+std::string ip4(uint32_t be) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&be);
+  return std::to_string(p[0]) + "." + std::to_string(p[1]) + "." + std::to_string(p[2]) + "." +
+         std::to_string(p[3]);
+}
+
+// balance-alb: each member's current MAC (the swap on failover), the RLB
+// client table (rx_hashtbl) and the update counters.
+void alb_json(BondSys& sys, Bond& b, json& j, std::string* text) {
+  const Alb& a = *b.alb;
+  for (auto& m : b.members) j["members"][m->dev->name]["mac"] = mac_to_string(a.mac[m->pos]);
+  json rlb = json::array();
+  TextTable t({{"CLIENT"}, {"MAC"}, {"MEMBER"}, {"BOND-IP"}, {"VLAN", TextTable::right}, {"NTT"}});
+  for (unsigned i = 0; i < kRlbEntries; i++) {
+    const RlbClient& c = a.client[i];
+    if (!c.assigned) continue;
+    const std::string member = c.pos < b.members.size() ? b.members[c.pos]->dev->name : "";
+    rlb.push_back({{"ip", ip4(c.ip_dst)},
+                   {"mac", mac_to_string(c.mac_dst)},
+                   {"member", c.pos < b.members.size() ? json(member) : json(nullptr)},
+                   {"member_mac",
+                    c.pos < b.members.size() ? json(mac_to_string(a.mac[c.pos])) : json(nullptr)},
+                   {"bond_ip", ip4(c.ip_src)},
+                   {"vlan", c.vlan},
+                   {"ntt", c.ntt},
+                   {"index", i}});
+    t.add({ip4(c.ip_dst), mac_to_string(c.mac_dst), member.empty() ? "-" : member, ip4(c.ip_src),
+           std::to_string(c.vlan), c.ntt ? "yes" : "no"});
+  }
+  uint64_t lost = 0;
+  for (auto& ws : sys.workers) lost += ws->rlb_lost;
+  j["rlb"] = std::move(rlb);
+  j["alb"] = {{"updates_sent", a.updates_sent},
+              {"learning_sent", a.learning_sent},
+              {"events", a.events},
+              {"events_lost", lost},
+              {"rebalances", a.rebalances},
+              {"clients_moved", a.moved},
+              {"update_delay_ticks", a.update_delay},
+              {"update_retry", a.update_retry},
+              {"rx_ntt", a.rx_ntt}};
+  *text += "  rlb: " + std::to_string(j["rlb"].size()) + " client(s), " +
+           std::to_string(a.updates_sent) + " ARP updates sent, " +
+           std::to_string(a.learning_sent) + " learning frames\n";
+  if (!j["rlb"].empty()) *text += t.str(4);
+}
+
 json bond_json(BondSys& sys, Bond& b, std::string* text) {
   const uint64_t now = sys.now_ms();
   json members = json::object();
@@ -146,6 +193,7 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
   } else {
     j["tlb"] = nullptr;
   }
+  j["rlb"] = nullptr;
   std::string& o = *text;
   o += b.dev->name + ": mode " + mode_name(b.mode);
   if (hashes) o += ", xmit_hash_policy " + std::string(policy_name(b.policy));
@@ -170,6 +218,7 @@ json bond_json(BondSys& sys, Bond& b, std::string* text) {
     o += "\n";
   }
   o += t.str(2);
+  if (b.alb != nullptr) alb_json(sys, b, j, text);
   return j;
 }
 
@@ -395,6 +444,26 @@ void metrics(BondSys& sys, std::string& out) {
       out += "sluice_lacp_pdus_total" + l + "tx\"} " + std::to_string(m->ad.ctr.lacpdu_tx) + "\n";
     }
   }
+  bool alb = false;
+  for (auto& b : sys.bonds) alb = alb || b->alb != nullptr;
+  if (!alb) return;
+  family("sluice_bond_rlb_clients", "gauge",
+         "balance-alb: RLB clients by the member they send to.");
+  for (auto& b : sys.bonds) {
+    if (b->alb == nullptr) continue;
+    unsigned per[kMaxMembers] = {};
+    for (const RlbClient& c : b->alb->client)
+      if (c.assigned && c.pos < b->members.size()) per[c.pos]++;
+    for (auto& m : b->members)
+      out += "sluice_bond_rlb_clients" + member_label(*b, *m) + " " + std::to_string(per[m->pos]) +
+             "\n";
+  }
+  family("sluice_bond_rlb_updates_total", "counter",
+         "balance-alb: ARP replies sent to tell clients their member's MAC.");
+  for (auto& b : sys.bonds)
+    if (b->alb != nullptr)
+      out += "sluice_bond_rlb_updates_total{bond=\"" + b->dev->name + "\"} " +
+             std::to_string(b->alb->updates_sent) + "\n";
 }
 
 }  // namespace

@@ -224,7 +224,6 @@ void check_mode_options(Loader& l, BondIn& b, const std::string& where) {
   auto refuse = [&](Mark at, const std::string& opt, const std::string& modes) {
     l.fail(at, where + ": " + opt + " is not used in mode " + m + " (only in " + modes + ")");
   };
-  if (alb) l.fail(b.mode_at, where + ": mode " + m + " is not in this build yet (balance-tlb is)");
   if (b.v.primary && !(ab || tlb || alb))
     refuse(b.primary_at, "primary", "active-backup, balance-tlb, balance-alb");
   if (b.v.xmit_hash_policy && !(xr || ad || tlb || alb))

@@ -22,8 +22,6 @@ namespace sluice::bond {
 
 // ---- peer notification ----------------------------------------------------------------------
 
-namespace {
-
 rte_mbuf* new_frame(rte_mempool* mp, unsigned len, uint8_t** out) {
   if (mp == nullptr) return nullptr;
   rte_mbuf* m = rte_pktmbuf_alloc(mp);
@@ -52,6 +50,8 @@ void frame_meta(rte_mbuf* m, uint16_t dev, uint16_t protocol, uint16_t vlan) {
     md.vlan_tci = vlan;
   }
 }
+
+namespace {
 
 // arp_send(ARPOP_REQUEST, ip, ip, mac, target hw 0): what
 // inetdev_send_gratuitous_arp sends on NETDEV_NOTIFY_PEERS.
