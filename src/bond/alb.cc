@@ -249,6 +249,7 @@ void alb_start_xmit(Worker& w, Bond& b, const TxView& v, rte_mbuf** pkts, uint16
       dev_queue_xmit(w, *v.dev[pos], out[pos], cnt[pos]);
       cnt[pos] = 0;
     }
+    SLUICE_TRACE(w, m, "bond_alb_xmit", b.dev->index, "member chosen", v.dev[pos]->index);
     out[pos][cnt[pos]++] = m;
     touched |= 1u << pos;
   }
