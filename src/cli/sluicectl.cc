@@ -296,7 +296,14 @@ char** complete_line(const char* text, int start, int /*end*/) {
     return nullptr;
   for (const auto& c : reply.value)
     if (c.is_string()) g_shell.matches.push_back(c.get<std::string>());
-  if (g_shell.matches.empty()) return nullptr;
+  if (g_shell.matches.empty()) {
+    // Where a file name goes (`reload FILE`, `… file PATH`, `hooks reload FILE`),
+    // libedit's own file name completion takes over.
+    const bool file_arg = (!words.empty() && (words.back() == "file" || words.back() == "reload")) ||
+                          text[0] == '/' || text[0] == '.' || text[0] == '~';
+    if (file_arg) rl_attempted_completion_over = 0;
+    return nullptr;
+  }
   return rl_completion_matches(text, match_generator);
 }
 

@@ -91,6 +91,14 @@ def test_shell():
         pane.wait_for(lambda t: pane.last_prompt_line().rstrip() == "sluice> show fdb")
         pane.keys("Tab")
         pane.wait_for(lambda t: pane.last_prompt_line().rstrip() == "sluice> show fdb br0")
+        # Where a file name goes, file names complete (libedit's own completion).
+        pane.keys("C-c")
+        time.sleep(0.2)
+        uniq = os.path.join(lab.tmp, "reload-me-%d.yaml" % os.getpid())
+        open(uniq, "w").close()
+        pane.type("reload " + uniq[:-8])
+        pane.keys("Tab")
+        pane.wait_for(lambda t: pane.last_prompt_line().rstrip() == "sluice> reload " + uniq)
         # Ctrl-C drops the line, the session stays, the next command runs.
         pane.keys("C-c")
         time.sleep(0.3)
