@@ -91,9 +91,10 @@ void ipv6_solicited_node(const uint8_t* a, uint8_t* out) {
 
 // ---- Addresses ------------------------------------------------------------------------------
 
-std::string Addresses::add(uint16_t dev, const std::string& cidr, Address* added) {
+std::string Addresses::add(uint16_t dev, const std::string& cidr, Address* added, bool loopback) {
   Address a;
   a.dev = dev;
+  a.loopback = loopback;
   if (cidr.find(':') != std::string::npos) {
     size_t slash = cidr.find('/');
     if (slash == std::string::npos) return "bad IPv6 prefix '" + cidr + "'";
@@ -112,7 +113,7 @@ std::string Addresses::add(uint16_t dev, const std::string& cidr, Address* added
   if (!parse_cidr4(cidr, &a.addr, &a.len))
     return "bad IPv4 prefix '" + cidr + "' (want A.B.C.D/LEN)";
   uint32_t m = prefix_mask(a.len);
-  if (a.addr == 0 || (a.addr >> 24) == 127 || (a.addr >> 28) >= 14 ||
+  if (a.addr == 0 || ((a.addr >> 24) == 127 && !loopback) || (a.addr >> 28) >= 14 ||
       (a.len < 31 && ((a.addr & ~m) == 0 || (a.addr & ~m) == ~m)))
     return "'" + cidr + "' is not a usable host address";
   for (const Address& o : addrs_)
@@ -159,7 +160,7 @@ bool Addresses::on_link6(const uint8_t* via, uint16_t* dev) const {
 uint32_t Addresses::source_for(uint16_t dev, uint32_t target) const {
   uint32_t first_dev = 0, any = 0;
   for (const Address& a : addrs_) {
-    if (a.v6) continue;
+    if (a.v6 || a.loopback) continue;
     if (any == 0) any = a.addr;
     if (a.dev != dev) continue;
     if (first_dev == 0) first_dev = a.addr;

@@ -24,6 +24,7 @@ struct Snapshot;
 struct Address {
   uint16_t dev;
   bool v6 = false;
+  bool loopback = false;  // lo's 127.0.0.1/8 or ::1: never a source for what leaves a port
   uint32_t addr = 0;  // v4, host order
   uint8_t v6addr[16] = {};
   uint8_t len = 0;
@@ -33,7 +34,8 @@ class Addresses {
  public:
   // Parses and adds cidr on dev: "" or why not (nothing changed). IPv4: a
   // usable host address not assigned yet; IPv6: any address with a length.
-  std::string add(uint16_t dev, const std::string& cidr, Address* added);
+  // loopback: the address of lo (127.0.0.0/8 allowed, only there).
+  std::string add(uint16_t dev, const std::string& cidr, Address* added, bool loopback = false);
   const std::vector<Address>& all() const { return addrs_; }
   bool any_v6() const;
 

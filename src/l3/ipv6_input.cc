@@ -41,6 +41,17 @@ namespace {
     return nullptr;
   }
   if (len > 40 + plen) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - 40 - plen));
+  // ::1 as source or destination only on lo (ipv6_rcv: "not on a loopback device").
+  if (d.kind != DevKind::loopback) {
+    static const uint8_t kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const rte_ipv6_hdr* ip = ip6h(m);
+    const bool src = std::memcmp(&ip->src_addr, kLoop6, 16) == 0;
+    if (src || std::memcmp(&ip->dst_addr, kLoop6, 16) == 0) {
+      mib[Mib::Ip6InAddrErrors]++;
+      w.drop(m, dev, src ? DropReason::ip_invalid_source : DropReason::ip_invalid_dest);
+      return nullptr;
+    }
+  }
   return m;
 }
 

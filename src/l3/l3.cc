@@ -228,6 +228,15 @@ void setup(Dataplane& dp) {
     if (std::string e = l3.add_address(*d, a.address); !e.empty())
       throw std::runtime_error(where(a.mark) + e);
   }
+  // lo's own, as Linux gives it: 127.0.0.1/8 and, with IPv6 on, ::1/128.
+  if (Device* lo = dp.net.find("lo"); lo != nullptr && lo->kind == DevKind::loopback) {
+    const bool v6 = l3.addrs.any_v6();
+    if (std::string e = l3.add_address(*lo, "127.0.0.1/8"); !e.empty())
+      spdlog::warn("l3: lo: 127.0.0.1/8: {}", e);  // the topology gave it already
+    if (v6)
+      if (std::string e = l3.add_address(*lo, "::1/128"); !e.empty())
+        spdlog::warn("l3: lo: ::1: {}", e);
+  }
   l3.build_fib6();
   for (const auto& r : t.routes) {
     if (std::string e = l3.add_route(r.prefix, r.via, r.dev); !e.empty())

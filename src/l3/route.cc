@@ -44,8 +44,10 @@ std::string off_link(const std::string& via, const std::string& dev) {
 
 std::string L3::add_address(Device& d, const std::string& cidr) {
   Address a;
-  if (std::string e = addrs.add(d.index, cidr, &a); !e.empty()) return e;
+  const bool lo = d.kind == DevKind::loopback;
+  if (std::string e = addrs.add(d.index, cidr, &a, lo); !e.empty()) return e;
   if (a.v6) return "";  // its connected prefix comes with build_fib6()
+  if (lo) return "";    // 127.0.0.0/8 is in the local table only, as in Linux
   dirty_ = true;
   // The connected route (fib_add_ifaddr), unless the subnet already has one.
   Route r;
