@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""End-to-end, the control socket under careless and hostile clients, and the
+config's memory check (docs/operations.md "Control socket", docs/config.md):
+
+* the socket is mode 0660, owned by root and the group control.group names
+  (by name or number); a user in that group can connect, another cannot;
+* 200 clients connected at once all get their answers;
+* a client that never finishes its request does not hold up another one and
+  is dropped with an error after the read timeout (5 s), also when it sends a
+  byte now and then;
+* an oversize request gets the size error and the connection is closed;
+* garbage (binary, NULs, invalid UTF-8, half JSON, a reset mid-request) gets
+  "malformed request" replies and harms nobody;
+* afterwards the daemon still answers and still forwards (pings over a bridge);
+* a command that changes state is logged with the peer's pid, uid and gid
+  (SO_PEERCRED), a show command is not;
+* a topology whose mbuf pools do not fit eal.memory_mb is refused with the
+  figure it needs, and that figure is enough to start and forward.
+"""
+import grp
+import json
+import os
+import random
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lab import SLUICECTL, SLUICED, Lab, Runner  # noqa: E402
+
+P1_MAC = "02:00:00:00:16:01"
+P2_MAC = "02:00:00:00:16:02"
+NOBODY = 65534
+
+
+def other_group():
+    """A group of this system that is not root's: (name, gid)."""
+    for name in ("daemon", "nogroup", "adm", "users", "sys"):
+        try:
+            return name, grp.getgrnam(name).gr_gid
+        except KeyError:
+            pass
+    g = next(g for g in grp.getgrall() if g.gr_gid != 0)
+    return g.gr_name, g.gr_gid
+
+
+def bridged(lab, group=None, memory_mb=None):
+    h1, if1 = lab.host("a", addr="10.16.0.1/24")
+    h2, if2 = lab.host("b", addr="10.16.0.2/24")
+    cfg = lab.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+bridges:
+  - {name: br0, ports: [p1, p2]}
+""" % (if1, P1_MAC, if2, P2_MAC))
+    with open(cfg) as f:
+        text = f.read()
+    if group is not None:
+        text = text.replace("control:\n", "control:\n  group: %s\n" % group, 1)
+    if memory_mb is not None:
+        text = text.replace("memory_mb: 256", "memory_mb: %d" % memory_mb, 1)
+    with open(cfg, "w") as f:
+        f.write(text)
+    return h1, h2, cfg
+
+
+def connect(path, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def request(argv, rid=None):
+    r = {"argv": argv, "json": True}
+    if rid is not None:
+        r["id"] = rid
+    return (json.dumps(r) + "\n").encode()
+
+
+def read_line(s):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    return buf
+
+
+def read_reply(s):
+    line = read_line(s)
+    assert line.endswith(b"\n"), "no reply line: %r" % line[:200]
+    return json.loads(line)
+
+
+def at_eof(s):
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def pings(lab, ns, dst, n=5):
+    r = lab.ns_exec(ns, "ping -c %d -i 0.05 -W 1 %s" % (n, dst), check=False)
+    m = re.search(r"(\d+) received", r.stdout)
+    return int(m.group(1)) if m else 0
+
+
+def as_user(uid, gid):
+    def drop():
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    return drop
+
+
+def test_socket_permissions_and_group():
+    gname, gid = other_group()
+    lab = Lab("ctlp")
+    try:
+        _, _, cfg = bridged(lab, group=gname)
+        lab.start(cfg)
+        st = os.lstat(lab.sock)
+        assert stat.S_ISSOCK(st.st_mode), oct(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+        assert st.st_uid == 0, st
+        assert st.st_gid == gid, (st.st_gid, gname, gid)
+        # Who may connect: a user of the group, not one outside it.
+        os.chmod(lab.tmp, 0o711)
+        code = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+                "try:\n  s.connect(%r)\nexcept OSError as e:\n  print(e.errno); sys.exit(0)\n"
+                "s.sendall(b'{\"argv\": [\"version\"]}\\n'); print(s.recv(4096).decode()[:12])\n"
+                % lab.sock)
+        inside = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                                preexec_fn=as_user(NOBODY, gid), timeout=20)
+        assert inside.stdout.startswith('{"status":0'), inside
+        outside = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                                 preexec_fn=as_user(NOBODY, NOBODY if NOBODY != gid else 1),
+                                 timeout=20)
+        assert outside.stdout.strip() == "13", outside  # EACCES
+        # A state change by that user is logged with its credentials.
+        p = subprocess.Popen([SLUICECTL, "-s", lab.sock, "clear", "stats"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, preexec_fn=as_user(NOBODY, gid))
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, (out, err)
+        want = 'control: pid %d uid %d gid %d ran ["clear","stats"]: ok' % (p.pid, NOBODY, gid)
+        lab.wait_until(lambda: want in lab.read_log(), what=want)
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+    # By number: the same group.
+    lab = Lab("ctln")
+    try:
+        _, _, cfg = bridged(lab, group=str(gid))
+        lab.start(cfg)
+        st = os.lstat(lab.sock)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, 0, gid), st
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_hostile_clients():
+    lab = Lab("ctlh")
+    try:
+        h1, _, cfg = bridged(lab)
+        lab.start(cfg)
+        assert pings(lab, h1, "10.16.0.2") == 5
+
+        # 200 clients connected at once: every one is answered.
+        t0 = time.time()
+        many = [connect(lab.sock) for _ in range(200)]
+        for i, s in enumerate(many):
+            s.sendall(request(["version"], rid=i))
+        for i, s in enumerate(many):
+            r = read_reply(s)
+            assert r["status"] == 0 and r["id"] == i and r["json"]["version"], r
+        took = time.time() - t0
+        print("  200 concurrent clients answered in %.2f s" % took)
+        for s in many:
+            s.close()
+
+        # A client that never finishes its request …
+        slow = connect(lab.sock, timeout=15)
+        slow.sendall(b'{"argv": ["vers')
+        # … and one that sends a byte now and then (the timeout runs from its first byte).
+        drip = connect(lab.sock, timeout=15)
+        drip.sendall(b"{")
+        drip_t0 = time.time()
+        # … do not hold up another client.
+        t0 = time.time()
+        other = connect(lab.sock)
+        other.sendall(request(["show", "devices"]))
+        r = read_reply(other)
+        assert r["status"] == 0 and "br0" in r["json"], r
+        assert time.time() - t0 < 1.0, time.time() - t0
+        other.close()
+        for _ in range(4):
+            time.sleep(0.5)
+            drip.sendall(b" ")
+        r = read_reply(slow)
+        waited = time.time() - t0
+        assert r["status"] == 1 and "not finished" in r["text"], r
+        assert at_eof(slow)
+        assert 4.0 <= waited <= 8.0, waited
+        r = read_reply(drip)
+        assert r["status"] == 1 and "not finished" in r["text"], r
+        assert time.time() - drip_t0 <= 8.0
+        assert at_eof(drip)
+        print("  unfinished request dropped after %.1f s" % waited)
+
+        # Oversize: one long line, and a stream without a newline.
+        for data in (request(["version", "x" * (70 * 1024)]), b"y" * (200 * 1024)):
+            big = connect(lab.sock)
+            try:
+                big.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # closed before it took everything: the reply is still there
+            r = read_reply(big)
+            assert r["status"] == 1, r
+            assert r["text"] == "request longer than 65536 bytes; closing the connection", r
+            assert at_eof(big)
+            big.close()
+
+        # Garbage: binary, NULs, invalid UTF-8, half JSON, deep nesting; then a good request.
+        rnd = random.Random(16)
+        junk = [bytes(rnd.getrandbits(8) for _ in range(300)).replace(b"\n", b"") for _ in range(20)]
+        junk += [b"\x00" * 50, b"\xff\xfe\xfd", b'{"argv": ["\xc3\x28"]}', b'{"argv": [', b"[" * 5000,
+                 b'{"argv": ["show", 1]}', b'{"argv": [], "json": true}', b"\r"]
+        g = connect(lab.sock)
+        g.sendall(b"\n".join(junk) + b"\n" + request(["version"], rid="last"))
+        replies = []
+        while True:
+            r = read_reply(g)
+            replies.append(r)
+            if r.get("id") == "last":
+                break
+        assert replies[-1]["status"] == 0, replies[-1]
+        bad = replies[:-1]
+        # One reply per non-blank line, each an error ("\r" alone is blank).
+        assert len(bad) == len(junk) - 1, (len(bad), len(junk))
+        assert all(r["status"] == 1 for r in bad), bad
+        assert sum("malformed request" in r["text"] for r in bad) >= len(junk) - 2, bad
+        g.close()
+        # A client that resets mid-request, and one that connects and leaves.
+        for _ in range(20):
+            s = connect(lab.sock)
+            s.sendall(b'{"argv": ["show", "dev')
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+            connect(lab.sock).close()
+
+        # The daemon is fine: answers, forwards, logs the state changes only.
+        assert lab.ctl("version")["version"]
+        p = subprocess.Popen([SLUICECTL, "-s", lab.sock, "fdb", "flush", "br0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, (out, err)
+        want = 'control: pid %d uid 0 gid 0 ran ["fdb","flush","br0"]: ok' % p.pid
+        lab.wait_until(lambda: want in lab.read_log(), what=want)
+        log = lab.read_log()
+        assert '"show","devices"' not in log and 'ran ["version"]' not in log, log[-2000:]
+        assert pings(lab, h1, "10.16.0.2") == 5
+        assert lab.proc.poll() is None
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+def test_memory_figure_is_enough():
+    lab = Lab("ctlm")
+    try:
+        h1, _, cfg = bridged(lab, memory_mb=64)
+        r = subprocess.run([SLUICED, "--check", "-c", cfg], capture_output=True, text=True)
+        assert r.returncode == 2, r
+        line = open(cfg).read().split("\n").index("  memory_mb: 64") + 1
+        assert r.stderr.startswith("%s:%d:14: eal: memory_mb: 64 MiB is too small: the mbuf pools need "
+                                   % (cfg, line)), r.stderr
+        need = int(re.search(r"memory_mb must be at least (\d+)", r.stderr).group(1))
+        print("  2 af_packet ports, 1 worker: %s" % r.stderr.split(": ", 1)[1].strip())
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace("memory_mb: 64", "memory_mb: %d" % need))
+        lab.start(cfg)
+        assert pings(lab, h1, "10.16.0.2") == 5
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+if __name__ == "__main__":
+    r = Runner()
+    for t in (test_socket_permissions_and_group, test_hostile_clients, test_memory_figure_is_enough):
+        r.run(t)
+    r.finish()
