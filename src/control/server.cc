@@ -114,7 +114,7 @@ ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegis
   if (!(bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) ||
       ::chmod(path_.c_str(), 0660) != 0 ||
       (gid >= 0 && ::lchown(path_.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0) ||
-      ::stat(path_.c_str(), &st) != 0 || ::listen(listen_fd_, 128) != 0) {
+      ::stat(path_.c_str(), &st) != 0 || ::listen(listen_fd_, 512) != 0) {
     int err = errno;
     if (bound) ::unlink(path_.c_str());
     ::close(listen_fd_);
