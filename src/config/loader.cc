@@ -689,7 +689,7 @@ void check_workers(Loader& l) {
 // What EAL itself takes from eal.memory_mb besides the pools (its heap,
 // memzones of ethdev, rings, telemetry, the features' tables of a small
 // topology); measured, see docs/config.md ("Memory").
-constexpr uint64_t kEalReserveMb = 8;
+constexpr uint64_t kEalReserveMb = 12;
 
 std::string mib(uint64_t bytes) {
   return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
