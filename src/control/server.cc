@@ -156,10 +156,8 @@ void ControlServer::poll(int timeout_ms) {
     if (ev & POLLOUT) ok = write_client(c);
     if (ok && (ev & (POLLIN | POLLHUP | POLLERR)) && c.out_off >= c.out.size()) ok = read_client(c);
     if (ok && (ev & POLLERR)) ok = false;
-    if (ok) {
-      handle_lines(c);
-      ok = write_client(c);
-    }
+    if (ok && (c.fresh || c.backlog)) handle_lines(c);
+    if (ok) ok = write_client(c);
     if (ok && !c.closing && c.in_since_ms != 0 && now_ms() > c.in_since_ms + read_timeout_ms_) {
       refuse(c, "request not finished (no newline) within " + std::to_string(read_timeout_ms_) +
                     " ms; closing the connection");
@@ -221,6 +219,8 @@ void ControlServer::refuse(Client& c, const std::string& why) {
   c.out += reply_line(1, why, nullptr, nullptr);
   c.in.clear();
   c.in_since_ms = 0;
+  c.scanned = 0;
+  c.backlog = false;
   c.closing = true;
 }
 
@@ -231,6 +231,7 @@ bool ControlServer::read_client(Client& c) {
     ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       c.in.append(buf, static_cast<size_t>(n));
+      c.fresh = true;
       budget -= std::min(budget, static_cast<size_t>(n));
       if (c.in.size() > kMaxRequest && c.in.find('\n') == std::string::npos) break;
       continue;
@@ -239,6 +240,7 @@ bool ControlServer::read_client(Client& c) {
       // The client shut down its side; it may still read the replies (socat, nc -N).
       if (!c.in.empty() && c.in.back() != '\n') c.in += '\n';
       c.closing = true;
+      c.fresh = true;
       break;
     }
     if (errno == EINTR) continue;
@@ -250,9 +252,14 @@ bool ControlServer::read_client(Client& c) {
 void ControlServer::handle_lines(Client& c) {
   size_t start = 0;
   // Bound what a client that pipelines requests without reading can make us hold.
+  c.fresh = false;
+  c.backlog = false;
   for (;;) {
-    if (c.out.size() - c.out_off >= kMaxPending) break;
-    size_t nl = c.in.find('\n', start);
+    if (c.out.size() - c.out_off >= kMaxPending) {
+      c.backlog = true;  // more lines, once the client read some replies
+      break;
+    }
+    size_t nl = c.in.find('\n', std::max(start, c.scanned));
     if (nl == std::string::npos) break;
     if (nl - start > kMaxRequest) {
       refuse(c, "request longer than " + std::to_string(kMaxRequest) +
@@ -272,7 +279,9 @@ void ControlServer::handle_lines(Client& c) {
     c.active_ms = now_ms();
   }
   c.in.erase(0, start);
-  const bool partial = !c.in.empty() && c.in.find('\n') == std::string::npos;
+  // Without a backlog, what is left has no newline: not scanned again.
+  const bool partial = !c.backlog && !c.in.empty();
+  c.scanned = c.backlog ? 0 : c.in.size();
   if (partial && c.in.size() > kMaxRequest) {
     refuse(c, "request longer than " + std::to_string(kMaxRequest) +
                   " bytes; closing the connection");

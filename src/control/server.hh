@@ -73,6 +73,9 @@ class ControlServer {
     uint64_t in_since_ms = 0;   // when the unfinished request in `in` began (0: none)
     uint64_t active_ms = 0;     // last request or reply: who is idle longest
     bool closing = false;       // close once `out` is written
+    bool fresh = false;         // bytes (or EOF) arrived since handle_lines last ran
+    bool backlog = false;       // complete lines wait in `in` for the replies to drain
+    size_t scanned = 0;         // the first `scanned` bytes of `in` hold no newline
     // SO_PEERCRED at accept (-1 if unknown)
     long pid = -1, uid = -1, gid = -1;
   };

@@ -198,6 +198,30 @@ def test_hostile_clients():
         for s in many:
             s.close()
 
+        # More than the 256 the daemon holds: the one idle longest makes room.
+        idle = [connect(lab.sock) for _ in range(256)]
+        time.sleep(0.1)
+        extra = connect(lab.sock)
+        extra.sendall(request(["version"], rid="extra"))
+        r = read_reply(extra)
+        assert r["status"] == 0 and r["id"] == "extra", r
+        r = read_reply(idle[0])
+        assert r["status"] == 1 and "closing the idle connection" in r["text"], r
+        assert at_eof(idle[0])
+        idle[1].sendall(request(["version"], rid=1))  # the others stay
+        assert read_reply(idle[1])["id"] == 1
+        for s in idle + [extra]:
+            s.close()
+
+        # Pipelined without reading: 2000 requests whose replies (about 10 MB)
+        # exceed what the daemon holds (1 MiB); it waits for the client, in order.
+        p = connect(lab.sock, timeout=20)
+        p.sendall(b"".join(request(["help"], rid=i) for i in range(2000)))
+        for i in range(2000):
+            r = read_reply(p)
+            assert r["status"] == 0 and r["id"] == i, (i, r.get("id"), r.get("text", "")[:100])
+        p.close()
+
         # A client that never finishes its request …
         slow = connect(lab.sock, timeout=15)
         slow.sendall(b'{"argv": ["vers')
