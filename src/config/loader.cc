@@ -265,7 +265,7 @@ struct VlanIn {
 struct CoreIn {
   std::vector<PortIn> ports;
   std::vector<VlanIn> vlans;
-  Mark ports_at{1, 1};  // the 'ports' key, for "no ports defined"
+  Mark ports_at{1, 1};   // the 'ports' key, for "no ports defined"
   Mark eal_at{0, 0};     // the 'eal' key (0: no eal section)
   Mark memory_at{0, 0};  // eal.memory_mb's value (0: not given)
 };
@@ -706,18 +706,18 @@ void check_memory(Loader& l) {
   const bool small_pages = n.page < n.mbuf_bytes * 2;
   std::string detail = std::to_string(n.mbufs) + " mbufs of " + std::to_string(n.mbuf_bytes) +
                        " bytes" + (small_pages ? ", one per 4 KiB page without hugepages," : "") +
-                       " = " + mib(n.pool_bytes) + " for " +
-                       std::to_string(core(l).ports.size()) + " port(s) with " +
-                       std::to_string(n.descriptors) + " RX/TX descriptors and " +
-                       std::to_string(n.workers) + " worker(s)' caches and TX buffers, doubled";
+                       " = " + mib(n.pool_bytes) + " for " + std::to_string(core(l).ports.size()) +
+                       " port(s) with " + std::to_string(n.descriptors) +
+                       " RX/TX descriptors and " + std::to_string(n.workers) +
+                       " worker(s)' caches and TX buffers, doubled";
   if (n.landing_mbufs != 0)
     detail += "; " + std::to_string(n.landing_mbufs) + " mbufs of " +
               std::to_string(n.landing_room) + " bytes = " + mib(n.landing_bytes) +
               " for net_af_packet frames";
   l.fail(at, "eal: memory_mb: " + std::to_string(l.topo.eal.memory_mb) +
                  " MiB is too small: the mbuf pools need " + mib(n.bytes) + " (" + detail +
-                 "), plus " + std::to_string(kEalReserveMb) + " MiB for EAL: memory_mb must be at least " +
-                 std::to_string(need_mb));
+                 "), plus " + std::to_string(kEalReserveMb) +
+                 " MiB for EAL: memory_mb must be at least " + std::to_string(need_mb));
 }
 
 void check_core(Loader& l) {

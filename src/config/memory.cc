@@ -32,9 +32,8 @@ uint64_t round_up(uint64_t n, uint64_t to) {
 // of them, as the mempool pads objects to spread them over memory channels
 // (4 assumed when EAL does not know).
 uint64_t mbuf_bytes(uint64_t data_room) {
-  uint64_t lines =
-      1 + (sizeof(rte_mbuf) + kMbufPrivSize + data_room + RTE_CACHE_LINE_SIZE - 1) /
-              RTE_CACHE_LINE_SIZE;
+  uint64_t lines = 1 + (sizeof(rte_mbuf) + kMbufPrivSize + data_room + RTE_CACHE_LINE_SIZE - 1) /
+                           RTE_CACHE_LINE_SIZE;
   if (lines % 2 == 0) lines++;
   return lines * RTE_CACHE_LINE_SIZE;
 }
@@ -53,8 +52,8 @@ uint64_t objects_bytes(uint64_t n, uint64_t obj, uint64_t page) {
 // each with room for twice the largest cache), rounded up to pages.
 uint64_t pool_overhead(uint64_t n) {
   uint64_t ring = (n + 1) * sizeof(void*) + 2 * RTE_CACHE_LINE_SIZE * 2;
-  uint64_t caches = uint64_t(RTE_MAX_LCORE) *
-                    round_up(2 * RTE_MEMPOOL_CACHE_MAX_SIZE * sizeof(void*) + 64, 64);
+  uint64_t caches =
+      uint64_t(RTE_MAX_LCORE) * round_up(2 * RTE_MEMPOOL_CACHE_MAX_SIZE * sizeof(void*) + 64, 64);
   return round_up(ring + caches + 4096, 4096);
 }
 

@@ -178,8 +178,9 @@ void ControlServer::accept_clients() {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or EMFILE and friends: try again on the next poll
     if (clients_.size() >= kMaxClients && !evict_idle()) {
-      std::string r = reply_line(
-          1, "too many control clients (" + std::to_string(kMaxClients) + " busy)", nullptr, nullptr);
+      std::string r =
+          reply_line(1, "too many control clients (" + std::to_string(kMaxClients) + " busy)",
+                     nullptr, nullptr);
       (void)!::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       continue;
@@ -205,8 +206,8 @@ bool ControlServer::evict_idle() {
     if (idle == nullptr || c.active_ms < idle->active_ms) idle = &c;
   }
   if (idle == nullptr) return false;
-  std::string r = reply_line(1, "closing the idle connection: too many control clients", nullptr,
-                             nullptr);
+  std::string r =
+      reply_line(1, "closing the idle connection: too many control clients", nullptr, nullptr);
   (void)!::send(idle->fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   close_client(*idle);
   clients_.erase(std::remove_if(clients_.begin(), clients_.end(), [](auto& x) { return x.fd < 0; }),
@@ -283,8 +284,8 @@ void ControlServer::handle_lines(Client& c) {
   const bool partial = !c.backlog && !c.in.empty();
   c.scanned = c.backlog ? 0 : c.in.size();
   if (partial && c.in.size() > kMaxRequest) {
-    refuse(c, "request longer than " + std::to_string(kMaxRequest) +
-                  " bytes; closing the connection");
+    refuse(c,
+           "request longer than " + std::to_string(kMaxRequest) + " bytes; closing the connection");
     return;
   }
   // The read timeout runs from the first byte of an unfinished request; a

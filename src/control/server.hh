@@ -59,9 +59,9 @@ class ControlServer {
   static bool changes_state(const std::vector<std::string>& argv);
 
   static constexpr size_t kMaxClients = 256;
-  static constexpr size_t kMaxRequest = 64 * 1024;   // bytes in one request line
-  static constexpr size_t kMaxPending = 1 << 20;     // reply bytes held before reading more
-  static constexpr uint64_t kReadTimeoutMs = 5000;   // a started request must end by then
+  static constexpr size_t kMaxRequest = 64 * 1024;  // bytes in one request line
+  static constexpr size_t kMaxPending = 1 << 20;    // reply bytes held before reading more
+  static constexpr uint64_t kReadTimeoutMs = 5000;  // a started request must end by then
 
  private:
   struct Client {
