@@ -110,17 +110,20 @@ ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegis
   if (listen_fd_ < 0) throw sys_error("control socket", errno);
   // Nobody can connect before listen(), so mode and group are right before
   // the first client. The owner is the daemon's user (root when run as root).
-  bool bound = false;
-  if (!(bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) ||
-      ::chmod(path_.c_str(), 0660) != 0 ||
-      (gid >= 0 && ::lchown(path_.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0) ||
-      ::stat(path_.c_str(), &st) != 0 || ::listen(listen_fd_, 512) != 0) {
+  auto fail = [&](const std::string& what, bool bound) {
     int err = errno;
     if (bound) ::unlink(path_.c_str());
     ::close(listen_fd_);
     listen_fd_ = -1;
-    throw sys_error("control socket " + path_, err);
-  }
+    return sys_error("control socket " + path_ + what, err);
+  };
+  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    throw fail("", false);
+  if (::chmod(path_.c_str(), 0660) != 0) throw fail(": chmod 0660", true);
+  const std::string group_err = ": cannot set its group to " + std::to_string(gid);
+  if (gid >= 0 && ::lchown(path_.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)
+    throw fail(group_err, true);
+  if (::stat(path_.c_str(), &st) != 0 || ::listen(listen_fd_, 512) != 0) throw fail("", true);
   sock_dev_ = st.st_dev;
   sock_ino_ = st.st_ino;
 }
