@@ -336,8 +336,13 @@ std::string ControlServer::handle_request(const Client& c, const std::string& li
         outcome = "error: " + r.text.substr(0, r.text.find('\n'));
         if (outcome.size() > 300) outcome = outcome.substr(0, 297) + "...";
       }
-      spdlog::info("control: pid {} uid {} gid {} ran {}: {}", c.pid, c.uid, c.gid,
-                   argv_for_log(argv), outcome);
+      // A queue consumer's reads and verdicts come per packet batch: debug,
+      // so that they do not flood the log; every other change at info.
+      const bool per_packet =
+          argv.size() >= 2 && argv[0] == "queue" && (argv[1] == "read" || argv[1] == "verdict");
+      spdlog::log(per_packet ? spdlog::level::debug : spdlog::level::info,
+                  "control: pid {} uid {} gid {} ran {}: {}", c.pid, c.uid, c.gid,
+                  argv_for_log(argv), outcome);
     }
     if (r.status == 0 && !want_json) r.json = nullptr;
     if (r.status != 0) r.json = nullptr;
