@@ -142,7 +142,10 @@ ControlServer::~ControlServer() {
 void ControlServer::poll(int timeout_ms) {
   std::vector<pollfd> fds;
   fds.reserve(clients_.size() + 1);
-  fds.push_back(pollfd{listen_fd_, POLLIN, 0});
+  // Out of descriptors: the pending connection stays and the listening
+  // socket stays readable; not polled for a while, so the loop does not spin.
+  const bool accepting = now_ms() >= accept_paused_until_ms_;
+  fds.push_back(pollfd{listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
   for (auto& c : clients_) {
     // A client with a reply pending is not read until it took the reply.
     const bool pending = c.out_off < c.out.size();
@@ -179,7 +182,14 @@ void ControlServer::poll(int timeout_ms) {
 void ControlServer::accept_clients() {
   for (;;) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE and friends: try again on the next poll
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        spdlog::warn("control socket: cannot accept a client: {} (trying again in {} ms)",
+                     std::strerror(errno), kAcceptPauseMs);
+        accept_paused_until_ms_ = now_ms() + kAcceptPauseMs;
+      }
+      return;  // EAGAIN: all taken
+    }
     if (clients_.size() >= kMaxClients && !evict_idle()) {
       std::string r =
           reply_line(1, "too many control clients (" + std::to_string(kMaxClients) + " busy)",

@@ -100,6 +100,8 @@ class ControlServer {
   std::vector<Client> clients_;
   uint64_t write_timeout_ms_ = 5000;
   uint64_t read_timeout_ms_ = kReadTimeoutMs;
+  uint64_t accept_paused_until_ms_ = 0;  // out of descriptors: accept again then
+  static constexpr uint64_t kAcceptPauseMs = 200;
 };
 
 }  // namespace sluice

@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import resource
 import socket
 import stat
 import subprocess
@@ -309,6 +310,50 @@ def test_hostile_clients():
         lab.close()
 
 
+def control_cpu_ticks(pid):
+    """utime + stime of sluiced's main thread (the control thread)."""
+    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_out_of_descriptors():
+    """The daemon runs out of file descriptors (its RLIMIT_NOFILE lowered with
+    prlimit(2)): connections wait in the backlog, the control thread does not
+    spin on the readable listening socket, connected clients are answered,
+    and the waiting ones are taken once descriptors are free."""
+    lab = Lab("ctlf")
+    try:
+        _, _, cfg = bridged(lab)
+        lab.start(cfg)
+        pid = lab.proc.pid
+        keep = connect(lab.sock)
+        nfds = len(os.listdir("/proc/%d/fd" % pid))
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds + 3, hard))
+        conns = [connect(lab.sock) for _ in range(10)]  # 3 accepted, 7 wait in the backlog
+        lab.wait_until(lambda: "cannot accept a client: Too many open files" in lab.read_log(),
+                       what="the EMFILE warning")
+        t0 = control_cpu_ticks(pid)
+        time.sleep(2)
+        ticks = control_cpu_ticks(pid) - t0
+        hz = os.sysconf("SC_CLK_TCK")
+        print("  control thread while out of descriptors: %.0f%% of a CPU" % (100.0 * ticks / hz / 2))
+        assert ticks < hz * 2 * 0.3, ticks  # spinning would be ~100%
+        keep.sendall(request(["version"], rid="keep"))
+        assert read_reply(keep)["id"] == "keep"
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for i, c in enumerate(conns):
+            c.sendall(request(["version"], rid=i))
+            r = read_reply(c)
+            assert r["status"] == 0 and r["id"] == i, r
+        for c in conns + [keep]:
+            c.close()
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 def test_memory_figure_is_enough():
     """The figure covers the pools, EAL and a small feature's tables (a
     bridge's FDB; not an L3 FIB: docs/config.md, "Memory"): with exactly it,
@@ -337,6 +382,7 @@ def test_memory_figure_is_enough():
 
 if __name__ == "__main__":
     r = Runner()
-    for t in (test_socket_permissions_and_group, test_hostile_clients, test_memory_figure_is_enough):
+    for t in (test_socket_permissions_and_group, test_hostile_clients, test_out_of_descriptors,
+              test_memory_figure_is_enough):
         r.run(t)
     r.finish()
