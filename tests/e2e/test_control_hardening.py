@@ -339,7 +339,7 @@ def test_out_of_descriptors():
         ticks = control_cpu_ticks(pid) - t0
         hz = os.sysconf("SC_CLK_TCK")
         print("  control thread while out of descriptors: %.0f%% of a CPU" % (100.0 * ticks / hz / 2))
-        assert ticks < hz * 2 * 0.3, ticks  # spinning would be ~100%
+        assert ticks < hz * 2 * 0.1, ticks  # spinning: 32% measured (its warnings slow it)
         keep.sendall(request(["version"], rid="keep"))
         assert read_reply(keep)["id"] == "keep"
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
