@@ -10,12 +10,15 @@
 #include <rte_config.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include <grp.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <tuple>
 
+#include "config/memory.hh"
 #include "core/feature.hh"
 
 namespace sluice::config {
@@ -262,7 +265,9 @@ struct VlanIn {
 struct CoreIn {
   std::vector<PortIn> ports;
   std::vector<VlanIn> vlans;
-  Mark ports_at{1, 1};  // the 'ports' key, for "no ports defined"
+  Mark ports_at{1, 1};   // the 'ports' key, for "no ports defined"
+  Mark eal_at{0, 0};     // the 'eal' key (0: no eal section)
+  Mark memory_at{0, 0};  // eal.memory_mb's value (0: not given)
 };
 CoreIn& core(Loader& l) {
   return l.scratch<CoreIn>();
@@ -284,6 +289,7 @@ void eal_lcores(Loader& l, Eal& e, const Field& f) {
 
 void eal_memory(Loader& l, Eal& e, const Field& f) {
   e.memory_mb = l.get_uint(f, 1, 1u << 20);
+  core(l).memory_at = f.at();
 }
 void eal_hugepages(Loader& l, Eal& e, const Field& f) {
   e.hugepages = l.get_bool(f);
@@ -316,6 +322,7 @@ constexpr KeyDef<Eal> kEalKeys[] = {
 };
 
 void section_eal(Loader& l, const Field& f) {
+  core(l).eal_at = to_mark(f.key.Mark());
   if (l.section_map(f)) l.parse_keys<Eal>(f.value, "eal", kEalKeys, l.topo.eal);
 }
 
@@ -508,8 +515,35 @@ void control_metrics(Loader& l, Control& c, const Field& f) {
   c.metrics = s;
 }
 
+// A group name of this system (getgrnam_r: /etc/group or what NSS is set
+// up for) or a number (any gid, as chown takes it).
+void control_group(Loader& l, Control& c, const Field& f) {
+  std::string s = l.get_string(f);
+  if (s.empty()) l.fail(f.at(), "control: group must be a group name or number, got ''");
+  if (std::all_of(s.begin(), s.end(), is_digit)) {
+    auto n = parse_int(s);
+    if (!n || *n > 4294967294LL)
+      l.fail(f.at(), "control: group " + describe(f.value) + " is not a valid group id");
+    c.group = s;
+    c.gid = static_cast<long>(*n);
+    return;
+  }
+  group g{}, *found = nullptr;
+  std::vector<char> buf(16384);
+  int rc;
+  while ((rc = getgrnam_r(s.c_str(), &g, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (1u << 22))
+    buf.resize(buf.size() * 2);
+  if (found == nullptr)
+    l.fail(f.at(), "control: group " + describe(f.value) + " is not a group of this system" +
+                       (rc != 0 ? std::string(" (") + std::strerror(rc) + ")" : std::string()));
+  c.group = s;
+  c.gid = static_cast<long>(g.gr_gid);
+}
+
 constexpr KeyDef<Control> kControlKeys[] = {
     {"socket", control_socket},
+    {"group", control_group},
     {"telemetry", control_telemetry},
     {"metrics", control_metrics},
 };
@@ -652,6 +686,40 @@ void check_workers(Loader& l) {
   }
 }
 
+// What EAL itself takes from eal.memory_mb besides the pools (its heap,
+// memzones of ethdev, rings, telemetry, the features' tables of a small
+// topology); measured, see docs/config.md ("Memory").
+constexpr uint64_t kEalReserveMb = 12;
+
+std::string mib(uint64_t bytes) {
+  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
+
+// The mbuf pools must fit in eal.memory_mb, with EAL's own share: refused
+// here with both figures, not at start with ENOMEM.
+void check_memory(Loader& l) {
+  PoolNeed n = pool_need(l.topo);
+  const uint64_t need_mb = ((n.bytes + (1 << 20) - 1) >> 20) + kEalReserveMb;
+  if (l.topo.eal.memory_mb >= need_mb) return;
+  Mark at = core(l).memory_at;
+  if (at.line == 0) at = core(l).eal_at.line != 0 ? core(l).eal_at : core(l).ports_at;
+  const bool small_pages = n.page < n.mbuf_bytes * 2;
+  std::string detail = std::to_string(n.mbufs) + " mbufs of " + std::to_string(n.mbuf_bytes) +
+                       " bytes" + (small_pages ? ", one per 4 KiB page without hugepages," : "") +
+                       " = " + mib(n.pool_bytes) + " for " + std::to_string(core(l).ports.size()) +
+                       " port(s) with " + std::to_string(n.descriptors) +
+                       " RX/TX descriptors and " + std::to_string(n.workers) +
+                       " worker(s)' caches and TX buffers, doubled";
+  if (n.landing_mbufs != 0)
+    detail += "; " + std::to_string(n.landing_mbufs) + " mbufs of " +
+              std::to_string(n.landing_room) + " bytes = " + mib(n.landing_bytes) +
+              " for net_af_packet frames";
+  l.fail(at, "eal: memory_mb: " + std::to_string(l.topo.eal.memory_mb) +
+                 " MiB is too small: the mbuf pools need " + mib(n.bytes) + " (" + detail +
+                 "), plus " + std::to_string(kEalReserveMb) +
+                 " MiB for EAL: memory_mb must be at least " + std::to_string(need_mb));
+}
+
 void check_core(Loader& l) {
   check_have_ports(l);
   check_unique_names(l);
@@ -701,6 +769,7 @@ void load_document(Loader& l, const YAML::Node& doc) {
   for (const Feature* f : features())
     if (f->check != nullptr) f->check(l);
   check_vlan_links(l);  // VLANs on a feature's device (a bond), once the features declared theirs
+  check_memory(l);      // last: any other error of the file is reported first
 }
 
 // Records where each document starts; the other events are not needed.

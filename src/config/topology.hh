@@ -61,6 +61,8 @@ struct Control {
   std::string socket = "/run/sluice/sluice.sock";
   bool telemetry = true;
   std::string metrics;  // "host:port" or ""
+  std::string group;    // the socket's group as written ("" = the daemon's)
+  long gid = -1;        // resolved at load; -1 = the daemon's
 };
 
 struct Logging {

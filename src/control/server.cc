@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "control/command.hh"
 
@@ -61,6 +62,13 @@ std::string reply_line(int status, const std::string& text, json value, const js
   return s;
 }
 
+// argv as JSON for the log, cut to a readable length.
+std::string argv_for_log(const std::vector<std::string>& argv) {
+  std::string s = json(argv).dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > 512) s = s.substr(0, 509) + "...";
+  return s;
+}
+
 const char kRequestShape[] = R"(expected {"argv": ["word", ...], "json": true|false})";
 
 }  // namespace
@@ -69,6 +77,10 @@ ControlServer::ControlServer(Dataplane& dp, std::string path)
     : ControlServer(dp, std::move(path), CommandRegistry::instance()) {}
 
 ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegistry& registry)
+    : ControlServer(dp, std::move(path), registry, -1) {}
+
+ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegistry& registry,
+                             long gid)
     : dp_(dp), registry_(registry), path_(std::move(path)) {
   sockaddr_un addr;
   if (!make_addr(path_, &addr))
@@ -96,17 +108,22 @@ ControlServer::ControlServer(Dataplane& dp, std::string path, const CommandRegis
 
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw sys_error("control socket", errno);
-  // Nobody can connect before listen(), so the mode is right before the first client.
-  bool bound = false;
-  if (!(bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) ||
-      ::chmod(path_.c_str(), 0660) != 0 || ::stat(path_.c_str(), &st) != 0 ||
-      ::listen(listen_fd_, 16) != 0) {
+  // Nobody can connect before listen(), so mode and group are right before
+  // the first client. The owner is the daemon's user (root when run as root).
+  auto fail = [&](const std::string& what, bool bound) {
     int err = errno;
     if (bound) ::unlink(path_.c_str());
     ::close(listen_fd_);
     listen_fd_ = -1;
-    throw sys_error("control socket " + path_, err);
-  }
+    return sys_error("control socket " + path_ + what, err);
+  };
+  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    throw fail("", false);
+  if (::chmod(path_.c_str(), 0660) != 0) throw fail(": chmod 0660", true);
+  const std::string group_err = ": cannot set its group to " + std::to_string(gid);
+  if (gid >= 0 && ::lchown(path_.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)
+    throw fail(group_err, true);
+  if (::stat(path_.c_str(), &st) != 0 || ::listen(listen_fd_, 512) != 0) throw fail("", true);
   sock_dev_ = st.st_dev;
   sock_ino_ = st.st_ino;
 }
@@ -125,7 +142,10 @@ ControlServer::~ControlServer() {
 void ControlServer::poll(int timeout_ms) {
   std::vector<pollfd> fds;
   fds.reserve(clients_.size() + 1);
-  fds.push_back(pollfd{listen_fd_, POLLIN, 0});
+  // Out of descriptors: the pending connection stays and the listening
+  // socket stays readable; not polled for a while, so the loop does not spin.
+  const bool accepting = now_ms() >= accept_paused_until_ms_;
+  fds.push_back(pollfd{listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
   for (auto& c : clients_) {
     // A client with a reply pending is not read until it took the reply.
     const bool pending = c.out_off < c.out.size();
@@ -142,8 +162,11 @@ void ControlServer::poll(int timeout_ms) {
     if (ev & POLLOUT) ok = write_client(c);
     if (ok && (ev & (POLLIN | POLLHUP | POLLERR)) && c.out_off >= c.out.size()) ok = read_client(c);
     if (ok && (ev & POLLERR)) ok = false;
-    if (ok) {
-      handle_lines(c);
+    if (ok && (c.fresh || c.backlog)) handle_lines(c);
+    if (ok) ok = write_client(c);
+    if (ok && !c.closing && c.in_since_ms != 0 && now_ms() > c.in_since_ms + read_timeout_ms_) {
+      refuse(c, "request not finished (no newline) within " + std::to_string(read_timeout_ms_) +
+                    " ms; closing the connection");
       ok = write_client(c);
     }
     const bool pending = c.out_off < c.out.size();
@@ -159,17 +182,60 @@ void ControlServer::poll(int timeout_ms) {
 void ControlServer::accept_clients() {
   for (;;) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE and friends: try again on the next poll
-    if (clients_.size() >= kMaxClients) {
-      std::string r = reply_line(1, "too many control clients", nullptr, nullptr);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        spdlog::warn("control socket: cannot accept a client: {} (trying again in {} ms)",
+                     std::strerror(errno), kAcceptPauseMs);
+        accept_paused_until_ms_ = now_ms() + kAcceptPauseMs;
+      }
+      return;  // EAGAIN: all taken
+    }
+    if (clients_.size() >= kMaxClients && !evict_idle()) {
+      std::string r =
+          reply_line(1, "too many control clients (" + std::to_string(kMaxClients) + " busy)",
+                     nullptr, nullptr);
       (void)!::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       continue;
     }
     Client c;
     c.fd = fd;
+    c.active_ms = now_ms();
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred) {
+      c.pid = cred.pid;
+      c.uid = cred.uid;
+      c.gid = cred.gid;
+    }
     clients_.push_back(std::move(c));
   }
+}
+
+bool ControlServer::evict_idle() {
+  Client* idle = nullptr;
+  for (auto& c : clients_) {
+    if (c.fd < 0 || c.closing || !c.in.empty() || c.out_off < c.out.size()) continue;
+    if (idle == nullptr || c.active_ms < idle->active_ms) idle = &c;
+  }
+  if (idle == nullptr) return false;
+  std::string r =
+      reply_line(1, "closing the idle connection: too many control clients", nullptr, nullptr);
+  (void)!::send(idle->fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close_client(*idle);
+  clients_.erase(std::remove_if(clients_.begin(), clients_.end(), [](auto& x) { return x.fd < 0; }),
+                 clients_.end());
+  return true;
+}
+
+void ControlServer::refuse(Client& c, const std::string& why) {
+  if (c.out_off == c.out.size()) c.out_since_ms = now_ms();
+  c.out += reply_line(1, why, nullptr, nullptr);
+  c.in.clear();
+  c.in_since_ms = 0;
+  c.scanned = 0;
+  c.backlog = false;
+  c.closing = true;
 }
 
 bool ControlServer::read_client(Client& c) {
@@ -179,6 +245,7 @@ bool ControlServer::read_client(Client& c) {
     ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       c.in.append(buf, static_cast<size_t>(n));
+      c.fresh = true;
       budget -= std::min(budget, static_cast<size_t>(n));
       if (c.in.size() > kMaxRequest && c.in.find('\n') == std::string::npos) break;
       continue;
@@ -187,6 +254,7 @@ bool ControlServer::read_client(Client& c) {
       // The client shut down its side; it may still read the replies (socat, nc -N).
       if (!c.in.empty() && c.in.back() != '\n') c.in += '\n';
       c.closing = true;
+      c.fresh = true;
       break;
     }
     if (errno == EINTR) continue;
@@ -198,9 +266,20 @@ bool ControlServer::read_client(Client& c) {
 void ControlServer::handle_lines(Client& c) {
   size_t start = 0;
   // Bound what a client that pipelines requests without reading can make us hold.
-  while (c.out.size() - c.out_off < kMaxRequest) {
-    size_t nl = c.in.find('\n', start);
+  c.fresh = false;
+  c.backlog = false;
+  for (;;) {
+    if (c.out.size() - c.out_off >= kMaxPending) {
+      c.backlog = true;  // more lines, once the client read some replies
+      break;
+    }
+    size_t nl = c.in.find('\n', std::max(start, c.scanned));
     if (nl == std::string::npos) break;
+    if (nl - start > kMaxRequest) {
+      refuse(c, "request longer than " + std::to_string(kMaxRequest) +
+                    " bytes; closing the connection");
+      return;
+    }
     std::string line = c.in.substr(start, nl - start);
     start = nl + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -210,19 +289,33 @@ void ControlServer::handle_lines(Client& c) {
       c.out_off = 0;
       c.out_since_ms = now_ms();
     }
-    c.out += handle_request(line);
+    c.out += handle_request(c, line);
+    c.active_ms = now_ms();
   }
   c.in.erase(0, start);
-  if (c.in.size() > kMaxRequest && c.in.find('\n') == std::string::npos) {
-    if (c.out_off == c.out.size()) c.out_since_ms = now_ms();
-    c.out += reply_line(1, "request longer than " + std::to_string(kMaxRequest) + " bytes", nullptr,
-                        nullptr);
-    c.in.clear();
-    c.closing = true;
+  // Without a backlog, what is left has no newline: not scanned again.
+  const bool partial = !c.backlog && !c.in.empty();
+  c.scanned = c.backlog ? 0 : c.in.size();
+  if (partial && c.in.size() > kMaxRequest) {
+    refuse(c,
+           "request longer than " + std::to_string(kMaxRequest) + " bytes; closing the connection");
+    return;
   }
+  // The read timeout runs from the first byte of an unfinished request; a
+  // backlog of complete lines (waiting for the client to read) is not one.
+  if (!partial)
+    c.in_since_ms = 0;
+  else if (c.in_since_ms == 0)
+    c.in_since_ms = now_ms();
 }
 
-std::string ControlServer::handle_request(const std::string& line) {
+bool ControlServer::changes_state(const std::vector<std::string>& argv) {
+  if (argv.empty()) return false;
+  const std::string& w = argv[0];
+  return w != "show" && w != "help" && w != "version" && w != "complete";
+}
+
+std::string ControlServer::handle_request(const Client& c, const std::string& line) {
   try {
     json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (req.is_discarded())
@@ -247,6 +340,20 @@ std::string ControlServer::handle_request(const std::string& line) {
       want_json = j->get<bool>();
     }
     CmdResult r = registry_.run(dp_, argv);
+    if (changes_state(argv)) {
+      std::string outcome = "ok";
+      if (r.status != 0) {
+        outcome = "error: " + r.text.substr(0, r.text.find('\n'));
+        if (outcome.size() > 300) outcome = outcome.substr(0, 297) + "...";
+      }
+      // A queue consumer's reads and verdicts come per packet batch: debug,
+      // so that they do not flood the log; every other change at info.
+      const bool per_packet =
+          argv.size() >= 2 && argv[0] == "queue" && (argv[1] == "read" || argv[1] == "verdict");
+      spdlog::log(per_packet ? spdlog::level::debug : spdlog::level::info,
+                  "control: pid {} uid {} gid {} ran {}: {}", c.pid, c.uid, c.gid,
+                  argv_for_log(argv), outcome);
+    }
     if (r.status == 0 && !want_json) r.json = nullptr;
     if (r.status != 0) r.json = nullptr;
     return reply_line(r.status, r.text, std::move(r.json), id);

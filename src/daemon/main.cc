@@ -170,7 +170,8 @@ int run(const sluice::config::Topology& topo, const std::string& prog) {
       spdlog::warn("rte_pdump_init: {} (dpdk-dumpcap cannot attach)", rte_strerror(rte_errno));
     rte_telemetry_register_cmd("/sluice/devices", telemetry_devices,
                                "Per-device counters of sluiced. Takes no parameters");
-    sluice::ControlServer server(dp, topo.control.socket);
+    sluice::ControlServer server(dp, topo.control.socket, sluice::CommandRegistry::instance(),
+                                 topo.control.gid);
     if (topo.control.telemetry)
       sluice::register_telemetry_commands(dp, sluice::CommandRegistry::instance(), g_control_jobs);
     std::unique_ptr<sluice::MetricsServer> metrics;

@@ -23,6 +23,7 @@
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
+#include "config/memory.hh"
 #include "core/netif.hh"
 #include "core/rx_csum.hh"
 
@@ -156,12 +157,7 @@ void create_workers(Dataplane& dp, const std::vector<unsigned>& wl) {
 // setup and keeps them until the port is closed).
 void create_pools(Dataplane& dp, const std::vector<unsigned>& wl) {
   const auto& topo = dp.topo;
-  uint64_t need = 0;
-  for (auto& p : topo.ports)
-    need += uint64_t(p.rx_desc) * p.rx_queues +
-            uint64_t(p.tx_desc) * std::max<size_t>(p.tx_queues, wl.size());
-  need += wl.size() * (256 + kBurst + kMaxPorts * kTxBufSize);
-  need = std::max<uint64_t>(need * 2, 32767);
+  const uint64_t need = config::packet_pool_mbufs(topo, wl.size());  // what the loader checked
   std::map<unsigned, uint64_t> preload;  // socket → mbufs
   for (auto& p : topo.ports) {
     auto pollers = pollers_of(p, wl);
