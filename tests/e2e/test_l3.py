@@ -338,6 +338,16 @@ addresses:
             f.write(text)
         lab.start(cfg)
         assert "IPv6 stays off" not in lab.read_log(), lab.read_log()[-2000:]
+        # lo has Linux's own: 127.0.0.1/8 (local table only) and ::1/128.
+        addrs = lab.ctl("show", "addresses")
+        assert "127.0.0.1/8" in str(addrs) and "::1/128" in str(addrs), addrs
+        assert not any(x["prefix"].startswith("127.") for x in lab.ctl("show", "routes")
+                       if x.get("table") == "main"), lab.ctl("show", "routes")
+        # ::1 is valid on lo only: from a port it is dropped (ipv6_rcv), counted.
+        lab.scapy(a, 'sendp(Ether(dst="%s", src="%s")/IPv6(src="2001:db8:1::2", dst="::1")/'
+                     'ICMPv6EchoRequest(), iface="eth0")' % (P1_MAC, A_MAC))
+        lab.wait_until(lambda: lab.ctl("show", "drops").get("p1", {}).get("ip_invalid_dest", 0) == 1,
+                       what="::1 from p1 dropped as ip_invalid_dest")
         r = lab.ns_exec(a, "ping -6 -c 3 -i 0.2 -W 2 2001:db8:2::2", check=False)
         assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
         assert "ttl=63" in r.stdout, r.stdout  # one router on the way
