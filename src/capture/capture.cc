@@ -480,8 +480,10 @@ uint16_t CaptureManager::feed(Worker& w, const Device& dev, void* ctx, rte_mbuf*
         continue;
       }
       if (traced(m)) [[unlikely]]
-        trace_rec(w, m, dir == Direction::ingress ? "packet_rcv (ingress tap)" : "packet_rcv (egress tap)",
-                  dev.index, "copied to capture", kNoDev, "capture %u", c->id);
+        trace_rec(
+            w, m,
+            dir == Direction::ingress ? "packet_rcv (ingress tap)" : "packet_rcv (egress tap)",
+            dev.index, "copied to capture", kNoDev, "capture %u", c->id);
       PktMeta& cm = meta(cp);
       cm = md;
       cm.flags &= static_cast<uint8_t>(~kFlagTrace);  // the copy is the capture's, not traced

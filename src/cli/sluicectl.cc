@@ -299,8 +299,9 @@ char** complete_line(const char* text, int start, int /*end*/) {
   if (g_shell.matches.empty()) {
     // Where a file name goes (`reload FILE`, `… file PATH`, `hooks reload FILE`),
     // libedit's own file name completion takes over.
-    const bool file_arg = (!words.empty() && (words.back() == "file" || words.back() == "reload")) ||
-                          text[0] == '/' || text[0] == '.' || text[0] == '~';
+    const bool file_arg =
+        (!words.empty() && (words.back() == "file" || words.back() == "reload")) ||
+        text[0] == '/' || text[0] == '.' || text[0] == '~';
     if (file_arg) rl_attempted_completion_over = 0;
     return nullptr;
   }

@@ -74,14 +74,14 @@ std::string metrics_text(Dataplane& dp) {
       "gauge\n";
   for (auto* d : devs)
     out += "sluice_link_up{dev=\"" + d->name + "\"} " + (d->up() ? "1\n" : "0\n");
-  feature_metrics(dp, out);                  // bridge, L3, hooks, captures, mirrors
+  feature_metrics(dp, out);                 // bridge, L3, hooks, captures, mirrors
   for (auto& fn : dp.metrics_fns) fn(out);  // families the features register (bonds, LACP)
   auto rt = dp.runtime();
   counter(out, "sluice_stage_packets_total", "Packets through each datapath stage.");
   const unsigned nst = stage_count();
   for (unsigned i = 1; i < nst; i++)
-    out += std::string("sluice_stage_packets_total{stage=\"") + stage_name(static_cast<StageId>(i)) +
-           "\"} " + std::to_string(rt[i].packets) + "\n";
+    out += std::string("sluice_stage_packets_total{stage=\"") +
+           stage_name(static_cast<StageId>(i)) + "\"} " + std::to_string(rt[i].packets) + "\n";
   counter(out, "sluice_stage_cycles_total", "TSC cycles spent in each datapath stage.");
   for (unsigned i = 1; i < nst; i++)
     out += std::string("sluice_stage_cycles_total{stage=\"") + stage_name(static_cast<StageId>(i)) +
@@ -146,7 +146,8 @@ MetricsServer::MetricsServer(Dataplane& dp, const std::string& host_port, Contro
   const bool bound = port == 0 ? (port = http_->bind_to_any_port(host.c_str())) > 0
                                : http_->bind_to_port(host.c_str(), port);
   if (!bound)
-    throw std::runtime_error("metrics: cannot listen on " + host_port + ": " + std::strerror(errno));
+    throw std::runtime_error("metrics: cannot listen on " + host_port + ": " +
+                             std::strerror(errno));
   port_ = port;
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "sluice-metrics");

@@ -45,7 +45,7 @@ struct PktMeta {
   uint32_t mark;
   uint16_t trace_id;  // kFlagTrace: 1-based slot in the trace store (src/core/trace.hh)
   uint8_t trace_gen;  // the store's generation when marked (older marks are ignored)
-  uint64_t user[4];  // scratch for the stage that owns the packet (not preserved across stages)
+  uint64_t user[4];   // scratch for the stage that owns the packet (not preserved across stages)
 };
 static_assert(sizeof(PktMeta) <= kMbufPrivSize, "metadata must fit the mbuf private area");
 

@@ -32,9 +32,9 @@ const char* drop_reason_text(DropReason r) {
 }
 
 const char* dev_kind_name(DevKind k) {
-  static const char* const names[] = {"port", "vlan", "bond", "bridge", "tunnel", "punt", "loopback"};
+  static const char* const names[] = {"port",   "vlan", "bond",    "bridge",
+                                      "tunnel", "punt", "loopback"};
   return enum_name(k, names);
 }
-
 
 }  // namespace sluice
