@@ -158,6 +158,12 @@ bool TraceStore::fork(const rte_mbuf* parent, rte_mbuf* child) {
 
 namespace {
 
+// The record a fate without its own stage is charged to (nullptr: none yet).
+const TraceRec* last_record(const TracePacket& p) {
+  uint16_t n = p.nrec.load(std::memory_order_relaxed);
+  return n != 0 ? &p.rec[(n > kTraceMaxRecs ? kTraceMaxRecs : n) - 1] : nullptr;
+}
+
 void vformat(char* out, const char* fmt, va_list ap) {
   if (fmt == nullptr) {
     out[0] = '\0';
@@ -211,10 +217,10 @@ void trace_fate(Worker& w, const rte_mbuf* m, TraceFate f, uint16_t dev, const c
 void trace_drop(Worker& w, const rte_mbuf* m, uint16_t dev, DropReason r) {
   TracePacket* p = w.net.trace.slot(m);
   if (p == nullptr) return;
-  uint16_t n = p->nrec.load(std::memory_order_relaxed);
+  const TraceRec* last = last_record(*p);
   p->reason = r;
   p->fate_dev = dev;
-  p->fate_stage = n != 0 ? p->rec[n > kTraceMaxRecs ? kTraceMaxRecs - 1 : n - 1].stage : "rx";
+  p->fate_stage = last != nullptr ? last->stage : "rx";
   p->fate.store(TraceFate::dropped, std::memory_order_release);  // fate_detail: trace_fate_detail
 }
 
@@ -230,8 +236,7 @@ void trace_fate_detail(Worker& w, const rte_mbuf* m, const char* fmt, ...) {
 void trace_consumed(Worker& w, const rte_mbuf* m) {
   TracePacket* p = w.net.trace.slot(m);
   if (p == nullptr || p->fate.load(std::memory_order_relaxed) != TraceFate::none) return;
-  uint16_t n = p->nrec.load(std::memory_order_relaxed);
-  const TraceRec* last = n != 0 ? &p->rec[(n > kTraceMaxRecs ? kTraceMaxRecs : n) - 1] : nullptr;
+  const TraceRec* last = last_record(*p);
   p->fate_dev = last != nullptr ? last->dev : kNoDev;
   p->fate_stage = last != nullptr ? last->stage : "rx";
   std::snprintf(p->fate_detail, kTraceDetail, "%s", last != nullptr ? last->what : "");

@@ -36,10 +36,12 @@ bool parse_cidr4(const std::string& s, uint32_t* addr, uint8_t* len) {
   return true;
 }
 
+Ip4Text::Ip4Text(uint32_t a) {
+  std::snprintf(s, sizeof s, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
 std::string ipv4_str(uint32_t a) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-  return b;
+  return Ip4Text(a).s;
 }
 
 std::string mac_str(const rte_ether_addr& a) {

@@ -25,7 +25,7 @@ struct Address {
   uint16_t dev;
   bool v6 = false;
   bool loopback = false;  // lo's 127.0.0.1/8 or ::1: never a source for what leaves a port
-  uint32_t addr = 0;  // v4, host order
+  uint32_t addr = 0;      // v4, host order
   uint8_t v6addr[16] = {};
   uint8_t len = 0;
 };
@@ -62,6 +62,11 @@ class Addresses {
 bool parse_ipv4(const std::string& s, uint32_t* out);  // host order
 bool parse_cidr4(const std::string& s, uint32_t* addr, uint8_t* len);
 std::string ipv4_str(uint32_t a);  // host order
+// The same, without allocating (a worker's trace details).
+struct Ip4Text {
+  char s[16];
+  explicit Ip4Text(uint32_t a);  // host order
+};
 inline uint32_t prefix_mask(uint8_t len) {
   return len == 0 ? 0 : ~uint32_t(0) << (32 - len);
 }

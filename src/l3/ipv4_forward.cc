@@ -70,8 +70,8 @@ void ip_forward(Ctx4& c, uint16_t dev, FwdBurst& f, Out4& out, PktVec& gen) {
       } else {
         const uint32_t gw = c.s->nh[nh[i]].gw;
         if (gw != 0)
-          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev,
-                    "via %u.%u.%u.%u", gw >> 24, (gw >> 16) & 0xff, (gw >> 8) & 0xff, gw & 0xff);
+          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "via %s",
+                    Ip4Text(gw).s);
         else
           trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "directly connected");
       }

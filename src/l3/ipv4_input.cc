@@ -4,8 +4,6 @@
 // ip_rcv_finish routes the burst: martians dropped, broadcast and the local
 // table (before the main table) to ip_local_deliver, the rest to ip_forward.
 // Stages: ipv4.hh. Spec: ../shared/spec/linux-rx.md §6.1–6.2.
-#include <cstdio>
-
 #include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
@@ -17,14 +15,6 @@ namespace sluice::l3 {
 namespace {
 
 const StageId kStRouteInput = stage_register("ip-route-input", 430);
-
-// For trace details (traced packets only).
-struct Ip4Text {
-  char s[16];
-  explicit Ip4Text(uint32_t a) {
-    std::snprintf(s, sizeof s, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-  }
-};
 
 // The header checksum verifies (ip_fast_csum(iph, ihl) == 0). The common
 // 20-byte header is summed as five 32-bit words: the one's-complement sum

@@ -52,8 +52,8 @@ namespace {
 constexpr uint8_t kFlagsCleared = kFlagPtPrev | kFlagExact;
 
 // What a pcapng sink was fed and took.
-void to_sink(Worker& w, Mirror& mi, const Device& dev, rte_mbuf** pkts, uint16_t n,
-             Direction dir, Counters& c) {
+void to_sink(Worker& w, Mirror& mi, const Device& dev, rte_mbuf** pkts, uint16_t n, Direction dir,
+             Counters& c) {
   if (mi.sink == nullptr) {
     c.copies_failed += n;
     return;
@@ -136,8 +136,8 @@ void act(Worker& w, Device& dev, Mirror& mi, rte_mbuf** pkts, uint16_t n, ActVer
   Counters& c = slot.c;
   const config::Mirror& cfg = mi.cfg;
   const bool redirect = cfg.redirect;
-  const bool remote = cfg.to == config::MirrorTarget::vxlan || cfg.to == config::MirrorTarget::gre ||
-                      cfg.to == config::MirrorTarget::erspan;
+  const bool remote = cfg.to == config::MirrorTarget::vxlan ||
+                      cfg.to == config::MirrorTarget::gre || cfg.to == config::MirrorTarget::erspan;
   const bool sink = cfg.to == config::MirrorTarget::pcapng;
   const Device* target = mi.target != kNoDev ? w.net.dev(mi.target) : nullptr;
   const bool target_down = target != nullptr && !target->up();
@@ -185,8 +185,7 @@ void act(Worker& w, Device& dev, Mirror& mi, rte_mbuf** pkts, uint16_t n, ActVer
       if (redirect) v[i] = ActVerdict::stolen;
       continue;
     }
-    const uint32_t caplen =
-        cfg.snaplen != 0 && cfg.snaplen < m->pkt_len ? cfg.snaplen : m->pkt_len;
+    const uint32_t caplen = cfg.snaplen != 0 && cfg.snaplen < m->pkt_len ? cfg.snaplen : m->pkt_len;
     rte_mbuf* p;
     if (remote) {
       if (!seq_taken) {
@@ -332,21 +331,20 @@ void MirrorSys::build() {
 
 void MirrorSys::rebuild(const Config& cfg, const std::string& file) {
   // What stays, by name; what is new is built before anything is removed.
-  std::vector<std::unique_ptr<Mirror>> next;
+  auto running = [&](const config::Mirror& c) -> std::unique_ptr<Mirror>* {
+    for (auto& mi : mirrors)
+      if (mi && same_settings(mi->cfg, c)) return &mi;
+    return nullptr;
+  };
   Config fresh;
-  std::vector<bool> kept(cfg.mirrors.size(), false);
-  for (size_t i = 0; i < cfg.mirrors.size(); i++)
-    for (const auto& mi : mirrors)
-      if (mi && same_settings(mi->cfg, cfg.mirrors[i])) kept[i] = true;
-  for (size_t i = 0; i < cfg.mirrors.size(); i++)
-    if (!kept[i]) fresh.mirrors.push_back(cfg.mirrors[i]);
+  for (const config::Mirror& c : cfg.mirrors)
+    if (running(c) == nullptr) fresh.mirrors.push_back(c);
   std::vector<std::unique_ptr<Mirror>> built;
   make(fresh, file, built);  // throws: nothing changed yet (sinks of `built` stop with them)
   detach();
+  std::vector<std::unique_ptr<Mirror>> next;
   for (const config::Mirror& c : cfg.mirrors) {
-    std::unique_ptr<Mirror>* src = nullptr;
-    for (auto& mi : mirrors)
-      if (mi && same_settings(mi->cfg, c)) src = &mi;
+    std::unique_ptr<Mirror>* src = running(c);
     if (src == nullptr)
       for (auto& mi : built)
         if (mi && mi->cfg.name == c.name) src = &mi;

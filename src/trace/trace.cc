@@ -53,9 +53,8 @@ std::string dev_name(Dataplane& dp, uint16_t idx) {
 }
 
 std::string ip4(const void* p) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." +
-         std::to_string(b[3]);
+  char s[INET_ADDRSTRLEN];
+  return inet_ntop(AF_INET, p, s, sizeof s) != nullptr ? s : "?";
 }
 
 std::string ip6(const uint8_t* b) {
@@ -191,13 +190,9 @@ std::string fate_long(Dataplane& dp, const TracePacket& p) {
   return s;
 }
 
-char hexdig(unsigned v) {
-  return static_cast<char>(v < 10 ? '0' + v : 'a' + v - 10);
-}
-
 std::string proto_hex(uint16_t p) {
-  std::string s = "0x";
-  for (int sh = 12; sh >= 0; sh -= 4) s += hexdig((p >> sh) & 0xf);
+  char s[8];
+  std::snprintf(s, sizeof s, "0x%04x", p);
   return s;
 }
 

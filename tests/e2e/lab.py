@@ -151,11 +151,34 @@ addresses:
         self.start(cfg)
         return a, b, cfg
 
-    def config(self, body, lcores="0-1", metrics="", telemetry=False):
-        text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: 256\n"
+    def router6(self, macs):
+        """The routed lab in IPv6: host A (2001:db8:1::2/64) behind p1, host B
+        (2001:db8:2::2/64) behind p2, sluiced routing between them (p1
+        2001:db8:1::1, p2 2001:db8:2::1). macs: (p1, p2, A, B). Starts
+        sluiced; returns (A, B, config path)."""
+        p1_mac, p2_mac, a_mac, b_mac = macs
+        a, if_a = self.host("a", mac=a_mac)
+        b, if_b = self.host("b", mac=b_mac)
+        for ns, addr, gw in ((a, "2001:db8:1::2/64", "2001:db8:1::1"), (b, "2001:db8:2::2/64", "2001:db8:2::1")):
+            self.ns_exec(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0")
+            self.ns_exec(ns, "ip addr add %s dev eth0 nodad" % addr)
+            self.ns_exec(ns, "ip -6 route add default via %s" % gw)
+        # two rte_fib and two rte_fib6 (double-buffered) need 4 x 32 MB besides the mbufs
+        cfg = self.config("""ports:
+  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
+  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
+addresses:
+  - {dev: p1, address: "2001:db8:1::1/64"}
+  - {dev: p2, address: "2001:db8:2::1/64"}
+""" % (if_a, p1_mac, if_b, p2_mac), memory_mb=512)
+        self.start(cfg)
+        return a, b, cfg
+
+    def config(self, body, lcores="0-1", metrics="", telemetry=False, memory_mb=256):
+        text = ("eal:\n  lcores: \"%s\"\n  hugepages: false\n  memory_mb: %d\n"
                 "  file_prefix: %s\ncontrol:\n  socket: %s\n  telemetry: %s\n"
                 "  metrics: \"%s\"\nlogging:\n  level: info\n"
-                % (lcores, "sl-" + self.tag, self.sock, "true" if telemetry else "false",
+                % (lcores, memory_mb, "sl-" + self.tag, self.sock, "true" if telemetry else "false",
                    metrics)) + body
         path = os.path.join(self.tmp, "topology.yaml")
         with open(path, "w") as f:

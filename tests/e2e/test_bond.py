@@ -86,11 +86,8 @@ bonds:
 addresses:
   - {dev: bond0, address: %s/24}
   - {dev: bond0.77, address: %s/24}
-""" % (sw.ifs[0], BOND_MAC, sw.ifs[1], M2_MAC, mode, bond_extra, BOND_IP, VLAN_IP))
-    with open(cfg) as f:  # L3's tables and a capture pool need more than the lab's default
-        text = f.read().replace("memory_mb: 256", "memory_mb: 512")
-    with open(cfg, "w") as f:
-        f.write(text)
+""" % (sw.ifs[0], BOND_MAC, sw.ifs[1], M2_MAC, mode, bond_extra, BOND_IP, VLAN_IP),
+                     memory_mb=512)  # L3's tables and a capture pool need more than the lab's default
     lab.start(cfg)
     lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["active"] == "p1",
                    what="p1 active")

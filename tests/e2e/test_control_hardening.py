@@ -56,15 +56,12 @@ def bridged(lab, group=None, memory_mb=None, bridge=True):
   - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
 """ % (if1, P1_MAC, if2, P2_MAC) + ("""bridges:
   - {name: br0, ports: [p1, p2]}
-""" if bridge else ""))
-    with open(cfg) as f:
-        text = f.read()
+""" if bridge else ""), memory_mb=memory_mb if memory_mb is not None else 256)
     if group is not None:
-        text = text.replace("control:\n", "control:\n  group: %s\n" % group, 1)
-    if memory_mb is not None:
-        text = text.replace("memory_mb: 256", "memory_mb: %d" % memory_mb, 1)
-    with open(cfg, "w") as f:
-        f.write(text)
+        with open(cfg) as f:
+            text = f.read().replace("control:\n", "control:\n  group: %s\n" % group, 1)
+        with open(cfg, "w") as f:
+            f.write(text)
     return h1, h2, cfg
 
 

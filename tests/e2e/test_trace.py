@@ -223,24 +223,7 @@ def test_routed_dropped_and_local():
 def test_ipv6_routed():
     lab = Lab("tr6")
     try:
-        a, if_a = lab.host("a", mac=A_MAC)
-        b, if_b = lab.host("b", mac=B_MAC)
-        for ns, addr, gw in ((a, "2001:db8:1::2/64", "2001:db8:1::1"), (b, "2001:db8:2::2/64", "2001:db8:2::1")):
-            lab.ns_exec(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0")
-            lab.ns_exec(ns, "ip addr add %s dev eth0 nodad" % addr)
-            lab.ns_exec(ns, "ip -6 route add default via %s" % gw)
-        cfg = lab.config("""ports:
-  - {name: p1, device: "net_af_packet0,iface=%s", mac: "%s"}
-  - {name: p2, device: "net_af_packet1,iface=%s", mac: "%s"}
-addresses:
-  - {dev: p1, address: "2001:db8:1::1/64"}
-  - {dev: p2, address: "2001:db8:2::1/64"}
-""" % (if_a, P1_MAC, if_b, P2_MAC))
-        with open(cfg) as f:
-            text = f.read().replace("memory_mb: 256", "memory_mb: 512")
-        with open(cfg, "w") as f:
-            f.write(text)
-        lab.start(cfg)
+        a, b, _ = lab.router6((P1_MAC, P2_MAC, A_MAC, B_MAC))
         r = lab.ns_exec(a, "ping -6 -c 2 -i 0.2 -W 2 2001:db8:2::2", check=False)
         assert r.returncode == 0, r.stdout + r.stderr
         lab.ctl("trace", "add", "1", "p1", "icmp6 and dst host 2001:db8:2::2")
