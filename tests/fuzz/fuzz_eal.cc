@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <vector>
 
 #include <rte_eal.h>
@@ -38,7 +39,7 @@ void init_eal(const char* prog, const std::string& lcores, unsigned memory_mb) {
                                    "-m",
                                    std::to_string(memory_mb),
                                    "--no-pci",
-                                   "--in-memory",
+                                   "--no-shconf",
                                    "--no-telemetry",
                                    "--file-prefix=sluice-fuzz-" + std::to_string(getpid()),
                                    getenv("SLUICE_FUZZ_VERBOSE") ? "--log-level=lib.eal:info"
@@ -50,6 +51,11 @@ void init_eal(const char* prog, const std::string& lcores, unsigned memory_mb) {
     abort();
   }
   quiet_logs();
+  static std::string run_dir = "/var/run/dpdk/sluice-fuzz-" + std::to_string(getpid());
+  atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(run_dir, ec);
+  });
 }
 
 std::unique_ptr<Dataplane> build_rx_dataplane() {

@@ -1,5 +1,5 @@
 // What the fuzz targets share: the EAL brought up once per process
-// (--no-huge, --in-memory, no PCI) and the dataplane of topo/rx.yaml built
+// (--no-huge, --no-shconf, no PCI) and the dataplane of topo/rx.yaml built
 // on it through the real PMD glue (net_null ports) and every feature's
 // setup, as sluiced builds it.
 #pragma once
