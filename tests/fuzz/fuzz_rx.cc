@@ -4,7 +4,8 @@
 // with a filter) of the dataplane of topo/rx.yaml, on mbufs the fuzzer
 // makes (one or several segments). The worker runs on the fuzzer's thread
 // the way Worker::run does it: RCU online, a burst per port, worker polls,
-// TX flush, quiescent; the control thread's timers run between inputs.
+// TX flush, quiescent; the control thread's timers run between inputs, and
+// the packet trace is armed for a few packets every 64 inputs.
 //
 // Input: records, each
 //   ctl   bits 0-2 port p0..p7 (p6 goes through rx_csum::receive, as a
@@ -64,6 +65,15 @@ uint64_t ms_now() {
 void run_control() {
   g->now_ms = ms_now();
   g->dp->run_timers(g->now_ms);
+  // The packet trace (src/trace) marks some of the next packets: its
+  // records are made on the packet path; shown and cleared now and then.
+  auto& reg = CommandRegistry::instance();
+  reg.run(*g->dp, {"trace", "add", "16"});
+  if (g->inputs % 1024 == 0) {
+    reg.run(*g->dp, {"show", "trace", "summary"});
+    reg.run(*g->dp, {"show", "trace", "packet", "1"});
+    reg.run(*g->dp, {"clear", "trace"});
+  }
 }
 
 // One frame as an mbuf chain of nseg segments (first_small: a first
@@ -102,6 +112,7 @@ rte_mbuf* make_frame(const uint8_t* p, size_t len, unsigned nseg, bool first_sma
 void receive(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   Rcu& rcu = g->dp->rcu;
   rcu.online(w.id);
+  w.runtime.mark = rte_rdtsc();  // as Worker::run: the burst's stages count from here
   if (dev.rx_fixup != nullptr)
     rx_csum::receive(w, dev, pkts, n);
   else
