@@ -291,7 +291,9 @@ unsigned segment(const rte_mbuf* m, const Hdrs& h, uint16_t mtu, rte_mempool* po
   int64_t room = int64_t(rte_pktmbuf_data_room_size(pool)) - RTE_PKTMBUF_HEADROOM - hdr;
   mss = std::min(mss, room);
   if (mss <= 0 || hdr > h.ip_end) return 0;
-  const uint32_t seq0 = rte_be_to_cpu_32(*reinterpret_cast<const rte_be32_t*>(src + h.l4_off + 4));
+  rte_be32_t seq_be;  // at any alignment: memcpy, not a uint32_t load
+  std::memcpy(&seq_be, src + h.l4_off + 4, 4);
+  const uint32_t seq0 = rte_be_to_cpu_32(seq_be);
   const uint8_t flags = src[h.l4_off + 13];
   const uint16_t id0 = h.ip == 4 ? be16(src + h.l3_off + 4) : 0;
   unsigned made = 0;
@@ -317,7 +319,8 @@ unsigned segment(const rte_mbuf* m, const Hdrs& h, uint16_t mtu, rte_mempool* po
     } else {
       put_be16(ip + 4, static_cast<uint16_t>(l3_hdr - 40 + thl + chunk));
     }
-    *reinterpret_cast<rte_be32_t*>(th + 4) = rte_cpu_to_be_32(seq0 + *off);
+    const rte_be32_t seq = rte_cpu_to_be_32(seq0 + *off);
+    std::memcpy(th + 4, &seq, 4);
     uint8_t f = flags;
     if (!last) f &= static_cast<uint8_t>(~(0x01 | 0x08));  // FIN, PSH: the last segment's
     if (*off != 0) f &= static_cast<uint8_t>(~0x80);       // CWR: the first segment's
