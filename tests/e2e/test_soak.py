@@ -302,8 +302,6 @@ def test_soak():
         sent, nbad, njumbo = (int(x) for x in out.split())
         lab.ctl("capture", "stop")
         time.sleep(1.0)  # everything in flight has been counted
-        if os.environ.get("SOAK_DEBUG"):
-            print("p5", lab.ctl("show", "port", "stats", "p5"), lab.ctl("show", "drops").get("p5"), {k: v for k, v in lab.ctl("show", "ip", "stats")["p5"].items() if v}, lab.ctl("show", "port", "xstats", "p5").get("rx_good_packets"), lab.ctl("show", "drops").get("p4"), {k: v for k, v in lab.ctl("show", "ip", "stats")["p4"].items() if v})
         n_id, ps, dr, br, both = check_identities(lab)
         print("soak: %.0f s, %d frames sent by scapy (%d malformed, %d jumbo), ops %s, slowest show %.3f s"
               % (SOAK_S, sent, nbad, njumbo, ops, max(slow)), flush=True)
@@ -401,7 +399,7 @@ bridges:
               % (rin, rout, rdrop, dr.get("p1", {}).get("txq_full", 0), recv, sent, max(times),
                  sorted(times)[len(times) // 2], before["counters"]["bpdu_tx"], after["counters"]["bpdu_tx"],
                  before["stp_state"]["topology_change_count"], after["stp_state"]["topology_change_count"]), flush=True)
-        assert rin > 2 * rout and rdrop > 0, (rin, rout, rdrop)
+        assert rin >= 1.9 * rout and rdrop >= 0.45 * rin, (rin, rout, rdrop)  # the ring takes one burst in two
         assert psq["p1"]["tx_dropped"] == dr["p1"]["txq_full"] + dr["p1"].get("dev_ready", 0), (psq["p1"], dr["p1"])
         # What p1 counted as sent is what the PMD took.
         assert lab.ctl("show", "port", "xstats", "p1")["tx_good_packets"] == psq["p1"]["tx_packets"]
