@@ -409,7 +409,7 @@ bridges:
         assert fwd == psq["p1"]["tx_packets"] + psq["p1"]["tx_dropped"], (fwd, psq["p1"])
         assert psq["p0"]["rx_packets"] + psq["p4"]["rx_packets"] + psq["p1"]["rx_packets"] == \
             fwd + dr["p1"]["no_tx_target"], (psq, dr)
-        assert recv >= sent - 1 and sent >= OVL_S / 0.05 * 0.8, out  # the other path keeps flowing
+        assert recv >= sent - 2 and sent >= OVL_S / 0.05 * 0.8, out  # the other path keeps flowing
         assert max(times) < 1.0, times
         for p in ("p2", "p3"):
             assert after["ports"][p]["state"] == "forwarding", after["ports"]
