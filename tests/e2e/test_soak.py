@@ -332,9 +332,30 @@ def test_overload():
     hello timer keeps sending BPDUs; `sluicectl show port stats` answers in
     under a second."""
     lab = Lab("ovl")
+    labs = [lab]
     try:
         a, if_a = lab.host("a", addr="10.61.0.1/24")
         b, if_b = lab.host("b", addr="10.61.0.2/24")
+        # LACP: bond0 (802.3ad, fast rate) over m1, m2 against a second
+        # sluiced's bond over the other ends of the two veth pairs.
+        peer = Lab("ovlp")
+        labs.append(peer)
+        lx = []
+        for i in range(2):
+            x, y = ("la%s%d" % (lab.tag, i))[:15], ("lb%s%d" % (lab.tag, i))[:15]
+            sh("ip link add %s type veth peer name %s" % (x, y))
+            lab.links.append(x)
+            for v in (x, y):
+                sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1" % v)
+                sh("ip link set %s up" % v)
+            lx.append((x, y))
+        pcfg = peer.config("""ports:
+  - {name: n1, device: "net_af_packet0,iface=%s"}
+  - {name: n2, device: "net_af_packet1,iface=%s"}
+bonds:
+  - {name: bond0, mode: 802.3ad, members: [n1, n2], mac: "02:00:00:00:6f:b2", lacp_rate: fast}
+""" % (lx[0][1], lx[1][1]))
+        peer.start(pcfg)
         pcap = os.path.join(lab.tmp, "flood.pcap")
         sh("%s -c \"from scapy.all import *; wrpcap('%s', [Ether(src='02:00:00:00:6f:%%02x' %% i, dst='02:00:00:00:6f:ff')/"
            "IP(src='10.62.0.%%d' %% i, dst='10.62.1.1')/UDP(sport=1000 + i, dport=9)/Raw(b'o' * 18) for i in range(64)])\""
@@ -345,6 +366,10 @@ def test_overload():
   - {name: p1, device: "net_ring0", mac: "02:00:00:00:6f:01", tx_desc: 64}
   - {name: p2, device: "net_af_packet1,iface=%s"}
   - {name: p3, device: "net_af_packet2,iface=%s"}
+  - {name: m1, device: "net_af_packet3,iface=%s"}
+  - {name: m2, device: "net_af_packet4,iface=%s"}
+bonds:
+  - {name: bond0, mode: 802.3ad, members: [m1, m2], mac: "02:00:00:00:6f:b1", lacp_rate: fast}
 bridges:
   - name: br0
     ports: [p0, p4, p1]
@@ -354,7 +379,7 @@ bridges:
     stp: true
     hello_s: 1
     forward_delay_s: 2
-""" % (pcap, pcap, if_a, if_b))
+""" % (pcap, pcap, if_a, if_b, lx[0][0], lx[1][0]))
         with open(cfg) as f:
             text = f.read().replace("memory_mb: 256", "memory_mb: 512")
         with open(cfg, "w") as f:
@@ -363,19 +388,25 @@ bridges:
         lab.wait_until(lambda: all(p["state"] == "forwarding"
                                    for p in lab.ctl("show", "bridge", "br1")["ports"].values()),
                        timeout=15, what="br1 forwarding")
+        def lacp_ok(l):
+            j = l.ctl("show", "lacp", "bond0")["bond0"]
+            return all(m["mux"] == "distributing" and "distributing" in m["actor"]["state"] for m in j.values())
+        lab.wait_until(lambda: lacp_ok(lab) and lacp_ok(peer), timeout=20, what="LACP distributing on both sides")
         time.sleep(1.0)
+        lacp0 = lab.ctl("show", "lacp", "bond0")["bond0"]
         before = lab.ctl("show", "bridge", "br1")
         ps0 = lab.ctl("show", "port", "stats", "all")
         t0 = time.time()
         ping = subprocess.Popen(["ip", "netns", "exec", a, "ping", "-n", "-i", "0.05", "-w", str(int(OVL_S)),
                                  "10.61.0.2"], stdout=subprocess.PIPE, text=True)
-        times = []
+        times, lacp_checks = [], []
         while time.time() - t0 < OVL_S - 1:
             t = time.time()
             r = subprocess.run([SLUICECTL, "-s", lab.sock, "--json", "show", "port", "stats"],
                                capture_output=True, text=True, timeout=10)
             times.append(time.time() - t)
             assert r.returncode == 0, r
+            lacp_checks.append(lacp_ok(lab) and lacp_ok(peer))
             time.sleep(0.2)
         out, _ = ping.communicate(timeout=OVL_S + 10)
         ps1 = lab.ctl("show", "port", "stats", "all")
@@ -387,6 +418,7 @@ bridges:
         time.sleep(0.5)
         psq = lab.ctl("show", "port", "stats", "all")
         after = lab.ctl("show", "bridge", "br1")
+        lacp1 = lab.ctl("show", "lacp", "bond0")["bond0"]
         dr = lab.ctl("show", "drops")
         import re
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
@@ -395,9 +427,11 @@ bridges:
         rout = (ps1["p1"]["tx_packets"] - ps0["p1"]["tx_packets"]) / dt
         rdrop = (ps1["p1"]["tx_dropped"] - ps0["p1"]["tx_dropped"]) / dt
         print("overload: in %.0f pps on p0, out %.0f pps on p1, tx_dropped %.0f pps (txq_full %d); ping %d/%d; "
-              "show port stats max %.3f s median %.3f s; br1 bpdu_tx %d -> %d, tc %d -> %d"
+              "show port stats max %.3f s median %.3f s; LACP ok at %d/%d checks, m1 LACPDUs rx %d tx %d; br1 bpdu_tx %d -> %d, tc %d -> %d"
               % (rin, rout, rdrop, dr.get("p1", {}).get("txq_full", 0), recv, sent, max(times),
-                 sorted(times)[len(times) // 2], before["counters"]["bpdu_tx"], after["counters"]["bpdu_tx"],
+                 sorted(times)[len(times) // 2], sum(lacp_checks), len(lacp_checks),
+                 lacp1["m1"]["pdus"]["lacpdu_rx"] - lacp0["m1"]["pdus"]["lacpdu_rx"],
+                 lacp1["m1"]["pdus"]["lacpdu_tx"] - lacp0["m1"]["pdus"]["lacpdu_tx"], before["counters"]["bpdu_tx"], after["counters"]["bpdu_tx"],
                  before["stp_state"]["topology_change_count"], after["stp_state"]["topology_change_count"]), flush=True)
         assert rin >= 1.9 * rout and rdrop >= 0.45 * rin, (rin, rout, rdrop)  # the ring takes one burst in two
         assert psq["p1"]["tx_dropped"] == dr["p1"]["txq_full"] + dr["p1"].get("dev_ready", 0), (psq["p1"], dr["p1"])
@@ -414,13 +448,24 @@ bridges:
         for p in ("p2", "p3"):
             assert after["ports"][p]["state"] == "forwarding", after["ports"]
             assert after["ports"][p]["stp"]["transitions"] == before["ports"][p]["stp"]["transitions"], (before, after)
+        # LACP kept its 1 s timers: both members of both bonds distributing
+        # at every check, no churn.
+        assert all(lacp_checks) and len(lacp_checks) >= OVL_S * 2, lacp_checks
+        for mem in ("m1", "m2"):
+            u, v = lacp0[mem], lacp1[mem]
+            assert v["pdus"]["lacpdu_rx"] - u["pdus"]["lacpdu_rx"] >= OVL_S - 2, (u, v)  # fast: 1/s
+            assert v["pdus"]["lacpdu_tx"] - u["pdus"]["lacpdu_tx"] >= OVL_S - 2, (u, v)
+            assert v["churn"] == u["churn"] and v["pdus"]["tx_failed"] == u["pdus"]["tx_failed"], (u, v)
+            assert v["pdus"]["ring_full"] == u["pdus"]["ring_full"], (u, v)
         assert after["stp_state"]["topology_change_count"] == before["stp_state"]["topology_change_count"], (before, after)
         # The hello timer ran on time: one BPDU per designated port per second.
         assert after["counters"]["bpdu_tx"] - before["counters"]["bpdu_tx"] >= 2 * (OVL_S - 2), (before, after)
-        rc = lab.stop()
-        assert rc == 0, "sluiced exit %s (99 = mbufs missing)\n%s" % (rc, lab.read_log()[-3000:])
+        for l in (lab, peer):
+            rc = l.stop()
+            assert rc == 0, "sluiced exit %s (99 = mbufs missing)\n%s" % (rc, l.read_log()[-3000:])
     finally:
-        lab.close()
+        for l in reversed(labs):
+            l.close()
 
 
 if __name__ == "__main__":
