@@ -170,6 +170,7 @@ bool br_flood(Worker& w, WorkerState& ws, Bridge& br, const BridgePort* from, rt
   }
   bc.flooded++;
   if (local_rcv) {
+    bc.flooded_local++;  // so that per-frame accounting can subtract the overlap
     if (rte_mbuf* c = clone(w, m, last->dev->index)) {
       SLUICE_TRACE(w, c, "br_flood", br.dev->index, "copy to port", last->dev->index);
       egress_prepare(br, *last, c, vid);

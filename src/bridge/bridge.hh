@@ -24,7 +24,7 @@
 // Counters: bridge device rx_packets/rx_bytes/multicast (local delivery),
 //   tx_packets/tx_bytes (br_dev_xmit); per bridge (show bridge): learned,
 //   learn_events, learn_ring_full, moves, own_src, fdb_full, aged, flooded,
-//   forwarded, local, link_local_pass, bpdu_rx, bpdu_tx.
+//   flooded_local, forwarded, local, link_local_pass, bpdu_rx, bpdu_tx.
 // Config keys: bridges: name, ports, mac, ageing_s, max_fdb_entries, stp,
 //   vlan_filtering, default_pvid, group_fwd_mask, priority, hello_s,
 //   max_age_s, forward_delay_s, port_settings{pvid, vlans, untagged,
@@ -167,6 +167,7 @@ struct BridgePort {
 struct alignas(64) BrCounters {
   uint64_t learn_events, learn_ring_full, moves, own_src, flooded, forwarded, local,
       link_local_pass, bpdu_rx, hairpin;
+  uint64_t flooded_local;  // flooded and also passed up (in both `flooded` and `local`)
 };
 
 class BridgeSys;

@@ -136,6 +136,7 @@ json bridge_json(BridgeSys& sys, Bridge& br, std::string* text) {
       {"fdb_full", br.fdb_full},
       {"aged", br.aged},
       {"flooded", c.flooded},
+      {"flooded_local", c.flooded_local},
       {"forwarded", c.forwarded},
       {"local", c.local},
       {"hairpin", c.hairpin},

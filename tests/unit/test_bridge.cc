@@ -188,6 +188,19 @@ TEST_F(BridgeTest, BroadcastFloodsThenDeliversLocally) {
   EXPECT_EQ(outs(), (V{"p2", "p1"}));
   EXPECT_EQ(w->c(br0->index).multicast, 1u);
   EXPECT_EQ(w->c(br0->index).rx_packets, 2u);
+  // Both were flooded and passed up: counted in `flooded`, `local` and
+  // `flooded_local` (the overlap, so that frames in = forwarded + flooded +
+  // local - flooded_local + drops holds exactly; test_soak asserts it).
+  auto c = sys->counters(*br);
+  EXPECT_EQ(c.flooded, 2u);
+  EXPECT_EQ(c.local, 2u);
+  EXPECT_EQ(c.flooded_local, 2u);
+  // An unknown unicast is flooded, not passed up.
+  rx(p[0], fr(A0, B0));
+  EXPECT_EQ(outs(), (V{"p2", "p1"}));
+  c = sys->counters(*br);
+  EXPECT_EQ(c.flooded, 3u);
+  EXPECT_EQ(c.flooded_local, 2u);
 }
 
 // Local delivery: the bridge MAC → HOST; another port's MAC → passed up, still OTHERHOST.
