@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end soak and overload (issue 16, docs/robustness-soak.md).
+"""End-to-end soak and overload (issue 16, docs/robustness.md, "Soak, overload and flap behaviour").
 
 Soak: a kernel "switch" namespace (kernel bridge over the peers of p1, p2)
 sends mixed traffic — bridged, routed, hooked, local, broadcast and
@@ -175,7 +175,7 @@ PRE_STACK = ("link_down", "rx_oversize", "rx_truncated", "mac_filter", "nomem")
 
 
 def check_identities(lab):
-    """Asserts the counter identities of docs/robustness-soak.md exactly;
+    """Asserts the counter identities of docs/robustness.md, "Soak, overload and flap behaviour" exactly;
     returns how many were checked and the figures they were checked on."""
     ps = lab.ctl("show", "port", "stats", "all")
     dr = lab.ctl("show", "drops")

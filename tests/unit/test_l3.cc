@@ -428,6 +428,33 @@ TEST_F(L3Test, ArpRequestAnsweredAndSenderLearned) {  // CORE-02a
   for (auto* e : l3->neighbours()) EXPECT_NE(e->key.ip, ip4("192.0.2.51"));
 }
 
+TEST_F(L3Test, AllHostsMulticastDeliveredAndCounted) {  // CORE-02b
+  Ip u;
+  u.dst = "224.0.0.1";
+  rx(p0, ip_bytes(u), "01:00:5e:00:00:01");
+  EXPECT_EQ(mib(p0, Mib::InReceives), 1u);
+  EXPECT_EQ(mib(p0, Mib::InMcastPkts), 1u);
+  EXPECT_EQ(mib(p0, Mib::InDelivers), 1u);
+  // No socket: dropped there, and never an ICMP error for a multicast packet.
+  EXPECT_EQ(drops(p0, DropReason::no_socket), 1u);
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(w->c(p0->index).rx_otherhost_dropped, 0u);
+}
+
+TEST_F(L3Test, UnicastIpInBroadcastFrameAccepted) {  // CORE-02c (drop_unicast_in_l2_multicast=0)
+  Ip e;
+  e.dst = "192.0.2.1";
+  e.proto = 1;
+  e.l4 = echo(9, 1, 8);
+  rx(p0, ip_bytes(e), "ff:ff:ff:ff:ff:ff");
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].dst(), "02:00:00:00:00:aa");  // the reply is unicast to the sender
+  EXPECT_EQ(o[0].l4()[0], 0);
+  EXPECT_EQ(mib(p0, Mib::InDelivers), 1u);
+  EXPECT_EQ(mib(p0, Mib::InMcastPkts), 0u);
+}
+
 TEST_F(L3Test, NeighbourResolutionFailsAfterThreeProbes) {  // FWD-05, no reply
   Ip p;
   p.dst = "198.51.100.8";

@@ -70,7 +70,7 @@ struct ClassCase {
   uint16_t want_proto;
 };
 
-TEST_F(Netif, ClassificationTable) {
+TEST_F(Netif, ClassificationTable) {  // CORE-02, CORE-05 (a)-(c)
   const std::vector<ClassCase> cases = {
       {"unicast to us", "02:00:00:00:00:01", 0x0800, {}, PktType::host, 0x0800},
       {"broadcast", "ff:ff:ff:ff:ff:ff", 0x0806, {}, PktType::broadcast, 0x0806},
