@@ -137,26 +137,33 @@ mirrors:
          "-e", "trace=%file,bind,connect,execve,mknodat",
          SLUICED, "-c", named["config"], "--foreground"],
         stdout=logf, stderr=subprocess.STDOUT)
-    lab.wait_until(lambda: os.path.exists(lab.sock) and lab.ctl_raw("version").returncode == 0,
-                   timeout=60, what="sluiced under strace to answer")
+    try:
+        lab.wait_until(lambda: os.path.exists(lab.sock) and lab.ctl_raw("version").returncode == 0,
+                       timeout=60, what="sluiced under strace to answer")
 
-    # Traffic, commands that name a file, a reload, metrics, then stop.
-    r = lab.ns_exec(a_ns, "ping -c 5 -i 0.05 -W 1 10.0.1.1", check=False)
-    assert " 0% packet loss" in r.stdout, r.stdout
-    r = lab.ctl_raw("capture", "start", "p1", "both", "icmp", "file", named["capture"], "count", "4")
-    assert r.returncode == 0, r.stdout + r.stderr
-    lab.ns_exec(a_ns, "ping -c 3 -i 0.05 -W 1 10.0.1.1", check=False)
-    assert lab.ctl_raw("reload").returncode == 0
-    m = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % metrics_port],
-                       capture_output=True, text=True, timeout=10)
-    assert "sluice_" in m.stdout, m.stdout[:200]
-    assert lab.ctl_raw("capture", "stop").returncode == 0
-    # SIGTERM to sluiced itself (strace's child); strace exits with its status.
-    kids = subprocess.run(["pgrep", "-P", str(lab.proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(kids) == 1, kids
-    os.kill(int(kids[0]), signal.SIGTERM)
-    rc = lab.proc.wait(timeout=30)
-    lab.proc = None
+        # Traffic, commands that name a file, a reload, metrics, then stop.
+        r = lab.ns_exec(a_ns, "ping -c 5 -i 0.05 -W 1 10.0.1.1", check=False)
+        assert " 0% packet loss" in r.stdout, r.stdout
+        r = lab.ctl_raw("capture", "start", "p1", "both", "icmp", "file", named["capture"], "count", "4")
+        assert r.returncode == 0, r.stdout + r.stderr
+        lab.ns_exec(a_ns, "ping -c 3 -i 0.05 -W 1 10.0.1.1", check=False)
+        assert lab.ctl_raw("reload").returncode == 0
+        m = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % metrics_port],
+                           capture_output=True, text=True, timeout=10)
+        assert "sluice_" in m.stdout, m.stdout[:200]
+        assert lab.ctl_raw("capture", "stop").returncode == 0
+        # SIGTERM to sluiced itself (strace's child); strace exits with its status.
+        kids = subprocess.run(["pgrep", "-P", str(lab.proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(kids) == 1, kids
+        os.kill(int(kids[0]), signal.SIGTERM)
+        rc = lab.proc.wait(timeout=30)
+        lab.proc = None
+    except BaseException:
+        # strace does not take its tracee with it: kill sluiced first.
+        subprocess.run(["pkill", "-KILL", "-P", str(lab.proc.pid)])
+        lab.proc.wait(timeout=30)
+        lab.proc = None
+        raise
     log = open(named["log"]).read()
     assert rc == 0, (rc, log[-3000:])
     assert "mbufs missing" not in log and not re.search(r"\(\d+ missing\)", log), log[-2000:]
