@@ -16,7 +16,8 @@ A spec (every key optional):
 Frame i uses element (i % count) of each range; a range may also have a
 "step" (default 1): element k is base + k * step (e.g. dst_ip step 256 puts
 every destination in its own /24). Every frame is
-Ether / IPv4 / UDP, padded to its size:
+Ether / IPv4 / UDP, padded to its size (Ether / IPv6 / UDP when the
+addresses are IPv6: then "64" means 66 bytes, the smallest such frame):
 
   * "64":   every frame is 64 bytes on the wire = 60 bytes in the file
             (the 4-byte FCS is not part of an mbuf, as in testpmd/pktgen);
@@ -61,7 +62,8 @@ def macs(base: str, count: int) -> list[str]:
 
 
 def ip_add(base: str, i: int) -> str:
-    return str(ipaddress.IPv4Address(int(ipaddress.IPv4Address(base)) + i))
+    a = ipaddress.ip_address(base)
+    return str(type(a)(int(a) + i))
 
 
 def normalize(spec: dict | None) -> dict:
@@ -96,6 +98,7 @@ def cache_path(cache_dir: str, spec: dict, mode: str) -> str:
 def _frames(spec: dict, mode: str) -> Iterable[bytes]:
     # scapy is imported lazily: listing scenarios must not pay for it.
     from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
 
@@ -104,14 +107,21 @@ def _frames(spec: dict, mode: str) -> Iterable[bytes]:
     def pick(r, i):
         return (i % max(1, int(r["count"]))) * int(r.get("step", 1))
 
+    v6 = ":" in spec["dst_ip"]["base"]
+
+    def l3(src, dst):
+        return IPv6(src=src, dst=dst, hlim=64) if v6 else IP(src=src, dst=dst, ttl=64)
+
     for i in range(int(spec["frames"])):
         hdr = (Ether(src=mac_add(spec["src_mac"]["base"], pick(spec["src_mac"], i)),
                      dst=mac_add(spec["dst_mac"]["base"], pick(spec["dst_mac"], i)))
-               / IP(src=ip_add(spec["src_ip"]["base"], pick(spec["src_ip"], i)),
-                    dst=ip_add(spec["dst_ip"]["base"], pick(spec["dst_ip"], i)), ttl=64)
+               / l3(src=ip_add(spec["src_ip"]["base"], pick(spec["src_ip"], i)),
+                    dst=ip_add(spec["dst_ip"]["base"], pick(spec["dst_ip"], i)))
                / UDP(sport=int(spec["sport"]["base"]) + pick(spec["sport"], i),
                      dport=int(spec["dport"]["base"]) + pick(spec["dport"], i)))
         want = sizes[i % len(sizes)] - FCS
+        if v6:  # Ether/IPv6/UDP is 62 bytes: the smallest such frame is 66 on the wire
+            want = max(want, len(hdr))
         pad = want - len(hdr)
         if pad < 0:
             raise ValueError(f"frame {i}: headers ({len(hdr)} B) exceed {want} B")

@@ -92,8 +92,7 @@ void egress_finish(Worker& w, Bridge& br, BridgePort& to, rte_mbuf** pkts, uint1
   if (post) {
     n = br.sys->hooks.run(w, hook_state(w, SLUICE_BRIDGE_POST_ROUTING, kNoDev, out), pkts, n, out);
   }
-  for (uint16_t i = 0; i < n; i++)
-    SLUICE_TRACE(w, pkts[i], "br_forward", br.dev->index, "to port", out);
+  SLUICE_TRACE_EACH(w, pkts, n, i, "br_forward", br.dev->index, "to port", out);
   // is_skb_forwardable: the tag is held out of band, so pkt_len is L2 header + payload.
   const uint32_t limit = uint32_t(to.dev->mtu) + RTE_ETHER_HDR_LEN;
   uint16_t k = 0;

@@ -153,9 +153,8 @@ void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t
     }
     return;
   }
-  for (uint16_t i = 0; i < n; i++)
-    SLUICE_TRACE(w, pkts[i], "deliver_skb", dev.index, hs[0]->name, kNoDev,
-                 nh > 1 ? "protocol 0x%04x, %u handlers" : "protocol 0x%04x", proto, nh);
+  SLUICE_TRACE_EACH(w, pkts, n, i, "deliver_skb", dev.index, hs[0]->name, kNoDev,
+                    nh > 1 ? "protocol 0x%04x, %u handlers" : "protocol 0x%04x", proto, nh);
   if (nh > 1)
     for (uint16_t i = 0; i < n; i++) rte_mbuf_refcnt_update(pkts[i], static_cast<int16_t>(nh - 1));
   for (unsigned h = 0; h < nh; h++) {
@@ -230,10 +229,14 @@ void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again
 
 const char* rx_result_name(RxResult r) {
   switch (r) {
-    case RxResult::consumed: return "RX_HANDLER_CONSUMED";
-    case RxResult::another: return "RX_HANDLER_ANOTHER";
-    case RxResult::exact: return "RX_HANDLER_EXACT";
-    case RxResult::pass: return "RX_HANDLER_PASS";
+    case RxResult::consumed:
+      return "RX_HANDLER_CONSUMED";
+    case RxResult::another:
+      return "RX_HANDLER_ANOTHER";
+    case RxResult::exact:
+      return "RX_HANDLER_EXACT";
+    case RxResult::pass:
+      return "RX_HANDLER_PASS";
   }
   return "?";
 }
@@ -324,8 +327,7 @@ void round(Worker& w, Vec& v) {
   if (n != 0) {
     if (RxHandlerFn fn = dev->rx_handler.load(std::memory_order_acquire)) {
       for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
-      for (uint16_t i = 0; i < n; i++)
-        SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, dev->rx_handler_owner);
+      SLUICE_TRACE_EACH(w, pkts, n, i, "rx_handler", dev->index, dev->rx_handler_owner);
       RxResult res[kBurst];
       {
         StageScope hs(w.runtime, dev->rx_handler_stage, n);
@@ -495,7 +497,7 @@ void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   }
   if (n == 0) return;
   StageScope scope(w.runtime, stage::xmit, n);
-  for (uint16_t i = 0; i < n; i++) SLUICE_TRACE(w, pkts[i], "dev_queue_xmit", dev.index, "xmit");
+  SLUICE_TRACE_EACH(w, pkts, n, i, "dev_queue_xmit", dev.index, "xmit");
   if (!dev.up()) {
     DevCounters& c = w.c(dev.index);
     for (uint16_t i = 0; i < n; i++) {

@@ -37,11 +37,13 @@ void TraceStore::arm(uint32_t n, uint16_t dev, TraceMatchFn fn, const void* ctx)
   match_ctx_ = ctx;
   // Marks count from here: n more than have been made.
   limit_.store(marks_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  live_.store(true, std::memory_order_relaxed);
   armed_.store(n != 0, std::memory_order_release);
 }
 
 void TraceStore::clear() {
   armed_.store(false, std::memory_order_relaxed);
+  live_.store(false, std::memory_order_relaxed);
   if (++gen_ == 0) gen_ = 1;
   next_.store(0, std::memory_order_relaxed);
   marks_.store(0, std::memory_order_relaxed);

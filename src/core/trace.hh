@@ -89,6 +89,8 @@ class TraceStore {
 
   // ---- readers ----
   bool armed() const { return armed_.load(std::memory_order_relaxed); }
+  // True from the first `arm` until `clear`: packets may carry a mark.
+  bool live() const { return live_.load(std::memory_order_relaxed); }
   uint32_t used() const;
   uint32_t remaining() const;  // packets still to be marked
   uint16_t dev_filter() const { return dev_; }
@@ -106,6 +108,7 @@ class TraceStore {
   void begin(TracePacket& p, uint8_t worker, uint16_t dev, const rte_mbuf* m);
 
   std::atomic<bool> armed_{false};
+  std::atomic<bool> live_{false};
   uint8_t gen_ = 1;
   uint16_t dev_ = kNoDev;
   TraceMatchFn match_ = nullptr;
@@ -160,6 +163,20 @@ void trace_fork(Worker& w, const rte_mbuf* parent, rte_mbuf* child);
     if (::sluice::traced(m)) [[unlikely]]                 \
       ::sluice::trace_fate_detail((w), (m), __VA_ARGS__); \
   } while (0)
+// A record for each packet of a burst (the loop index is `i` in the
+// arguments): one test of the store's `live` flag per burst when no trace
+// was added since the last `clear trace`, instead of one per packet.
+#ifdef SLUICE_NO_TRACE
+#define SLUICE_TRACE_EACH(w, pkts, n, i, ...) \
+  do {                                        \
+  } while (0)
+#else
+#define SLUICE_TRACE_EACH(w, pkts, n, i, ...)                                       \
+  do {                                                                              \
+    if ((w).net.trace.live()) [[unlikely]]                                          \
+      for (uint16_t i = 0; i < (n); i++) SLUICE_TRACE((w), (pkts)[i], __VA_ARGS__); \
+  } while (0)
+#endif
 #define SLUICE_TRACE_FORK(w, parent, child)         \
   do {                                              \
     if (::sluice::traced(parent)) [[unlikely]]      \

@@ -110,8 +110,8 @@ void neigh_address(Loader& l, L3Neighbour& n, const Field& f) {
   n.address = l.get_string(f);
   n.address_at = f.at();
   uint32_t v4;
-  if (!l3_v4(n.address, &v4))
-    l.fail(f.at(), f.where + ": address must be an IPv4 address, got " + describe(f.value));
+  if (!l3_v4(n.address, &v4) && !l3_v6(n.address))
+    l.fail(f.at(), f.where + ": address must be an IPv4 or IPv6 address, got " + describe(f.value));
 }
 void neigh_mac(Loader& l, L3Neighbour& n, const Field& f) {
   std::string s = l.get_string(f);

@@ -18,6 +18,8 @@
 // oldest packet goes first (unres_discards, drop neigh_queuefull).
 #include "l3/neigh.hh"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -263,12 +265,20 @@ std::vector<const NeighEntry*> NeighTable::entries() const {
 }
 
 std::string NeighTable::add_static(uint16_t dev, const std::string& ip, const std::string& mac) {
-  uint32_t a;
-  if (!parse_ipv4(ip, &a)) return "bad neighbour address '" + ip + "'";
   rte_ether_addr m;
   if (rte_ether_unformat_addr(mac.c_str(), &m) != 0) return "bad MAC '" + mac + "'";
-  NeighEntry* e = find(a, dev);
-  if (e == nullptr) e = create(a, dev, l3_.now_ms());
+  uint32_t a;
+  NeighEntry* e = nullptr;
+  if (parse_ipv4(ip, &a)) {
+    e = find(a, dev);
+    if (e == nullptr) e = create(a, dev, l3_.now_ms());
+  } else {
+    uint8_t a6[16];
+    if (inet_pton(AF_INET6, ip.c_str(), a6) != 1) return "bad neighbour address '" + ip + "'";
+    if (hash6_ == nullptr) return "IPv6 neighbour " + ip + " without IPv6 (no IPv6 address)";
+    e = find6(a6, dev);
+    if (e == nullptr) e = create6(a6, dev, l3_.now_ms());
+  }
   if (e == nullptr) return "neighbour table full";
   set(e, kNudPermanent, &m, l3_.now_ms());
   return "";

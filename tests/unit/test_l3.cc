@@ -793,6 +793,30 @@ TEST_F(L3v6Test, NeighbourSolicitationAnsweredAndEchoReplied) {
   EXPECT_EQ(mib(p0, Mib::Icmp6OutNeighborAdvertisements), 1u);
 }
 
+TEST_F(L3v6Test, StaticNeighbourForwardsWithoutSolicitation) {
+  ASSERT_EQ(l3->add_static_neigh(*p1, "2001:db8:2::8", "02:00:00:00:00:88"), "");
+  EXPECT_NE(l3->add_static_neigh(*p1, "2001:db8:2::zz", "02:00:00:00:00:88"), "");
+  rx(p0,
+     ip6_icmp("2001:db8:1::2", "ff02::1:ff00:1", 255, ns("", "2001:db8:1::1", "02:00:00:00:00:aa")),
+     "33:33:ff:00:00:01", 0x86dd);
+  tick(now);
+  out();
+  std::vector<uint8_t> e = {128, 0, 0, 0, 0, 9, 0, 1};
+  rx(p0, ip6_icmp("2001:db8:1::2", "2001:db8:2::8", 64, e), nullptr, 0x86dd);
+  auto o = out();  // at once: no NS, no queue
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].dev, p1->index);
+  EXPECT_EQ(o[0].dst(), "02:00:00:00:00:88");
+  EXPECT_EQ(o[0].ip()[7], 63);
+  bool found = false;
+  for (auto* n : l3->neighbours())
+    if (n->v6 && n->key.dev == p1->index) {
+      found = true;
+      EXPECT_EQ(n->state, l3::kNudPermanent);
+    }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(L3v6Test, ForwardResolvesWithNsAndDecrementsHopLimit) {
   // Learn the sender on p0 first (so errors and replies can go back).
   rx(p0,
