@@ -130,10 +130,13 @@ inline bool is_igmp(const rte_mbuf* m) {
          d[RTE_ETHER_HDR_LEN + 9] == 2;
 }
 
-// Per-member output vectors of one xmit call.
+// Per-member output vectors of one xmit call. `flags` ORs the packets'
+// metadata flags, so the per-packet trace records are skipped when no
+// packet of the call is traced.
 struct Staged {
   uint16_t n[kMaxMembers];
   uint32_t touched = 0;
+  uint8_t flags = 0;
   rte_mbuf* pkts[kMaxMembers][kBurst];
   void add(uint8_t pos, rte_mbuf* m) {
     if (!bit(touched, pos)) {
@@ -141,19 +144,41 @@ struct Staged {
       n[pos] = 0;
     }
     pkts[pos][n[pos]++] = m;
+    flags |= meta(m).flags;
   }
   void send(Worker& w, const TxView& v) {
     while (touched != 0) {
       unsigned pos = __builtin_ctz(touched);
       touched &= touched - 1;
-      for (uint16_t i = 0; i < n[pos]; i++)
-        SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
-                     v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
-                     v.dev[pos]->index);
+      if (flags & kFlagTrace) [[unlikely]]
+        for (uint16_t i = 0; i < n[pos]; i++)
+          SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
+                       v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
+                       v.dev[pos]->index);
       dev_queue_xmit(w, *v.dev[pos], pkts[pos], n[pos]);
     }
   }
 };
+
+// bond_3ad_xor_xmit for a burst (n <= kBurst, n_usable != 0): every
+// frame's hash first, then usable[hash % count] and its member's vector.
+void xor_xmit(Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
+  uint32_t h[kBurst];
+  xmit_hash_burst(b.policy, pkts, n, h);
+  for (unsigned pos = 0; pos < v.n; pos++) st.n[pos] = 0;
+  uint32_t touched = 0;
+  uint8_t flags = 0;
+  const uint64_t mod = v.usable_mod;
+  const uint32_t cnt = v.n_usable;
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t pos = v.usable[fastmod(h[i], mod, cnt)];
+    touched |= 1u << pos;
+    flags |= meta(pkts[i]).flags;
+    st.pkts[pos][st.n[pos]++] = pkts[i];
+  }
+  st.touched = touched;
+  st.flags = flags;
+}
 
 // bond_tx_drop: counted against the bond (dev_core_stats_tx_dropped_inc).
 inline void tx_drop(Worker& w, Bond& b, rte_mbuf* m) {
@@ -257,12 +282,10 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       }
       for (uint16_t base = 0; base < n; base += kBurst) {
         const uint16_t k = std::min<uint16_t>(kBurst, static_cast<uint16_t>(n - base));
-        uint32_t h[kBurst];
-        xmit_hash_burst(b.policy, pkts + base, k, h);
-        for (uint16_t i = 0; i < k; i++)
-          st.add(v.usable[fastmod(h[i], v.usable_mod, v.n_usable)], pkts[base + i]);
+        xor_xmit(b, v, pkts + base, k, st);
+        st.send(w, v);
       }
-      break;
+      return;
 
     case Mode::balance_rr: {
       uint32_t& counter = b.sys->workers[w.id]->rr[b.idx];
