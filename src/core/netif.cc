@@ -238,6 +238,18 @@ const char* rx_result_name(RxResult r) {
   return "?";
 }
 
+// Every result ANOTHER, to one device. A packet's metadata is read only
+// once its result says it is still ours.
+inline bool all_another(rte_mbuf* const* pkts, uint16_t n, const RxResult* res) {
+  bool another = true;
+  for (uint16_t i = 0; i < n; i++) another &= res[i] == RxResult::another;
+  if (!another) return false;
+  const uint16_t dev = meta(pkts[0]).dev;
+  bool same = true;
+  for (uint16_t i = 1; i < n; i++) same &= meta(pkts[i]).dev == dev;
+  return same;
+}
+
 void round(Worker& w, Vec& v) {
   Device* dev = w.net.dev(v.dev);
   rte_mbuf** pkts = v.pkts;
@@ -330,6 +342,17 @@ void round(Worker& w, Vec& v) {
       {
         StageScope hs(w.runtime, dev->rx_handler_stage, n);
         fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
+      }
+      // The whole vector ANOTHER to one device (a bond's member) with nothing
+      // else regrouped: it makes its next round as it is.
+      if (again.ng == 0 && all_another(pkts, n, res)) {
+        for (uint16_t i = 0; i < n; i++)
+          SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, "RX_HANDLER_ANOTHER",
+                       meta(pkts[i]).dev, "%s", dev->rx_handler_owner);
+        v.dev = meta(pkts[0]).dev;
+        v.n = n;
+        round(w, v);
+        return;
       }
       k = 0;
       for (uint16_t i = 0; i < n; i++) {
