@@ -10,6 +10,7 @@
 // differs (spec: ../shared/spec/linux-rx.md §1–2).
 #include "core/netif.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_byteorder.h>
@@ -263,24 +264,40 @@ void round(Worker& w, Vec& v) {
   // Step 1 (bookkeeping) and step 3 (in-band tag → metadata, one per round).
   // `seen` ORs the flags, so the loops below that only matter for a tagged
   // or traced packet are skipped when there is none (and no tap or action
-  // saw the vector).
-  uint8_t seen = 0;
+  // saw the vector). The bookkeeping of every packet first; a packet over
+  // the round limit, with an in-band tag or traced sends the vector through
+  // the per-packet pass (drop, untag, trace record).
+  uint8_t seen = 0, rmax = 0;
+  bool vlan_proto = false;  // an in-band tag (or a tagged frame holding one out of band)
   for (uint16_t i = 0; i < v.n; i++) {
-    rte_mbuf* m = pkts[i];
-    PktMeta& md = meta(m);
-    if (++md.rounds > kRoundLimit) {
-      w.drop(m, v.dev, DropReason::round_limit);
-      continue;
-    }
+    PktMeta& md = meta(pkts[i]);
+    const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
+    const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+    md.rounds = r;
     md.skb_iif = v.dev;
-    md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
-    if (is_vlan_proto(md.protocol) && !(md.flags & kFlagVlan) && !vlan_untag(m)) {
-      w.drop(m, v.dev, DropReason::pkt_too_small);
-      continue;
+    md.flags = f;
+    rmax = std::max(rmax, r);
+    vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+    seen |= f;
+  }
+  n = v.n;
+  if ((rmax > kRoundLimit) | vlan_proto | ((seen & kFlagTrace) != 0)) [[unlikely]] {
+    n = 0;
+    for (uint16_t i = 0; i < v.n; i++) {
+      rte_mbuf* m = pkts[i];
+      PktMeta& md = meta(m);
+      if (md.rounds > kRoundLimit) {
+        w.drop(m, v.dev, DropReason::round_limit);
+        continue;
+      }
+      if (is_vlan_proto(md.protocol) && !(md.flags & kFlagVlan) && !vlan_untag(m)) {
+        w.drop(m, v.dev, DropReason::pkt_too_small);
+        continue;
+      }
+      SLUICE_TRACE(w, m, "netif_receive_skb", v.dev, "round", kNoDev, "round %u", md.rounds);
+      seen |= md.flags;
+      pkts[n++] = m;
     }
-    SLUICE_TRACE(w, m, "netif_receive_skb", v.dev, "round", kNoDev, "round %u", md.rounds);
-    seen |= md.flags;
-    pkts[n++] = m;
   }
   if (n == 0) return;
   bool plain = true;  // no tap or ingress action ran
