@@ -130,10 +130,13 @@ inline bool is_igmp(const rte_mbuf* m) {
          d[RTE_ETHER_HDR_LEN + 9] == 2;
 }
 
-// Per-member output vectors of one xmit call.
+// Per-member output vectors of one xmit call. `flags` ORs the packets'
+// metadata flags, so the per-packet trace records are skipped when no
+// packet of the call is traced.
 struct Staged {
   uint16_t n[kMaxMembers];
   uint32_t touched = 0;
+  uint8_t flags = 0;
   rte_mbuf* pkts[kMaxMembers][kBurst];
   void add(uint8_t pos, rte_mbuf* m) {
     if (!bit(touched, pos)) {
@@ -141,19 +144,41 @@ struct Staged {
       n[pos] = 0;
     }
     pkts[pos][n[pos]++] = m;
+    flags |= meta(m).flags;
   }
   void send(Worker& w, const TxView& v) {
     while (touched != 0) {
       unsigned pos = __builtin_ctz(touched);
       touched &= touched - 1;
-      for (uint16_t i = 0; i < n[pos]; i++)
-        SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
-                     v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
-                     v.dev[pos]->index);
+      if (flags & kFlagTrace) [[unlikely]]
+        for (uint16_t i = 0; i < n[pos]; i++)
+          SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
+                       v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
+                       v.dev[pos]->index);
       dev_queue_xmit(w, *v.dev[pos], pkts[pos], n[pos]);
     }
   }
 };
+
+// bond_3ad_xor_xmit for a burst (n <= kBurst, n_usable != 0): every
+// frame's hash first, then usable[hash % count] and its member's vector.
+void xor_xmit(Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
+  uint32_t h[kBurst];
+  xmit_hash_burst(b.policy, pkts, n, h);
+  for (unsigned pos = 0; pos < v.n; pos++) st.n[pos] = 0;
+  uint32_t touched = 0;
+  uint8_t flags = 0;
+  const uint64_t mod = v.usable_mod;
+  const uint32_t cnt = v.n_usable;
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t pos = v.usable[fastmod(h[i], mod, cnt)];
+    touched |= 1u << pos;
+    flags |= meta(pkts[i]).flags;
+    st.pkts[pos][st.n[pos]++] = pkts[i];
+  }
+  st.touched = touched;
+  st.flags = flags;
+}
 
 // bond_tx_drop: counted against the bond (dev_core_stats_tx_dropped_inc).
 inline void tx_drop(Worker& w, Bond& b, rte_mbuf* m) {
@@ -230,39 +255,35 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
   }
 }
 
-void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
-  StageScope scope(w.runtime, kStXmit, n);
-  Bond& b = *static_cast<Bond*>(dev.xmit_ctx);
-  const TxView& v = *b.view.load(std::memory_order_acquire);
-  Staged st;
+namespace {
+
+// The member choice of bond_start_xmit (the bond-xmit stage): fills st, or
+// returns the one member the whole vector goes to (*all), or sends itself
+// (balance-alb) and returns false.
+bool choose(Worker& w, Device& dev, Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n,
+            Staged& st, uint8_t* all) {
   switch (b.mode) {
     case Mode::active_backup:
       // bond_xmit_activebackup: the active member, whatever its state.
       if (v.active == kNoMember) {
         for (uint16_t i = 0; i < n; i++) tx_drop(w, b, pkts[i]);
-        return;
+        return false;
       }
       for (uint16_t i = 0; i < n; i++)
         SLUICE_TRACE(w, pkts[i], "bond_start_xmit", dev.index, "active member",
                      v.dev[v.active]->index);
-      dev_queue_xmit(w, *v.dev[v.active], pkts, n);
-      return;
+      *all = v.active;
+      return true;
 
     case Mode::balance_xor:
     case Mode::ieee8023ad:
       // bond_3ad_xor_xmit: usable_slaves[hash % count].
       if (v.n_usable == 0) {
         for (uint16_t i = 0; i < n; i++) tx_drop(w, b, pkts[i]);
-        return;
+        return false;
       }
-      for (uint16_t base = 0; base < n; base += kBurst) {
-        const uint16_t k = std::min<uint16_t>(kBurst, static_cast<uint16_t>(n - base));
-        uint32_t h[kBurst];
-        xmit_hash_burst(b.policy, pkts + base, k, h);
-        for (uint16_t i = 0; i < k; i++)
-          st.add(v.usable[fastmod(h[i], v.usable_mod, v.n_usable)], pkts[base + i]);
-      }
-      break;
+      xor_xmit(b, v, pkts, n, st);
+      return true;
 
     case Mode::balance_rr: {
       uint32_t& counter = b.sys->workers[w.id]->rr[b.idx];
@@ -310,7 +331,7 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
 
     case Mode::balance_alb:
       alb_start_xmit(w, b, v, pkts, n);  // alb.cc
-      return;
+      return false;
 
     case Mode::balance_tlb: {
       // bond_tlb_xmit: broadcast/multicast and non-IP to the active member;
@@ -339,7 +360,33 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
       break;
     }
   }
-  st.send(w, v);
+  return true;
+}
+
+}  // namespace
+
+// dev.xmit of the bond (n <= kBurst: dev_queue_xmit's vectors). The members'
+// dev_queue_xmit runs after the bond-xmit stage has closed, so it is timed
+// as the dev-queue-xmit it nests in (one stage boundary fewer per member).
+void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  while (n > kBurst) {  // the member vectors hold a burst
+    bond_start_xmit(w, dev, pkts, kBurst);
+    pkts += kBurst;
+    n = static_cast<uint16_t>(n - kBurst);
+  }
+  if (n == 0) return;
+  Bond& b = *static_cast<Bond*>(dev.xmit_ctx);
+  const TxView& v = *b.view.load(std::memory_order_acquire);
+  Staged st;
+  uint8_t all = kNoMember;
+  {
+    StageScope scope(w.runtime, kStXmit, n);
+    if (!choose(w, dev, b, v, pkts, n, st, &all)) return;
+  }
+  if (all != kNoMember)
+    dev_queue_xmit(w, *v.dev[all], pkts, n);
+  else
+    st.send(w, v);
 }
 
 }  // namespace sluice::bond

@@ -10,6 +10,7 @@
 // differs (spec: ../shared/spec/linux-rx.md §1–2).
 #include "core/netif.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_byteorder.h>
@@ -241,6 +242,18 @@ const char* rx_result_name(RxResult r) {
   return "?";
 }
 
+// Every result ANOTHER, to one device. A packet's metadata is read only
+// once its result says it is still ours.
+inline bool all_another(rte_mbuf* const* pkts, uint16_t n, const RxResult* res) {
+  bool another = true;
+  for (uint16_t i = 0; i < n; i++) another &= res[i] == RxResult::another;
+  if (!another) return false;
+  const uint16_t dev = meta(pkts[0]).dev;
+  bool same = true;
+  for (uint16_t i = 1; i < n; i++) same &= meta(pkts[i]).dev == dev;
+  return same;
+}
+
 void round(Worker& w, Vec& v) {
   Device* dev = w.net.dev(v.dev);
   rte_mbuf** pkts = v.pkts;
@@ -252,23 +265,45 @@ void round(Worker& w, Vec& v) {
 #endif
 
   // Step 1 (bookkeeping) and step 3 (in-band tag → metadata, one per round).
+  // `seen` ORs the flags, so the loops below that only matter for a tagged
+  // or traced packet are skipped when there is none (and no tap or action
+  // saw the vector). The bookkeeping of every packet first; a packet over
+  // the round limit, with an in-band tag or traced sends the vector through
+  // the per-packet pass (drop, untag, trace record).
+  uint8_t seen = 0, rmax = 0;
+  bool vlan_proto = false;  // an in-band tag (or a tagged frame holding one out of band)
   for (uint16_t i = 0; i < v.n; i++) {
-    rte_mbuf* m = pkts[i];
-    PktMeta& md = meta(m);
-    if (++md.rounds > kRoundLimit) {
-      w.drop(m, v.dev, DropReason::round_limit);
-      continue;
-    }
+    PktMeta& md = meta(pkts[i]);
+    const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
+    const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+    md.rounds = r;
     md.skb_iif = v.dev;
-    md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
-    if (is_vlan_proto(md.protocol) && !(md.flags & kFlagVlan) && !vlan_untag(m)) {
-      w.drop(m, v.dev, DropReason::pkt_too_small);
-      continue;
+    md.flags = f;
+    rmax = std::max(rmax, r);
+    vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+    seen |= f;
+  }
+  n = v.n;
+  if ((rmax > kRoundLimit) | vlan_proto | ((seen & kFlagTrace) != 0)) [[unlikely]] {
+    n = 0;
+    for (uint16_t i = 0; i < v.n; i++) {
+      rte_mbuf* m = pkts[i];
+      PktMeta& md = meta(m);
+      if (md.rounds > kRoundLimit) {
+        w.drop(m, v.dev, DropReason::round_limit);
+        continue;
+      }
+      if (is_vlan_proto(md.protocol) && !(md.flags & kFlagVlan) && !vlan_untag(m)) {
+        w.drop(m, v.dev, DropReason::pkt_too_small);
+        continue;
+      }
+      SLUICE_TRACE(w, m, "netif_receive_skb", v.dev, "round", kNoDev, "round %u", md.rounds);
+      seen |= md.flags;
+      pkts[n++] = m;
     }
-    SLUICE_TRACE(w, m, "netif_receive_skb", v.dev, "round", kNoDev, "round %u", md.rounds);
-    pkts[n++] = m;
   }
   if (n == 0) return;
+  bool plain = true;  // no tap or ingress action ran
 
   // Step 5: taps, namespace-wide then the device's own, newest first.
   const TapList* gt = w.net.taps();
@@ -280,11 +315,13 @@ void round(Worker& w, Vec& v) {
     if (dt)
       for (const Tap& t : dt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
     for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags |= kFlagPtPrev;
+    plain = false;
   }
 
   // Step 6: ingress actions (tc ingress / mirred). They flush pt_prev.
   if (const ActionList* al = dev->ingress.load(std::memory_order_acquire)) {
     StageScope as(w.runtime, stage::tc_ingress, n);
+    plain = false;
     for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
     for (const Action& a : al->actions) {
       ActVerdict verdict[kBurst];
@@ -303,39 +340,58 @@ void round(Worker& w, Vec& v) {
   }
 
   Regroup again;
+  const bool any_vlan = !plain || (seen & kFlagVlan);
+  const bool any_trace = !plain || (seen & kFlagTrace);
 
   // Step 9: VLAN demux for packets holding a tag.
   uint16_t k = 0;
-  for (uint16_t i = 0; i < n; i++) {
-    rte_mbuf* m = pkts[i];
-    PktMeta& md = meta(m);
-    if (md.flags & kFlagVlan) {
-      md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
-      uint16_t sub = dev->vlan_dev(md.vlan_proto, md.vlan_tci & 0xfff);
-      if (sub != 0xffff) {
-        if (Device* s = w.net.dev(sub)) {
-          if (vlan_do_receive(w, m, *s)) regroup_push(w, again, m);
-          continue;
+  if (any_vlan) {
+    for (uint16_t i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
+      PktMeta& md = meta(m);
+      if (md.flags & kFlagVlan) {
+        md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
+        uint16_t sub = dev->vlan_dev(md.vlan_proto, md.vlan_tci & 0xfff);
+        if (sub != 0xffff) {
+          if (Device* s = w.net.dev(sub)) {
+            if (vlan_do_receive(w, m, *s)) regroup_push(w, again, m);
+            continue;
+          }
         }
       }
+      pkts[k++] = m;
     }
-    pkts[k++] = m;
+    n = k;
   }
-  n = k;
 
   // Step 10: rx_handler.
   if (n != 0) {
     if (RxHandlerFn fn = dev->rx_handler.load(std::memory_order_acquire)) {
-      for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
-      SLUICE_TRACE_EACH(w, pkts, n, i, "rx_handler", dev->index, dev->rx_handler_owner);
+      if (!plain)
+        for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      if (any_trace)
+        for (uint16_t i = 0; i < n; i++)
+          SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, dev->rx_handler_owner);
       RxResult res[kBurst];
       {
         StageScope hs(w.runtime, dev->rx_handler_stage, n);
         fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
       }
+      // The whole vector ANOTHER to one device (a bond's member) with nothing
+      // else regrouped: it makes its next round as it is.
+      if (again.ng == 0 && all_another(pkts, n, res)) {
+        if (any_trace)
+          for (uint16_t i = 0; i < n; i++)
+            SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, "RX_HANDLER_ANOTHER",
+                         meta(pkts[i]).dev, "%s", dev->rx_handler_owner);
+        v.dev = meta(pkts[0]).dev;
+        v.n = n;
+        round(w, v);
+        return;
+      }
       k = 0;
       for (uint16_t i = 0; i < n; i++) {
-        if (res[i] != RxResult::consumed)  // a consumed packet is no longer ours to look at
+        if (any_trace && res[i] != RxResult::consumed)  // a consumed packet is no longer ours
           SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, rx_result_name(res[i]),
                        res[i] == RxResult::another ? meta(pkts[i]).dev : kNoDev, "%s",
                        dev->rx_handler_owner);

@@ -718,6 +718,27 @@ TEST(StageClock, NestedScopesChargeEachStageItsOwnTime) {
   EXPECT_STREQ(stage_name(inner), "test-inner");
 }
 
+// A stage entered from within itself (a bond member's dev_queue_xmit inside
+// the bond's) counts its call and packets and reads no clock: no boundary.
+TEST(StageClock, ReenteredStageCountsWithoutABoundary) {
+  StageClock c;
+  const StageId outer = stage_register("test-outer");
+  {
+    StageScope a(c, outer, 32);
+    const uint64_t mark = c.mark;
+    {
+      StageScope b(c, outer, 16);
+      EXPECT_EQ(c.cur, outer);
+      EXPECT_EQ(c.mark, mark);
+    }
+    EXPECT_EQ(c.cur, outer);
+    EXPECT_EQ(c.mark, mark);
+  }
+  EXPECT_EQ(c.cur, kStageNone);
+  EXPECT_EQ(c.stats[outer].calls, 2u);
+  EXPECT_EQ(c.stats[outer].packets, 48u);
+}
+
 TEST_F(Server, SetLink) {
   ControlServer server(dp, path);
   json down, up_vlan_down, bad_state, missing, devs;
