@@ -436,7 +436,7 @@ uint16_t CaptureManager::feed(Worker& w, const Device& dev, void* ctx, rte_mbuf*
   if (!c->accepting.load(std::memory_order_relaxed)) return 0;
   Slot& s = c->slots[w.id % kCaptureMaxWorkers];
   const uint64_t count = c->opt.count;
-  const uint64_t tsc = rte_rdtsc();
+  uint64_t tsc = 0;  // read once something is accepted (a filter may take nothing)
   const PacketFilter* filter = c->filter.get();
   uint16_t queued_total = 0;
   while (n != 0) {
@@ -453,6 +453,7 @@ uint16_t CaptureManager::feed(Worker& w, const Device& dev, void* ctx, rte_mbuf*
       src = sel;
       b = k;
     }
+    if (tsc == 0) tsc = rte_rdtsc();
     // With a count, this worker stops copying once it has queued enough on
     // its own (the writer still writes exactly `count`).
     if (count != 0) {

@@ -94,6 +94,183 @@ std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
   return out;
 }
 
+// ---- the direct-load program --------------------------------------------------------------
+// rte_bpf's JIT compiles each packet load (LD_ABS / LD_IND) into a bounds
+// check plus a call-capable path through __rte_pktmbuf_read, and keeps the
+// converter's registers (ctx in r6, X in r7, scratch in r8: callee-saved on
+// x86-64, pushed and popped on every run). For the filters an operator
+// writes, most of a run is that. direct_loads() rewrites the converted
+// program into one that reads the first segment straight:
+//   prologue  r2 = buf_addr + data_off (the frame), r3 = data_len, and one
+//             check that the frame holds every absolute load that lies in
+//             the first 60 bytes (the shortest Ethernet frame);
+//   LD_ABS    ldx from r2 + k (one more check only for loads beyond those);
+//   LD_IND    X and X + k + size checked against r3, then ldx from r2 + X + k;
+//   registers X → r1, scratch → r4 (caller-saved), ctx kept in r6 only when
+//             the program reads it (`len`).
+// Whatever the direct program cannot decide — a load past the first
+// segment or the frame, a huge X — exits with kNeedsFullRun and the packet
+// runs the full program, which gives libpcap's answer in every case.
+constexpr uint8_t kRegCtx = 6;
+constexpr uint8_t kDirX = 1, kDirTmp = 4, kRegData = 2, kRegLen = 3, kRegTmp2 = 5;
+constexpr uint32_t kPrologueSpan = 60;
+constexpr int32_t kMaxIndOffset = 0x7fff;  // X is capped at this (else: full run)
+
+ebpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  ebpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst;
+  i.src_reg = src;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+uint32_t load_size(uint8_t code) {
+  switch (BPF_SIZE(code)) {
+    case BPF_W:
+      return 4;
+    case BPF_H:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+bool is_packet_load(const ebpf_insn& i) {
+  return BPF_CLASS(i.code) == BPF_LD &&
+         (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
+}
+
+// The rewritten program, or empty when this program does not fit the scheme
+// (then only the full program runs).
+std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
+  const uint32_t n = static_cast<uint32_t>(in.size());
+  // The converter's prologue: A ^= A, X ^= X, r6 = r1.
+  if (n < 4 || in[0].code != (EBPF_ALU64 | BPF_XOR | BPF_X) || in[0].dst_reg != 0 ||
+      in[1].code != (EBPF_ALU64 | BPF_XOR | BPF_X) || in[1].dst_reg != kEbpfRegX ||
+      in[2].code != (EBPF_ALU64 | EBPF_MOV | BPF_X) || in[2].dst_reg != kRegCtx ||
+      in[2].src_reg != 1)
+    return {};
+  bool loads = false, ctx = false;
+  uint32_t span = 0;  // the prologue's check: every absolute load within kPrologueSpan
+  for (uint32_t i = 3; i < n; i++) {
+    const ebpf_insn& x = in[i];
+    if (is_packet_load(x)) {
+      loads = true;
+      if (x.imm < 0 || x.imm > kMaxIndOffset) return {};
+      const uint32_t end = static_cast<uint32_t>(x.imm) + load_size(x.code);
+      if (BPF_MODE(x.code) == BPF_ABS && end <= kPrologueSpan) span = std::max(span, end);
+      continue;
+    }
+    if (BPF_CLASS(x.code) == BPF_JMP && BPF_OP(x.code) == EBPF_CALL) return {};
+    for (const uint8_t r : {uint8_t{x.dst_reg}, uint8_t{x.src_reg}}) {
+      if (r >= 1 && r <= 5) return {};  // the registers the rewrite takes
+      if (r == kRegCtx) ctx = true;
+    }
+  }
+  if (!loads) return {};  // nothing to gain (less / greater)
+
+  // Each output instruction with what its jump offset points at.
+  enum class To : uint8_t { none, old, slow };
+  struct Out {
+    ebpf_insn x;
+    To to;
+    uint32_t target;
+  };
+  std::vector<Out> out;
+  std::vector<uint32_t> pos(n + 1, 0);
+  auto emit = [&](ebpf_insn x, To to = To::none, uint32_t target = 0) {
+    out.push_back({x, to, target});
+  };
+  auto rename = [](uint8_t r) -> uint8_t {
+    return r == kEbpfRegX ? kDirX : r == kEbpfRegTmp ? kDirTmp : r;
+  };
+  const auto ldx = [](uint8_t size) { return static_cast<uint8_t>(BPF_LDX | BPF_MEM | size); };
+  emit(insn(ldx(EBPF_DW), kRegData, 1, offsetof(rte_mbuf, buf_addr), 0));
+  emit(insn(ldx(BPF_H), kRegLen, 1, offsetof(rte_mbuf, data_off), 0));
+  emit(insn(EBPF_ALU64 | BPF_ADD | BPF_X, kRegData, kRegLen, 0, 0));
+  emit(insn(ldx(BPF_H), kRegLen, 1, offsetof(rte_mbuf, data_len), 0));
+  if (ctx) emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_X, kRegCtx, 1, 0, 0));
+  if (span != 0)
+    emit(insn(BPF_JMP | EBPF_JLT | BPF_K, kRegLen, 0, 0, static_cast<int32_t>(span)), To::slow);
+  emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, 0));      // A = 0
+  emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, kDirX, 0, 0, 0));  // X = 0
+  for (uint32_t i = 0; i < 3; i++) pos[i] = 0;
+  for (uint32_t i = 3; i < n; i++) {
+    pos[i] = static_cast<uint32_t>(out.size());
+    ebpf_insn x = in[i];
+    if (is_packet_load(x)) {
+      const uint32_t size = load_size(x.code);
+      const uint8_t sz = static_cast<uint8_t>(BPF_SIZE(x.code));
+      const int32_t k = x.imm;
+      if (BPF_MODE(x.code) == BPF_ABS) {
+        const uint32_t end = static_cast<uint32_t>(k) + size;
+        if (end > span)
+          emit(insn(BPF_JMP | EBPF_JLT | BPF_K, kRegLen, 0, 0, static_cast<int32_t>(end)),
+               To::slow);
+        emit(insn(ldx(sz), 0, kRegData, static_cast<int16_t>(k), 0));
+      } else {
+        // r5 = (X & cap) + k, checked with the size against r3; r0 = r2 + r5.
+        emit(insn(BPF_JMP | BPF_JGT | BPF_K, kDirX, 0, 0, kMaxIndOffset), To::slow);
+        emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_X, kRegTmp2, kDirX, 0, 0));
+        emit(insn(EBPF_ALU64 | BPF_AND | BPF_K, kRegTmp2, 0, 0, kMaxIndOffset));
+        emit(insn(EBPF_ALU64 | BPF_ADD | BPF_K, kRegTmp2, 0, 0, k));
+        emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_X, 0, kRegTmp2, 0, 0));
+        emit(insn(EBPF_ALU64 | BPF_ADD | BPF_K, 0, 0, 0, static_cast<int32_t>(size)));
+        emit(insn(BPF_JMP | BPF_JGT | BPF_X, 0, kRegLen, 0, 0), To::slow);
+        emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_X, 0, kRegData, 0, 0));
+        emit(insn(EBPF_ALU64 | BPF_ADD | BPF_X, 0, kRegTmp2, 0, 0));
+        emit(insn(ldx(sz), 0, 0, 0, 0));
+      }
+      if (size > 1)  // cBPF loads are big-endian
+        emit(insn(BPF_ALU | EBPF_END | EBPF_TO_BE, 0, 0, 0, static_cast<int32_t>(size * 8)));
+      continue;
+    }
+    x.dst_reg = rename(x.dst_reg) & 0xf;
+    x.src_reg = rename(x.src_reg) & 0xf;
+    const uint8_t op = BPF_OP(x.code);
+    if (BPF_CLASS(x.code) == BPF_JMP && op != EBPF_CALL && op != EBPF_EXIT) {
+      const int64_t t = static_cast<int64_t>(i) + 1 + x.off;
+      if (t < 3 || t > static_cast<int64_t>(n)) return {};
+      emit(x, To::old, static_cast<uint32_t>(t));
+    } else {
+      emit(x);
+    }
+  }
+  pos[n] = static_cast<uint32_t>(out.size());
+  const uint32_t slow = pos[n];
+  std::vector<ebpf_insn> res;
+  res.reserve(out.size() + 2);
+  for (uint32_t j = 0; j < out.size(); j++) {
+    ebpf_insn x = out[j].x;
+    if (out[j].to != To::none) {
+      const uint32_t t = out[j].to == To::slow ? slow : pos[out[j].target];
+      const int64_t off = static_cast<int64_t>(t) - static_cast<int64_t>(j) - 1;
+      if (off > INT16_MAX || off < INT16_MIN) return {};
+      x.off = static_cast<int16_t>(off);
+    }
+    res.push_back(x);
+  }
+  // slow: r0 = kNeedsFullRun (all ones: a cBPF program returns 32 bits).
+  res.push_back(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, -1));
+  res.push_back(insn(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0));
+  return res;
+}
+
+rte_bpf* load_jit(const rte_bpf_prm& base, const std::vector<ebpf_insn>& ins,
+                  uint64_t (**fn)(void*)) {
+  rte_bpf_prm p = base;
+  p.ins = ins.data();
+  p.nb_ins = static_cast<uint32_t>(ins.size());
+  p.prog_arg.buf_size = UINT16_MAX;  // what the verifier lets buf_addr + data_off reach
+  rte_bpf* b = rte_bpf_load(&p);     // copies the instructions
+  if (b == nullptr) return nullptr;
+  rte_bpf_jit jit{};
+  if (rte_bpf_get_jit(b, &jit) == 0 && jit.func != nullptr) *fn = jit.func;
+  return b;
+}
+
 }  // namespace
 
 std::string filter_check(const std::string& expr) {
@@ -122,16 +299,35 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
   fixed.ins = ins.data();
   fixed.nb_ins = static_cast<uint32_t>(ins.size());
   f->bpf_ = rte_bpf_load(&fixed);  // copies the instructions
-  rte_free(prm);
-  if (f->bpf_ == nullptr)
+  if (f->bpf_ == nullptr) {
+    rte_free(prm);
     return fail(std::string("the eBPF verifier refused the filter: ") + rte_strerror(rte_errno));
+  }
   rte_bpf_jit jit{};
   if (rte_bpf_get_jit(f->bpf_, &jit) == 0 && jit.func != nullptr) f->jit_ = jit.func;
+  // The direct-load program beside it, only when JIT-compiled too (a
+  // program the verifier refuses just leaves the full one alone).
+  if (f->jit_ != nullptr) {
+    std::vector<ebpf_insn> d = direct_loads(ins);
+    if (!d.empty()) {
+      f->direct_bpf_ = load_jit(*prm, d, &f->direct_);
+      if (f->direct_ == nullptr && f->direct_bpf_ != nullptr) {
+        rte_bpf_destroy(f->direct_bpf_);
+        f->direct_bpf_ = nullptr;
+      }
+    }
+  }
+  rte_free(prm);
   return f;
 }
 
 PacketFilter::~PacketFilter() {
   if (bpf_ != nullptr) rte_bpf_destroy(bpf_);
+  if (direct_bpf_ != nullptr) rte_bpf_destroy(direct_bpf_);
+}
+
+uint64_t PacketFilter::run_full_program(const rte_mbuf* m) const {
+  return run(m);
 }
 
 uint64_t PacketFilter::run_interpreter(const rte_mbuf* m) const {
@@ -179,7 +375,7 @@ bool PacketFilter::match_tagged(const rte_mbuf* m) const {
     head.next = &rest;
     head.nb_segs = static_cast<uint16_t>(m->nb_segs + 1);
   }
-  return run(&head) != 0;
+  return (direct_ != nullptr ? run_direct(&head) : run(&head)) != 0;
 }
 
 }  // namespace sluice

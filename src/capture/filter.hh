@@ -14,8 +14,11 @@
 // ancillary loads). On a VLAN sub-device the tag is gone (the frame is
 // untagged there), as tcpdump on eth0.100 sees it.
 //
-// Cost: one JIT call per packet (a few ns); a tagged frame adds a copy of
-// its first 128 bytes into a stack buffer. No allocation, no lock.
+// Cost: one JIT call per packet (a few ns): the direct-load program, which
+// reads the first segment straight (see direct_loads in filter.cc), and the
+// full program only for what it cannot decide (a load past the first
+// segment); a tagged frame adds a copy of its first 128 bytes into a stack
+// buffer. No allocation, no lock.
 #pragma once
 
 #include <cstdint>
@@ -47,11 +50,27 @@ class PacketFilter {
   bool match(const rte_mbuf* m) const {
     if (meta(m).flags & kFlagVlan) [[unlikely]]
       return match_tagged(m);
-    return run(m) != 0;
+    return (direct_ != nullptr ? run_direct(m) : run(m)) != 0;
   }
   // Writes the packets of in[0..n) that match to out; returns how many.
   uint16_t select(rte_mbuf* const* in, uint16_t n, rte_mbuf** out) const {
     uint16_t k = 0;
+    if (auto* d = direct_) {  // the usual case, one indirect call per packet
+      for (uint16_t i = 0; i < n; i++) {
+        rte_mbuf* m = in[i];
+        out[k] = m;
+        uint64_t r;
+        if (!(meta(m).flags & kFlagVlan)) [[likely]] {
+          r = d(m);
+          if (r == kNeedsFullRun) [[unlikely]]
+            r = run(m);
+        } else {
+          r = match_tagged(m);
+        }
+        k += r != 0 ? 1 : 0;
+      }
+      return k;
+    }
     for (uint16_t i = 0; i < n; i++) {
       out[k] = in[i];
       k += match(in[i]) ? 1 : 0;
@@ -64,15 +83,30 @@ class PacketFilter {
   unsigned cbpf_insns() const { return cbpf_insns_; }
   // The same program on rte_bpf's interpreter (tests compare it with the JIT).
   uint64_t run_interpreter(const rte_mbuf* m) const;
+  // Whether the direct-load program exists (a program with packet loads
+  // that the rewrite takes), and the two programs on their own (tests):
+  // run_direct_only gives kNeedsFullRun where it cannot decide.
+  bool direct() const { return direct_ != nullptr; }
+  uint64_t run_direct_only(const rte_mbuf* m) const { return direct_(const_cast<rte_mbuf*>(m)); }
+  uint64_t run_full_program(const rte_mbuf* m) const;
+  static constexpr uint64_t kNeedsFullRun = ~uint64_t(0);
 
  private:
   PacketFilter() = default;
   uint64_t run(const rte_mbuf* m) const;
+  uint64_t run_direct(const rte_mbuf* m) const {
+    uint64_t r = direct_(const_cast<rte_mbuf*>(m));
+    if (r == kNeedsFullRun) [[unlikely]]
+      r = run(m);
+    return r;
+  }
   bool match_tagged(const rte_mbuf* m) const;
 
   std::string expr_;
   rte_bpf* bpf_ = nullptr;
   uint64_t (*jit_)(void*) = nullptr;
+  rte_bpf* direct_bpf_ = nullptr;
+  uint64_t (*direct_)(void*) = nullptr;
   unsigned cbpf_insns_ = 0;
 };
 

@@ -303,7 +303,8 @@ void round(Worker& w, Vec& v) {
     }
   }
   if (n == 0) return;
-  bool plain = true;  // no tap or ingress action ran
+  bool plain = true;   // no tap or ingress action ran
+  bool acted = false;  // an ingress action ran
 
   // Step 5: taps, namespace-wide then the device's own, newest first.
   const TapList* gt = w.net.taps();
@@ -322,6 +323,7 @@ void round(Worker& w, Vec& v) {
   if (const ActionList* al = dev->ingress.load(std::memory_order_acquire)) {
     StageScope as(w.runtime, stage::tc_ingress, n);
     plain = false;
+    acted = true;
     for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
     for (const Action& a : al->actions) {
       ActVerdict verdict[kBurst];
@@ -340,8 +342,10 @@ void round(Worker& w, Vec& v) {
   }
 
   Regroup again;
-  const bool any_vlan = !plain || (seen & kFlagVlan);
-  const bool any_trace = !plain || (seen & kFlagTrace);
+  // Taps only read; an ingress action may have changed the packets (a
+  // redirect from elsewhere, a tag) — then every packet is looked at.
+  const bool any_vlan = acted || (seen & kFlagVlan);
+  const bool any_trace = acted || (seen & kFlagTrace);
 
   // Step 9: VLAN demux for packets holding a tag.
   uint16_t k = 0;
@@ -613,6 +617,30 @@ void inject_xmit(Worker& w) {
   }
 }
 
+// port_xmit for a packet with a tag held in its metadata (written into the
+// frame) or traced (its fate): the packet to buffer, nullptr if dropped.
+[[gnu::noinline]] static rte_mbuf* port_xmit_slow(Worker& w, Device& dev, rte_mbuf* m) {
+  if ((meta(m).flags & kFlagVlan) && !vlan_insert(m)) {
+    // Shared or no headroom: write the tag into a private copy.
+    rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+    if (c == nullptr) {
+      w.c(dev.index).tx_dropped++;
+      w.drop(m, dev.index, DropReason::nomem);
+      return nullptr;
+    }
+    std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
+    w.free_later(m);
+    m = c;
+    if (!vlan_insert(m)) {
+      w.c(dev.index).tx_dropped++;
+      w.drop(m, dev.index, DropReason::nomem);
+      return nullptr;
+    }
+  }
+  SLUICE_TRACE_FATE(w, m, TraceFate::sent, dev.index, "port_xmit");
+  return m;
+}
+
 void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   StageScope scope(w.runtime, stage::port_xmit, n);
   if (w.tx_queue >= dev.tx_queues) [[unlikely]] {  // fewer TX queues than workers
@@ -624,25 +652,12 @@ void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   b.dev = dev.index;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
-    if ((meta(m).flags & kFlagVlan) && !vlan_insert(m)) {
-      // Shared or no headroom: write the tag into a private copy.
-      rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-      if (c == nullptr) {
-        w.c(dev.index).tx_dropped++;
-        w.drop(m, dev.index, DropReason::nomem);
-        continue;
-      }
-      std::memcpy(rte_mbuf_to_priv(c), rte_mbuf_to_priv(m), sizeof(PktMeta));
-      w.free_later(m);
-      m = c;
-      if (!vlan_insert(m)) {
-        w.c(dev.index).tx_dropped++;
-        w.drop(m, dev.index, DropReason::nomem);
-        continue;
-      }
+    // One test for the two uncommon cases: a tag to write, a traced packet.
+    if (meta(m).flags & (kFlagVlan | kFlagTrace)) [[unlikely]] {
+      m = port_xmit_slow(w, dev, m);
+      if (m == nullptr) continue;
     }
     if (b.n == kTxBufSize) w.flush_port(dev.port_id);
-    SLUICE_TRACE_FATE(w, m, TraceFate::sent, dev.index, "port_xmit");
     b.pkts[b.n++] = m;
   }
   w.tx_dirty |= uint64_t(1) << dev.port_id;

@@ -166,14 +166,18 @@ void trace_fork(Worker& w, const rte_mbuf* parent, rte_mbuf* child);
 // A record for each packet of a burst (the loop index is `i` in the
 // arguments): one test of the store's `live` flag per burst when no trace
 // was added since the last `clear trace`, instead of one per packet.
+// True while a trace may have marked packets (a burst-level gate for
+// record sites inside per-packet loops: the loop then tests no flag).
 #ifdef SLUICE_NO_TRACE
+#define SLUICE_TRACE_LIVE(w) false
 #define SLUICE_TRACE_EACH(w, pkts, n, i, ...) \
   do {                                        \
   } while (0)
 #else
+#define SLUICE_TRACE_LIVE(w) ((w).net.trace.live())
 #define SLUICE_TRACE_EACH(w, pkts, n, i, ...)                                       \
   do {                                                                              \
-    if ((w).net.trace.live()) [[unlikely]]                                          \
+    if (SLUICE_TRACE_LIVE(w)) [[unlikely]]                                          \
       for (uint16_t i = 0; i < (n); i++) SLUICE_TRACE((w), (pkts)[i], __VA_ARGS__); \
   } while (0)
 #endif

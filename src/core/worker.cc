@@ -89,14 +89,19 @@ void Worker::run(Dataplane& dp) {
   StageStats& rx = runtime.stats[stage::port_rx];
   while (!dp.workers_stopping()) {
     for (const RxPoll& p : polls) {
-      uint64_t t0 = rte_rdtsc();
+      const bool timed = runtime.next_timed();  // one received burst in kStageSampleEvery
+      const uint64_t t0 = timed ? rte_rdtsc() : 0;
       uint16_t n = rte_eth_rx_burst(p.port, p.queue, pkts, kBurst);
       if (n == 0) continue;
-      // The stages of this burst count from here; what came before is loop time.
-      runtime.mark = rte_rdtsc();
+      runtime.bursts++;
+      runtime.timed = timed;
       rx.calls++;
       rx.packets += n;
-      rx.cycles += runtime.mark - t0;
+      if (timed) {
+        // The stages of this burst count from here; what came before is loop time.
+        runtime.mark = rte_rdtsc();
+        rx.cycles += (runtime.mark - t0) * kStageSampleEvery;
+      }
       if (p.dev->rx_fixup != nullptr) [[unlikely]]
         rx_csum::receive(*this, *p.dev, pkts, n);  // a kernel peer's frames (net_af_packet)
       else

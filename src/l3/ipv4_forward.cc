@@ -55,6 +55,25 @@ const StageId kStForward = stage_register("ip-forward", 450);
   return true;
 }
 
+// The FIB's answer for the traced packets of a burst (fib_lookup records).
+[[gnu::noinline, gnu::cold]] void trace_routes(Ctx4& c, uint16_t dev, const FwdBurst& f,
+                                               const uint64_t* nh) {
+  for (uint16_t i = 0; i < f.n; i++) {
+    if (!traced(f.pkts[i])) continue;
+    if (nh[i] == 0 || nh[i] >= c.s->nh.size()) {
+      trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "no route");
+      continue;
+    }
+    const uint32_t gw = c.s->nh[nh[i]].gw;
+    if (gw != 0)
+      trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "via %s",
+                Ip4Text(gw).s);
+    else
+      trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev,
+                "directly connected");
+  }
+}
+
 }  // namespace
 
 void ip_forward(Ctx4& c, uint16_t dev, FwdBurst& f, Out4& out, PktVec& gen) {
@@ -62,20 +81,10 @@ void ip_forward(Ctx4& c, uint16_t dev, FwdBurst& f, Out4& out, PktVec& gen) {
   MibBlock& mib = c.ws.m(dev);
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(c.s->fib, f.dst, nh, f.n);
+  if (SLUICE_TRACE_LIVE(c.w)) [[unlikely]]
+    trace_routes(c, dev, f, nh);
   Routed<uint32_t> fo;
   for (uint16_t i = 0; i < f.n; i++) {
-    if (traced(f.pkts[i])) [[unlikely]] {
-      if (nh[i] == 0 || nh[i] >= c.s->nh.size()) {
-        trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "no route");
-      } else {
-        const uint32_t gw = c.s->nh[nh[i]].gw;
-        if (gw != 0)
-          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "via %s",
-                    Ip4Text(gw).s);
-        else
-          trace_rec(c.w, f.pkts[i], "fib_lookup", dev, "route", c.s->nh[nh[i]].dev, "directly connected");
-      }
-    }
     if (!ip_forward_one(c, mib, dev, f.pkts[i], nh[i], gen)) continue;
     const NextHop& h = c.s->nh[nh[i]];
     fo.pkts[fo.n] = f.pkts[i];

@@ -137,8 +137,7 @@ struct RcvSums {
     if (dst == 0xe0000001u) {  // all-hosts: always joined
       SLUICE_TRACE(c.w, m, "ip_route_input", dev, "all-hosts multicast: local delivery");
       local(dev, RtType::broadcast);
-    } else
-    {  // no group joined, no multicast routing
+    } else {  // no group joined, no multicast routing
       c.w.drop(m, dev, DropReason::ip_invalid_dest);
     }
     return;
@@ -151,8 +150,6 @@ struct RcvSums {
     local(ls->dev, ls->type);
     return;
   }
-  SLUICE_TRACE(c.w, m, "ip_route_input", dev, "not local: forward", kNoDev, "to %s",
-               Ip4Text(dst).s);
   fwd.pkts[fwd.n] = m;
   fwd.dst[fwd.n++] = dst;
 }
@@ -168,6 +165,9 @@ void ip_rcv_finish(Ctx4& c, uint16_t dev, rte_mbuf** pre, uint16_t npre) {
     StageScope scope(c.w.runtime, kStRouteInput, npre);
     for (uint16_t i = 0; i < npre; i++) ip_route_input(c, mib, dev, pre[i], fwd, loc);
   }
+  // The forward decision's record, once per burst out of the loop above.
+  SLUICE_TRACE_EACH(c.w, fwd.pkts, fwd.n, i, "ip_route_input", dev, "not local: forward", kNoDev,
+                    "to %s", Ip4Text(fwd.dst[i]).s);
   Out4 out;    // leaving through ip_output
   PktVec gen;  // made here (ICMP), for ip_local_out
   if (fwd.n != 0) ip_forward(c, dev, fwd, out, gen);

@@ -149,6 +149,19 @@ inline void to_resolver(PktMeta& md, const Addr6& t, uint16_t dev, unsigned work
   std::memcpy(&md.user[1], t.data(), 16);
 }
 
+// neigh_output's record for the traced packets of a burst whose neighbour
+// was valid (meta dev: the output device; the destination MAC is written).
+[[gnu::noinline, gnu::cold]] static void trace_ready(Worker& w, rte_mbuf* const* ready,
+                                                     uint16_t n) {
+  for (uint16_t i = 0; i < n; i++) {
+    const rte_mbuf* m = ready[i];
+    if (!traced(m)) continue;
+    const uint8_t* h = rte_pktmbuf_mtod(m, const rte_ether_hdr*)->dst_addr.addr_bytes;
+    trace_rec(w, m, "neigh_output", meta(m).dev, "neighbour valid", kNoDev,
+              "lladdr %02x:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
+  }
+}
+
 template <class A>
 void resolve_burst(Ctx& c, OutVec<A>& o) {
   if (o.n == 0) return;
@@ -163,11 +176,6 @@ void resolve_burst(Ctx& c, OutVec<A>& o) {
     auto* e = (hit >> i) & 1 ? static_cast<NeighEntry*>(data[i]) : nullptr;
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     if (l2_dst(o.target[i], e, &eth->dst_addr)) {
-      if (traced(m)) [[unlikely]] {
-        const uint8_t* h = eth->dst_addr.addr_bytes;
-        trace_rec(c.w, m, "neigh_output", o.dev[i], "neighbour valid", kNoDev,
-                  "lladdr %02x:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
-      }
       eth->src_addr = c.w.net.dev(o.dev[i])->mac;
       eth->ether_type = rte_cpu_to_be_16(Family<A>::kEtherType);
       md.dev = o.dev[i];
@@ -182,6 +190,8 @@ void resolve_burst(Ctx& c, OutVec<A>& o) {
     to_resolver(md, o.target[i], o.dev[i], c.w.id);
     if (rte_ring_enqueue(c.ws.pending, m) != 0) c.w.drop(m, o.dev[i], DropReason::neigh_queuefull);
   }
+  if (SLUICE_TRACE_LIVE(c.w)) [[unlikely]]
+    trace_ready(c.w, ready, nr);
   xmit_grouped(c.w, ready, nr);
   o.n = 0;
 }

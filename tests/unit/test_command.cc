@@ -690,7 +690,8 @@ TEST_F(Server, ShowRuntime) {
   EXPECT_NE(text.find("worker 0"), std::string::npos) << text;
   EXPECT_NE(text.find("worker 1"), std::string::npos) << text;
   EXPECT_NE(text.find("port-rx"), std::string::npos) << text;
-  EXPECT_EQ(text.find("eth-type-trans"), std::string::npos) << text;  // stages that never ran: not listed
+  EXPECT_EQ(text.find("eth-type-trans"), std::string::npos)
+      << text;  // stages that never ran: not listed
   // clear runtime: the totals start again; the per-worker tables stay raw.
   serve_while(server, [&] { r = Client(path).call({"clear", "runtime"}); });
   ASSERT_EQ(r["status"], 0) << r;
@@ -708,8 +709,9 @@ TEST(StageClock, NestedScopesChargeEachStageItsOwnTime) {
   StageId p1 = c.enter(inner, 8, 1100);   // inner runs 1100..1400
   c.leave(p1, 1400);                      // outer again 1400..1450
   c.leave(p0, 1450);
-  EXPECT_EQ(c.stats[outer].cycles, 150u);
-  EXPECT_EQ(c.stats[inner].cycles, 300u);
+  // A timed burst stands for kStageSampleEvery bursts.
+  EXPECT_EQ(c.stats[outer].cycles, 150u * kStageSampleEvery);
+  EXPECT_EQ(c.stats[inner].cycles, 300u * kStageSampleEvery);
   EXPECT_EQ(c.stats[outer].calls, 1u);
   EXPECT_EQ(c.stats[outer].packets, 32u);
   EXPECT_EQ(c.stats[inner].packets, 8u);
@@ -737,6 +739,31 @@ TEST(StageClock, ReenteredStageCountsWithoutABoundary) {
   EXPECT_EQ(c.cur, kStageNone);
   EXPECT_EQ(c.stats[outer].calls, 2u);
   EXPECT_EQ(c.stats[outer].packets, 48u);
+}
+
+// An untimed burst counts calls and packets and opens no interval: nothing
+// is charged and the running stage does not change.
+TEST(StageClock, UntimedBurstCountsWithoutTheClock) {
+  StageClock c;
+  const StageId outer = stage_register("test-outer"), inner = stage_register("test-inner");
+  EXPECT_TRUE(c.next_timed());  // the first burst is timed
+  c.bursts = 1;
+  EXPECT_FALSE(c.next_timed());
+  c.bursts = kStageSampleEvery;
+  EXPECT_TRUE(c.next_timed());
+  c.timed = false;
+  const uint64_t before = c.stats[outer].cycles + c.stats[inner].cycles;
+  {
+    StageScope a(c, outer, 32);
+    EXPECT_EQ(c.cur, kStageNone);
+    StageScope b(c, inner, 8);
+    EXPECT_EQ(c.cur, kStageNone);
+  }
+  EXPECT_EQ(c.cur, kStageNone);
+  EXPECT_EQ(c.stats[outer].calls, 1u);
+  EXPECT_EQ(c.stats[outer].packets, 32u);
+  EXPECT_EQ(c.stats[inner].packets, 8u);
+  EXPECT_EQ(c.stats[outer].cycles + c.stats[inner].cycles, before);
 }
 
 TEST_F(Server, SetLink) {

@@ -41,9 +41,28 @@ std::vector<uint8_t> bytes(const Pkt& p) {
     for (int i = 0; i < 32; i++) b.push_back(i == 15 || i == 31 ? 1 : (i < 2 ? 0x20 : 0));
   } else {
     size_t tot = 20 + l4len;
-    b.insert(b.end(), {0x08, 0x00, 0x45, 0, static_cast<uint8_t>(tot >> 8),
-                       static_cast<uint8_t>(tot), 0, 1, 0, 0, 64, p.proto, 0, 0, 10, 0, 1, 2, 10,
-                       0, 2, 2});
+    b.insert(b.end(), {0x08,
+                       0x00,
+                       0x45,
+                       0,
+                       static_cast<uint8_t>(tot >> 8),
+                       static_cast<uint8_t>(tot),
+                       0,
+                       1,
+                       0,
+                       0,
+                       64,
+                       p.proto,
+                       0,
+                       0,
+                       10,
+                       0,
+                       1,
+                       2,
+                       10,
+                       0,
+                       2,
+                       2});
   }
   b.push_back(static_cast<uint8_t>(p.sport >> 8));
   b.push_back(static_cast<uint8_t>(p.sport));
@@ -248,10 +267,14 @@ TEST_F(Filter, SelectKeepsTheMatchesInOrder) {
 // the answer a reading of the frame gives.
 TEST_F(Filter, JitAgreesWithTheInterpreterAndTheFrames) {
   const char* exprs[] = {
-      "tcp port 9091",  "tcp dst port 9091", "udp port 9091", "tcp[13] & 2 != 0",
-      "tcp[13] & 0x10 != 0", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", "ip[6:2] & 0x1fff = 0",
-      "ip and not tcp", "ip6 or vlan", "portrange 9000-9100", "udp[8] = 5", "tcp[0:2] > 1000",
-      "ip[1] & 0xfc = 0", "less 80", "greater 80", "ip[0] & 0xf != 5",
+      "tcp port 9091",        "tcp dst port 9091",
+      "udp port 9091",        "tcp[13] & 2 != 0",
+      "tcp[13] & 0x10 != 0",  "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+      "ip[6:2] & 0x1fff = 0", "ip and not tcp",
+      "ip6 or vlan",          "portrange 9000-9100",
+      "udp[8] = 5",           "tcp[0:2] > 1000",
+      "ip[1] & 0xfc = 0",     "less 80",
+      "greater 80",           "ip[0] & 0xf != 5",
   };
   std::vector<Pkt> pkts;
   for (uint8_t flags : {0x02, 0x10, 0x12, 0x01}) {
@@ -292,6 +315,69 @@ TEST_F(Filter, JitAgreesWithTheInterpreterAndTheFrames) {
   EXPECT_FALSE(matches("tcp[13] & 0x10 != 0", mbuf(b)));
   EXPECT_TRUE(matches("tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", mbuf(b)));
   EXPECT_TRUE(matches("portrange 9000-9100", mbuf(b)));
+}
+
+// The direct-load program (first segment read straight, the full program
+// for what it cannot decide) gives the full program's answer for every
+// frame cut at every length and split into two segments at every offset.
+TEST_F(Filter, DirectLoadsAgreeWithTheFullProgram) {
+  const char* exprs[] = {
+      "tcp port 9091",        "udp port 9091",  "tcp[13] & 2 != 0",    "ip6 and tcp dst port 80",
+      "ip[6:2] & 0x1fff = 0", "vlan 100",       "portrange 9000-9100", "ether[60] = 0x0b",
+      "ip and len > 70",      "tcp[20] = 0x10", "ip[0] & 0xf != 5",
+  };
+  std::vector<Pkt> pkts;
+  for (bool v6 : {false, true}) {
+    for (uint8_t proto : {6, 17}) {
+      Pkt p;
+      p.v6 = v6;
+      p.proto = proto;
+      p.fill = 0x0b;
+      pkts.push_back(p);
+      p.tag = 100;
+      pkts.push_back(p);
+    }
+  }
+  for (const char* e : exprs) {
+    auto ff = f(e);
+    ASSERT_NE(ff, nullptr) << e;
+    EXPECT_TRUE(ff->direct()) << e << ": no direct-load program";
+    for (const Pkt& p : pkts) {
+      const auto b = bytes(p);
+      // Whole, in one segment: the direct program decides on its own.
+      rte_mbuf* whole = mbuf(b);
+      const uint64_t want = ff->run_interpreter(whole);
+      if (ff->direct()) {
+        EXPECT_NE(ff->run_direct_only(whole), PacketFilter::kNeedsFullRun) << e;
+        EXPECT_EQ(ff->run_direct_only(whole) != 0, want != 0) << e;
+      }
+      EXPECT_EQ(ff->run_full_program(whole) != 0, want != 0) << e;
+      rte_pktmbuf_free(whole);
+      for (size_t len = 0; len <= b.size(); len++) {
+        std::vector<uint8_t> cut(b.begin(), b.begin() + static_cast<long>(len));
+        rte_mbuf* m = mbuf(cut);
+        EXPECT_EQ(ff->match(m), ff->run_interpreter(m) != 0) << e << " cut at " << len;
+        rte_pktmbuf_free(m);
+      }
+      for (size_t at = 1; at < b.size(); at++) {
+        rte_mbuf* m1 = rte_pktmbuf_alloc(test::pool());
+        rte_mbuf* m2 = rte_pktmbuf_alloc(test::pool());
+        ASSERT_NE(m1, nullptr);
+        ASSERT_NE(m2, nullptr);
+        std::memcpy(rte_pktmbuf_append(m1, static_cast<uint16_t>(at)), b.data(), at);
+        std::memcpy(rte_pktmbuf_append(m2, static_cast<uint16_t>(b.size() - at)), b.data() + at,
+                    b.size() - at);
+        std::memset(rte_mbuf_to_priv(m1), 0, sizeof(PktMeta));
+        ASSERT_EQ(rte_pktmbuf_chain(m1, m2), 0);
+        EXPECT_EQ(ff->match(m1), want != 0) << e << " split at " << at;
+        rte_pktmbuf_free(m1);
+      }
+    }
+  }
+  // Filters without packet loads keep the full program only.
+  auto less = f("less 80");
+  ASSERT_NE(less, nullptr);
+  EXPECT_FALSE(less->direct());
 }
 
 TEST_F(Filter, BadExpressionsGiveLibpcapsMessage) {
