@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lab import SLUICED, Lab, Runner  # noqa: E402
+from test_bond import Switch  # noqa: E402  (a kernel bridge over two veths: the bond's peer)
 
 MACS = {"p1": "02:00:00:00:08:01", "p2": "02:00:00:00:08:02", "p3": "02:00:00:00:08:03",
         "a": "02:00:00:00:08:0a", "b": "02:00:00:00:08:0b", "c": "02:00:00:00:08:0c"}
@@ -238,9 +239,65 @@ def test_sighup_reloads_the_start_file():
         lab.close()
 
 
+# ---- bridges, bonds, VLANs added and removed (the ports stay) -----------------------------------
+
+VLAN_PORTS = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(if_a)s"}
+  - {name: p2, device: "net_af_packet1,iface=%(if_b)s"}
+"""
+V10 = """vlans:
+  - {name: p1.10, link: p1, id: 10}
+"""
+
+
+def test_vlan_and_its_address_removed():
+    """Host A talks to sluice on VLAN 10 of p1, host B on p2 (pinging every
+    10 ms); removing the VLAN and its address takes the device, its
+    connected route and neighbour away while B loses nothing; adding them
+    back works again."""
+    lab = Lab("rvl")
+    try:
+        a, if_a = lab.host("a")
+        b, if_b = lab.host("b", addr="10.0.2.2/24")
+        lab.ns_exec(a, "ip link add link eth0 name eth0.10 type vlan id 10")
+        lab.ns_exec(a, "ip addr add 10.0.10.2/24 dev eth0.10")
+        lab.ns_exec(a, "ip link set eth0.10 up")
+        ports = VLAN_PORTS % dict(if_a=if_a, if_b=if_b)
+        addrs = "addresses:\n  - {dev: p2, address: 10.0.2.1/24}\n"
+        with_vlan = ports + V10 + addrs + "  - {dev: p1.10, address: 10.0.10.1/24}\n"
+        cfg = lab.config(with_vlan)
+        lab.start(cfg)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.10.1")
+        lab.ns_exec(b, "ping -c 2 -W 1 10.0.2.1")
+        assert "10.0.10.0/24" in [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert any(n["address"] == "10.0.10.2" for n in lab.ctl("show", "neigh")), lab.ctl("show", "neigh")
+
+        ping = start_ping(lab, b, "10.0.2.1", 4)
+        time.sleep(1)
+        rewrite(cfg, ports + addrs)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "vlans"], r
+        devs = lab.ctl("show", "devices")
+        assert "p1.10" not in devs, devs.keys()
+        routes = [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert "10.0.10.0/24" not in routes and "10.0.2.0/24" in routes, routes
+        assert not any(n["address"] == "10.0.10.2" for n in lab.ctl("show", "neigh"))
+        assert lab.ns_exec(a, "ping -c 2 -i 0.2 -W 1 10.0.10.1", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert sent > 200 and got == sent, out  # the other path lost nothing
+
+        rewrite(cfg, with_vlan)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "vlans"], r
+        lab.ns_exec(a, "ping -c 3 -i 0.1 -W 1 10.0.10.1")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
-              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file):
+              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file, test_vlan_and_its_address_removed):
         r.run(t)
     r.finish()

@@ -1,0 +1,312 @@
+// Live reload (src/control/reload.cc): what each reload makes live, checked
+// on the running tables the workers read (device table, VID tables, the
+// published FIB snapshots, neighbours, rx_handler slots), with devices that
+// record what they send in place of the ports.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <rte_fib.h>
+#include <rte_fib6.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "bond/bond.hh"
+#include "bridge/bridge.hh"
+#include "config/topology.hh"
+#include "control/reload.hh"
+#include "core/dataplane.hh"
+#include "core/netif.hh"
+#include "l3/l3.hh"
+#include "support/frames.hh"
+#include "support/l3_fixture.hh"
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+
+const char* kPorts =
+    "ports:\n"
+    "  - {name: p0, device: net_null0}\n"
+    "  - {name: p1, device: net_null1}\n"
+    "  - {name: p2, device: net_null2}\n"
+    "  - {name: p3, device: net_null3}\n";
+
+// A dataplane built from a topology file, as sluiced builds it after the
+// ports (which are recording devices here), and reloaded from other files.
+class ReloadTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Dataplane> dp;
+  XmitSink sink;
+  Worker* w = nullptr;
+  Device* p[4] = {};
+  unsigned avail_before = 0;
+  std::string file;
+
+  void SetUp() override {
+    avail_before = rte_mempool_avail_count(pool());
+    file = "/tmp/sluice-unit-reload-" + std::to_string(getpid()) + ".yaml";
+  }
+  void TearDown() override {
+    if (w != nullptr) {
+      while (w->inject != nullptr && rte_ring_count(w->inject) != 0) inject_xmit(*w);
+      w->flush_free();
+    }
+    dp.reset();
+    std::remove(file.c_str());
+    EXPECT_EQ(rte_mempool_avail_count(pool()), avail_before) << "an mbuf leaked";
+  }
+  void write(const std::string& body) { std::ofstream(file) << kPorts << body; }
+  void start(const std::string& body) {
+    write(body);
+    dp = std::make_unique<Dataplane>();
+    dp->pools[0] = pool();
+    dp->workers.push_back(std::make_unique<Worker>(dp->net, 0));
+    w = dp->workers[0].get();
+    dp->topo = config::load_file(file);
+    for (int i = 0; i < 4; i++) {
+      auto d = std::make_unique<Device>();
+      d->name = "p" + std::to_string(i);
+      d->mac = mac(("02:00:00:00:00:0" + std::to_string(i + 1)).c_str());
+      d->xmit = sink_xmit;
+      d->xmit_ctx = &sink;
+      p[i] = dp->net.add_device(std::move(d));
+    }
+    dp->build();
+  }
+  ReloadResult reload(const std::string& body) {
+    write(body);
+    return reload_topology(*dp, file);
+  }
+  l3::L3& l3() { return *dp->find_feature<l3::L3>(); }
+  // What a worker's IPv4 / IPv6 lookup gives now: the next hop's device, or "-".
+  std::string route4(const char* dst) {
+    const l3::Snapshot* s = l3().snap();
+    uint32_t a = ip4(dst);
+    uint64_t nh = 0;
+    rte_fib_lookup_bulk(s->fib, &a, &nh, 1);
+    if (nh == 0 || nh >= s->nh.size() || s->nh[nh].dev == kNoDev) return "-";
+    Device* d = dp->net.dev(s->nh[nh].dev);
+    return d == nullptr ? "?" : d->name;
+  }
+  std::string route6(const char* dst) {
+    const l3::Snapshot* s = l3().snap();
+    if (s->fib6 == nullptr) return "-";
+    auto a = ip6(dst);
+    uint8_t ips[1][16];
+    std::memcpy(ips[0], a.data(), 16);
+    uint64_t nh = 0;
+    rte_fib6_lookup_bulk(s->fib6, ips, &nh, 1);
+    if (nh == 0 || nh >= s->nh6.size() || s->nh6[nh].dev == kNoDev) return "-";
+    Device* d = dp->net.dev(s->nh6[nh].dev);
+    return d == nullptr ? "?" : d->name;
+  }
+  int neighbours_on(uint16_t dev) {
+    int n = 0;
+    for (const l3::NeighEntry* e : l3().neighbours()) n += e->key.dev == dev;
+    return n;
+  }
+  bool has_neighbour(const std::string& dev, const std::string& ip) {
+    Device* d = dp->net.find(dev);
+    for (const l3::NeighEntry* e : l3().neighbours())
+      if (d != nullptr && e->key.dev == d->index && !e->v6 && l3::ipv4_str(e->key.ip) == ip)
+        return true;
+    return false;
+  }
+};
+
+const char* kVlanTopo =
+    "vlans:\n"
+    "  - {name: v10, link: p0, id: 10}\n"
+    "  - {name: v20, link: p0, id: 20}\n"
+    "addresses:\n"
+    "  - {dev: v10, address: 10.0.10.1/24}\n"
+    "  - {dev: v10, address: 2001:db8:10::1/64}\n"
+    "  - {dev: v20, address: 10.0.20.1/24}\n"
+    "  - {dev: p1, address: 10.0.1.1/24}\n"
+    "  - {dev: p1, address: 2001:db8:1::1/64}\n"
+    "routes:\n"
+    "  - {prefix: 10.9.0.0/16, via: 10.0.10.2}\n"
+    "  - {prefix: 10.8.0.0/16, via: 10.0.1.2}\n"
+    "neighbours:\n"
+    "  - {dev: v10, address: 10.0.10.2, mac: '02:00:00:00:10:02'}\n"
+    "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:07'}\n";
+
+}  // namespace
+
+// A removed VLAN leaves the device table and its lower device's VID table;
+// its addresses, their connected routes (both families), the routes through
+// it and its neighbours (static and learned) go with it; the other VLAN and
+// p1 keep everything.
+TEST_F(ReloadTest, RemovedVlanTakesItsAddressesRoutesAndNeighbours) {
+  start(kVlanTopo);
+  Device* v10 = dp->net.find("v10");
+  ASSERT_NE(v10, nullptr);
+  const uint16_t v10i = v10->index;
+  EXPECT_EQ(p[0]->vlan_dev(0x8100, 10), v10i);
+  EXPECT_EQ(route4("10.0.10.5"), "v10");
+  EXPECT_EQ(route4("10.9.1.1"), "v10");
+  EXPECT_EQ(route6("2001:db8:10::5"), "v10");
+  // A neighbour learned on v10 (an ARP request for us), besides the static one.
+  l3::NeighEvent ev{};
+  ev.ip = ip4("10.0.10.3");
+  ev.dev = v10i;
+  ev.kind = l3::kEvRequestForUs;
+  ev.mac[0] = 2;
+  l3().neigh.event(ev, l3().now_ms());
+  EXPECT_EQ(neighbours_on(v10i), 2);
+  const uint64_t gen = l3().neigh.gen.load();
+
+  ReloadResult r = reload(
+      "vlans:\n"
+      "  - {name: v20, link: p0, id: 20}\n"
+      "addresses:\n"
+      "  - {dev: v20, address: 10.0.20.1/24}\n"
+      "  - {dev: p1, address: 10.0.1.1/24}\n"
+      "  - {dev: p1, address: 2001:db8:1::1/64}\n"
+      "routes:\n"
+      "  - {prefix: 10.8.0.0/16, via: 10.0.1.2}\n"
+      "neighbours:\n"
+      "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:07'}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(dp->net.find("v10"), nullptr);
+  EXPECT_FALSE(dp->net.registered(*v10));
+  EXPECT_EQ(dp->net.dev(v10i), nullptr);
+  EXPECT_EQ(p[0]->vlan_dev(0x8100, 10), 0xffff);
+  ASSERT_NE(dp->net.find("v20"), nullptr);
+  EXPECT_EQ(p[0]->vlan_dev(0x8100, 20), dp->net.find("v20")->index);
+  EXPECT_EQ(route4("10.0.10.5"), "-");
+  EXPECT_EQ(route4("10.9.1.1"), "-");
+  EXPECT_EQ(route6("2001:db8:10::5"), "-");
+  EXPECT_EQ(route4("10.0.20.5"), "v20");
+  EXPECT_EQ(route4("10.8.1.1"), "p1");
+  EXPECT_EQ(route6("2001:db8:1::5"), "p1");
+  for (const l3::Address& a : l3().addresses()) EXPECT_NE(a.dev, v10i);
+  EXPECT_EQ(neighbours_on(v10i), 0);
+  EXPECT_TRUE(has_neighbour("p1", "10.0.1.7"));
+  EXPECT_GT(l3().neigh.gen.load(), gen) << "workers' neighbour caches must be emptied";
+  // An event a worker queued before the removal names no device now: ignored.
+  l3().neigh.event(ev, l3().now_ms());
+  EXPECT_EQ(neighbours_on(v10i), 0);
+  // A tagged frame for VID 10 is no longer v10's.
+  sink.frames.clear();
+  FrameSpec f;
+  f.dst = "02:00:00:00:00:01";
+  f.src = "02:00:00:00:00:aa";
+  f.tags = {0x8100u << 16 | 10};
+  f.type = 0x0800;
+  rte_mbuf* m = frame(f);
+  port_receive(*w, *p[0], &m, 1);
+  w->flush_free();
+  EXPECT_EQ(dp->counters(v10i).rx_packets, 0u);
+  // The name is free again: a VLAN added later gets a new index.
+  r =
+      reload(std::string("vlans:\n"
+                         "  - {name: v20, link: p0, id: 20}\n"
+                         "  - {name: v10, link: p0, id: 10}\n"
+                         "addresses:\n"
+                         "  - {dev: v20, address: 10.0.20.1/24}\n"
+                         "  - {dev: p1, address: 10.0.1.1/24}\n"
+                         "  - {dev: p1, address: 2001:db8:1::1/64}\n"
+                         "  - {dev: v10, address: 10.0.10.1/24}\n"
+                         "routes:\n"
+                         "  - {prefix: 10.8.0.0/16, via: 10.0.1.2}\n"
+                         "neighbours:\n"
+                         "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:07'}\n"));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_NE(dp->net.find("v10"), nullptr);
+  EXPECT_NE(dp->net.find("v10")->index, v10i);
+  EXPECT_EQ(route4("10.0.10.5"), "v10");
+}
+
+// A new VLAN may not take the VID of one removed by the same reload.
+TEST_F(ReloadTest, VidOfARemovedVlanIsRefusedInTheSameReload) {
+  start(kVlanTopo);
+  ReloadResult r = reload(
+      "vlans:\n"
+      "  - {name: v20, link: p0, id: 20}\n"
+      "  - {name: v11, link: p0, id: 10}\n"
+      "addresses:\n"
+      "  - {dev: v20, address: 10.0.20.1/24}\n"
+      "  - {dev: p1, address: 10.0.1.1/24}\n"
+      "  - {dev: p1, address: 2001:db8:1::1/64}\n"
+      "routes:\n"
+      "  - {prefix: 10.8.0.0/16, via: 10.0.1.2}\n"
+      "neighbours:\n"
+      "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:07'}\n");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("takes the VLAN id of 'v10'"), std::string::npos) << r.error;
+  EXPECT_NE(dp->net.find("v10"), nullptr);
+  EXPECT_EQ(route4("10.0.10.5"), "v10");
+}
+
+// Addresses removed on a device that stays: the connected route goes (and
+// a route whose gateway was in it); an IPv6 address added installs its
+// connected route, as at start; a static neighbour removed goes, one
+// changed gets its new MAC.
+TEST_F(ReloadTest, AddressesAndStaticNeighboursRemovedAndChanged) {
+  start(
+      "addresses:\n"
+      "  - {dev: p1, address: 10.0.1.1/24}\n"
+      "  - {dev: p1, address: 10.0.2.1/24}\n"
+      "  - {dev: p2, address: 2001:db8:1::1/64}\n"
+      "  - {dev: p2, address: 2001:db8:2::1/64}\n"
+      "neighbours:\n"
+      "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:07'}\n"
+      "  - {dev: p1, address: 10.0.1.8, mac: '02:00:00:00:01:08'}\n");
+  EXPECT_EQ(route4("10.0.2.5"), "p1");
+  EXPECT_EQ(route6("2001:db8:2::5"), "p2");
+  // A route added with `route add` through the subnet that goes.
+  ASSERT_EQ(l3().add_route("10.7.0.0/16", "10.0.2.9", ""), "");
+  l3().commit();
+  EXPECT_EQ(route4("10.7.1.1"), "p1");
+
+  ReloadResult r = reload(
+      "addresses:\n"
+      "  - {dev: p1, address: 10.0.1.1/24}\n"
+      "  - {dev: p2, address: 2001:db8:1::1/64}\n"
+      "  - {dev: p2, address: 2001:db8:3::1/64}\n"
+      "neighbours:\n"
+      "  - {dev: p1, address: 10.0.1.7, mac: '02:00:00:00:01:77'}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(route4("10.0.2.5"), "-");
+  EXPECT_EQ(route4("10.7.1.1"), "-") << "its gateway is off-link now";
+  EXPECT_EQ(route4("10.0.1.5"), "p1");
+  EXPECT_EQ(route6("2001:db8:2::5"), "-");
+  EXPECT_EQ(route6("2001:db8:3::5"), "p2") << "an IPv6 address added on reload has its route";
+  EXPECT_EQ(route6("2001:db8:1::5"), "p2");
+  EXPECT_FALSE(has_neighbour("p1", "10.0.1.8"));
+  ASSERT_TRUE(has_neighbour("p1", "10.0.1.7"));
+  for (const l3::NeighEntry* e : l3().neighbours())
+    if (!e->v6 && l3::ipv4_str(e->key.ip) == "10.0.1.7") {
+      rte_ether_addr m;
+      l3::neigh_mac(e->hw.load(), &m);
+      EXPECT_EQ(l3::mac_str(m), "02:00:00:00:01:77");
+      EXPECT_EQ(e->state, l3::kNudPermanent);
+    }
+  bool left = false;
+  for (const l3::Address& a : l3().addresses()) left |= !a.v6 && l3::ipv4_str(a.addr) == "10.0.2.1";
+  EXPECT_FALSE(left);
+}
+
+// Two addresses in one subnet on two devices: the connected route follows
+// the one that stays.
+TEST_F(ReloadTest, ConnectedRouteMovesToTheAddressThatStays) {
+  start(
+      "addresses:\n"
+      "  - {dev: p1, address: 10.0.1.1/24}\n"
+      "  - {dev: p2, address: 10.0.1.2/24}\n");
+  EXPECT_EQ(route4("10.0.1.5"), "p1");
+  ReloadResult r = reload(
+      "addresses:\n"
+      "  - {dev: p2, address: 10.0.1.2/24}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(route4("10.0.1.5"), "p2");
+}
+
