@@ -241,6 +241,87 @@ def test_sighup_reloads_the_start_file():
 
 # ---- bridges, bonds, VLANs added and removed (the ports stay) -----------------------------------
 
+MACS4 = {"p1": "02:00:00:00:09:01", "p2": "02:00:00:00:09:02", "p3": "02:00:00:00:09:03",
+         "p4": "02:00:00:00:09:04"}
+
+PORTS4 = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(if_a)s", mac: "%(p1)s"}
+  - {name: p2, device: "net_af_packet1,iface=%(if_b)s", mac: "%(p2)s"}
+  - {name: p3, device: "net_af_packet2,iface=%(if_c)s", mac: "%(p3)s"}
+  - {name: p4, device: "net_af_packet3,iface=%(if_d)s", mac: "%(p4)s"}
+"""
+
+BR0 = """bridges:
+  - {name: br0, ports: [p1, p2]%s}
+"""
+BR1 = """  - {name: br1, ports: [p3, p4]}
+"""
+
+
+def test_bridge_added_and_removed_under_ping():
+    """br1 over p3, p4 is added while A pings B across br0 every 10 ms (no
+    loss), C then reaches D through it; br0's setting change (ageing_s)
+    applies in place; removing br1 gives p3 and p4 back as plain ports."""
+    lab = Lab("rbr")
+    try:
+        a, if_a = lab.host("a", addr="10.0.0.2/24")
+        b, if_b = lab.host("b", addr="10.0.0.3/24")
+        c, if_c = lab.host("c", addr="10.0.5.2/24")
+        d, if_d = lab.host("d", addr="10.0.5.3/24")
+        ports = PORTS4 % dict(MACS4, if_a=if_a, if_b=if_b, if_c=if_c, if_d=if_d)
+        cfg = lab.config(ports + BR0 % "")
+        lab.start(cfg)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.3")
+        assert lab.ns_exec(c, "ping -c 1 -W 1 10.0.5.3", check=False).returncode != 0
+        fdb_before = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+
+        ping = start_ping(lab, a, "10.0.0.3", 5)
+        time.sleep(1)
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120" + BR1)
+        r = lab.ctl("reload")
+        assert r["changed"] == ["bridges"], r
+        br1 = lab.ctl("show", "bridge", "br1")
+        assert sorted(br1["ports"]) == ["p3", "p4"], br1
+        devs = lab.ctl("show", "devices")
+        assert devs["br1"]["kind"] == "bridge", devs["br1"]
+        assert devs["p3"]["master"] == "br1" and devs["p3"]["rx_handler"] == "bridge", devs["p3"]
+        lab.ns_exec(c, "ping -c 3 -i 0.1 -W 1 10.0.5.3")  # through the new bridge
+        assert lab.ctl("show", "bridge", "br0")["ageing_s"] == 120
+        sent, got, out = ping_result(ping)
+        assert sent > 250 and got == sent, out  # zero loss on the unchanged bridge
+        fdb = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+        assert fdb_before <= fdb, (fdb_before, fdb)  # br0 kept its FDB
+        fdb1 = {e["mac"] for e in lab.ctl("show", "fdb", "br1")}
+        assert MACS4["p3"] in fdb1, fdb1
+
+        # A setting that cannot change in place: refused with the reason, nothing changed.
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120, max_fdb_entries: 100" + BR1)
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "max_fdb_entries" in r.stderr and "restart" in r.stderr, r.stderr
+
+        # br1 goes: p3 and p4 are plain ports again, C no longer reaches D.
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        time.sleep(0.5)
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120")
+        r = lab.ctl("reload")
+        assert r["changed"] == ["bridges"], r
+        devs = lab.ctl("show", "devices")
+        assert "br1" not in devs, devs.keys()
+        for p in ("p3", "p4"):
+            assert devs[p]["master"] is None and devs[p]["rx_handler"] is None, devs[p]
+        assert lab.ctl_raw("show", "bridge", "br1").returncode != 0
+        assert lab.ns_exec(c, "ping -c 2 -i 0.2 -W 1 10.0.5.3", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+        # And back: a new br1 works as the first did.
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120" + BR1)
+        lab.ctl("reload")
+        lab.ns_exec(c, "ping -c 3 -i 0.1 -W 1 10.0.5.3")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 VLAN_PORTS = """ports:
   - {name: p1, device: "net_af_packet0,iface=%(if_a)s"}
   - {name: p2, device: "net_af_packet1,iface=%(if_b)s"}
@@ -298,6 +379,6 @@ def test_vlan_and_its_address_removed():
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
-              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file, test_vlan_and_its_address_removed):
+              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file, test_bridge_added_and_removed_under_ping, test_vlan_and_its_address_removed):
         r.run(t)
     r.finish()

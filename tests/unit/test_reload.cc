@@ -310,3 +310,147 @@ TEST_F(ReloadTest, ConnectedRouteMovesToTheAddressThatStays) {
   EXPECT_EQ(route4("10.0.1.5"), "p2");
 }
 
+// ---- bridges ----------------------------------------------------------------------------------
+
+namespace {
+const char* kBr0 =
+    "bridges:\n"
+    "  - {name: br0, ports: [p0, p1]}\n";
+const char* kBr0Br1 =
+    "bridges:\n"
+    "  - {name: br0, ports: [p0, p1]}\n"
+    "  - {name: br1, ports: [p2, p3]}\n";
+
+FrameSpec from(const char* src, const char* dst = "02:00:00:00:99:99") {
+  FrameSpec f;
+  f.src = src;
+  f.dst = dst;
+  return f;
+}
+}  // namespace
+
+// A new bridge takes its ports' rx_handler slots and floods between them;
+// removing it gives the ports back (plain devices, no master), frees its
+// FDB, and a learn request a worker queued for it before the removal is
+// not taken by another bridge; br0 keeps its FDB throughout.
+TEST_F(ReloadTest, BridgeAddedThenRemoved) {
+  start(kBr0);
+  auto* sys = dp->find_feature<bridge::BridgeSys>();
+  ASSERT_NE(sys, nullptr);
+  sys->pool = pool();
+  auto rx = [&](Device* d, const FrameSpec& f) {
+    rte_mbuf* m = frame(f);
+    port_receive(*w, *d, &m, 1);
+    w->flush_free();
+  };
+  rx(p[0], from("02:00:00:00:aa:01"));
+  sys->run(1000);
+  const unsigned br0_entries = sys->find("br0")->fdb->size();
+  EXPECT_EQ(p[2]->rx_handler.load(), nullptr);
+
+  ReloadResult r = reload(kBr0Br1);
+  ASSERT_TRUE(r.ok) << r.error;
+  bridge::Bridge* br1 = sys->find("br1");
+  ASSERT_NE(br1, nullptr);
+  Device* br1dev = dp->net.find("br1");
+  ASSERT_NE(br1dev, nullptr);
+  EXPECT_EQ(br1dev->kind, DevKind::bridge);
+  EXPECT_NE(br1->idx, sys->find("br0")->idx);
+  for (Device* d : {p[2], p[3]}) {
+    EXPECT_EQ(d->rx_handler.load(), bridge::br_handle_frame);
+    EXPECT_EQ(d->master.load(), br1dev->index);
+  }
+  // An unknown destination from p2 floods to p3 only.
+  sink.frames.clear();
+  sink.devs.clear();
+  rx(p[2], from("02:00:00:00:cc:02"));
+  ASSERT_EQ(sink.devs.size(), 1u);
+  EXPECT_EQ(sink.devs[0], p[3]->index);
+  sys->run(1100);
+  EXPECT_EQ(sys->find("br0")->fdb->size(), br0_entries);
+
+  // A learn request queued for br1 (p3's source), then br1 goes before the
+  // control thread drains it.
+  rx(p[3], from("02:00:00:00:cc:03"));
+  const uint16_t br1_idx = br1->idx;
+  r = reload(kBr0);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(sys->find("br1"), nullptr);
+  EXPECT_EQ(sys->by_idx(br1_idx), nullptr);
+  EXPECT_EQ(dp->net.find("br1"), nullptr);
+  EXPECT_FALSE(dp->net.registered(*br1dev));
+  for (Device* d : {p[2], p[3]}) {
+    EXPECT_EQ(d->rx_handler.load(), nullptr);
+    EXPECT_EQ(d->master.load(), kNoDev);
+  }
+  sys->run(1200);
+  EXPECT_EQ(sys->find("br0")->fdb->size(), br0_entries) << "br0 took br1's learn request";
+  ASSERT_FALSE(sys->retired_bridges.empty());
+  EXPECT_TRUE(sys->retired_bridges.back()->fdb == nullptr) << "the FDB is freed";
+  // p2 is a plain port again: a frame on it goes to no bridge.
+  sink.frames.clear();
+  rx(p[2], from("02:00:00:00:cc:02"));
+  EXPECT_TRUE(sink.frames.empty());
+
+  // Added again: a new number, working as before.
+  r = reload(kBr0Br1);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_NE(sys->find("br1"), nullptr);
+  EXPECT_NE(sys->find("br1")->idx, br1_idx);
+  sink.devs.clear();
+  rx(p[2], from("02:00:00:00:cc:02"));
+  ASSERT_EQ(sink.devs.size(), 1u);
+  EXPECT_EQ(sink.devs[0], p[3]->index);
+}
+
+// Settings that apply in place do; the others are refused with the reason,
+// changing nothing.
+TEST_F(ReloadTest, BridgeSettingsInPlaceOrRefused) {
+  start(kBr0);
+  auto* sys = dp->find_feature<bridge::BridgeSys>();
+  bridge::Bridge* br0 = sys->find("br0");
+  ReloadResult r = reload(
+      "bridges:\n"
+      "  - name: br0\n"
+      "    ports: [p0, p1]\n"
+      "    ageing_s: 30\n"
+      "    port_settings:\n"
+      "      p1: {flood: false, hairpin: true}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(sys->find("br0"), br0) << "changed in place, not rebuilt";
+  EXPECT_EQ(br0->ageing_ms, 30000u);
+  const bridge::BridgePort* bp1 = br0->port_of(p[1]->index);
+  ASSERT_NE(bp1, nullptr);
+  EXPECT_FALSE(bp1->has(bridge::kPortFlood));
+  EXPECT_TRUE(bp1->has(bridge::kPortHairpin));
+  EXPECT_TRUE(bp1->has(bridge::kPortLearning));
+
+  r = reload(
+      "bridges:\n"
+      "  - {name: br0, ports: [p0, p1], max_fdb_entries: 100}\n");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("max_fdb_entries"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("restart"), std::string::npos) << r.error;
+  EXPECT_EQ(br0->ageing_ms, 30000u);
+  r = reload(
+      "bridges:\n"
+      "  - {name: br0, ports: [p0, p1], mac: '02:00:00:00:77:77'}\n");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("mac"), std::string::npos) << r.error;
+  // A new bridge over a port another bridge keeps: EBUSY, with where.
+  r = reload(
+      "bridges:\n"
+      "  - {name: br0, ports: [p0, p1]}\n"
+      "  - {name: br1, ports: [p1, p2]}\n");
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(sys->find("br1"), nullptr);
+  // … unless that bridge lets it go in the same reload.
+  r = reload(
+      "bridges:\n"
+      "  - {name: br0, ports: [p0]}\n"
+      "  - {name: br1, ports: [p1, p2]}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_NE(sys->find("br1"), nullptr);
+  EXPECT_EQ(p[1]->master.load(), sys->find("br1")->dev->index);
+}
+
