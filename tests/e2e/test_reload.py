@@ -322,6 +322,72 @@ def test_bridge_added_and_removed_under_ping():
         lab.close()
 
 
+BOND_PORTS = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(sw0)s", mac: "02:00:00:00:0b:01"}
+  - {name: p2, device: "net_af_packet1,iface=%(sw1)s", mac: "02:00:00:00:0b:02"}
+  - {name: p3, device: "net_af_packet2,iface=%(if_a)s", mac: "02:00:00:00:0b:03"}
+"""
+BOND0 = """bonds:
+  - name: bond0
+    mode: active-backup
+    members: [p1, p2]
+    miimon_ms: 100
+"""
+
+
+def test_bond_added_and_removed():
+    """bond0 (active-backup over p1, p2, whose peer is a kernel bridge) is
+    added with an address while host A pings p3 every 10 ms (no loss); the
+    switch host pings the bond; removing it gives p1 and p2 their own MACs
+    and rx_handler slots back."""
+    lab = Lab("rbo")
+    try:
+        sw = Switch(lab)
+        a, if_a = lab.host("a", addr="10.0.0.2/24")
+        ports = BOND_PORTS % dict(sw0=sw.ifs[0], sw1=sw.ifs[1], if_a=if_a)
+        addr = "addresses:\n  - {dev: p3, address: 10.0.0.1/24}\n"
+        cfg = lab.config(ports + addr)
+        lab.start(cfg)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.1")
+        ping = start_ping(lab, a, "10.0.0.1", 4)
+        time.sleep(0.5)
+        rewrite(cfg, ports + BOND0 + addr + "  - {dev: bond0, address: 10.77.0.1/24}\n")
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "bonds"], r
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["active"] == "p1",
+                       what="p1 active")
+        devs = lab.ctl("show", "devices")
+        assert devs["bond0"]["kind"] == "bond", devs["bond0"]
+        assert devs["p1"]["master"] == "bond0" and devs["p1"]["rx_handler"] == "bond", devs["p1"]
+        assert devs["p2"]["mac"] == devs["bond0"]["mac"] == "02:00:00:00:0b:01", devs
+        sw.ex("ping -c 3 -i 0.1 -W 1 10.77.0.1")  # through the new bond
+        sent, got, out = ping_result(ping)
+        assert sent > 200 and got == sent, out
+
+        # A bond changed in place: refused with the reason.
+        rewrite(cfg, ports + BOND0.replace("miimon_ms: 100", "miimon_ms: 50") + addr +
+                "  - {dev: bond0, address: 10.77.0.1/24}\n")
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "bond 'bond0' changed" in r.stderr, r.stderr
+
+        ping = start_ping(lab, a, "10.0.0.1", 3)
+        time.sleep(0.5)
+        rewrite(cfg, ports + addr)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "bonds"], r
+        devs = lab.ctl("show", "devices")
+        assert "bond0" not in devs, devs.keys()
+        assert devs["p1"]["master"] is None and devs["p1"]["rx_handler"] is None, devs["p1"]
+        assert devs["p2"]["mac"] == "02:00:00:00:0b:02", devs["p2"]  # its own MAC back
+        assert "10.77.0.0/24" not in [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert sw.ex("ping -c 2 -i 0.2 -W 1 10.77.0.1", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 VLAN_PORTS = """ports:
   - {name: p1, device: "net_af_packet0,iface=%(if_a)s"}
   - {name: p2, device: "net_af_packet1,iface=%(if_b)s"}
@@ -379,6 +445,8 @@ def test_vlan_and_its_address_removed():
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
-              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file, test_bridge_added_and_removed_under_ping, test_vlan_and_its_address_removed):
+              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file,
+              test_bridge_added_and_removed_under_ping, test_bond_added_and_removed,
+              test_vlan_and_its_address_removed):
         r.run(t)
     r.finish()

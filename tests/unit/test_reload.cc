@@ -454,3 +454,83 @@ TEST_F(ReloadTest, BridgeSettingsInPlaceOrRefused) {
   EXPECT_EQ(p[1]->master.load(), sys->find("br1")->dev->index);
 }
 
+// ---- bonds ------------------------------------------------------------------------------------
+
+namespace {
+const char* kBond =
+    "bonds:\n"
+    "  - {name: bond0, mode: active-backup, members: [p2, p3], miimon_ms: 100}\n";
+}
+
+// A new bond takes its members' rx_handler slots and gives them its MAC;
+// removing it gives each member its own MAC and slot back, and its
+// counters stop folding into the (gone) bond.
+TEST_F(ReloadTest, BondAddedThenRemoved) {
+  start("");
+  const rte_ether_addr m2 = p[2]->mac, m3 = p[3]->mac;
+  ReloadResult r = reload(kBond);
+  ASSERT_TRUE(r.ok) << r.error;
+  auto* sys = dp->find_feature<bond::BondSys>();
+  ASSERT_NE(sys, nullptr);
+  bond::Bond* b = sys->find("bond0");
+  ASSERT_NE(b, nullptr);
+  Device* bond0 = dp->net.find("bond0");
+  ASSERT_NE(bond0, nullptr);
+  EXPECT_EQ(bond0->kind, DevKind::bond);
+  for (Device* d : {p[2], p[3]}) {
+    EXPECT_EQ(d->rx_handler.load(), bond::bond_handle_frame);
+    EXPECT_EQ(d->master.load(), bond0->index);
+    EXPECT_TRUE(rte_is_same_ether_addr(&d->mac, &bond0->mac));
+  }
+  EXPECT_TRUE(rte_is_same_ether_addr(&bond0->mac, &m2));
+  sys->tick(1000);
+  sys->tick(1200);
+  ASSERT_NE(b->curr_active, nullptr);
+  EXPECT_EQ(b->curr_active->dev, p[2]);
+  const uint16_t idx = b->idx;
+
+  r = reload("");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(sys->find("bond0"), nullptr);
+  EXPECT_EQ(sys->by_idx(idx), nullptr);
+  EXPECT_EQ(dp->net.find("bond0"), nullptr);
+  EXPECT_TRUE(sys->all_members.empty());
+  for (Device* d : {p[2], p[3]}) {
+    EXPECT_EQ(d->rx_handler.load(), nullptr);
+    EXPECT_EQ(d->master.load(), kNoDev);
+  }
+  EXPECT_TRUE(rte_is_same_ether_addr(&p[2]->mac, &m2));
+  EXPECT_TRUE(rte_is_same_ether_addr(&p[3]->mac, &m3)) << "p3's own MAC is back";
+  sys->tick(1400);  // nothing left that names it
+
+  // A bond changed in place is refused; a new one gets a new number.
+  r = reload(kBond);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_NE(sys->find("bond0")->idx, idx);
+  r = reload(
+      "bonds:\n"
+      "  - {name: bond0, mode: active-backup, members: [p2, p3], miimon_ms: 50}\n");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("bond 'bond0' changed"), std::string::npos) << r.error;
+}
+
+// A bond can be a port of a bridge the same reload adds.
+TEST_F(ReloadTest, NewBondAsPortOfNewBridge) {
+  start("");
+  ReloadResult r = reload(std::string(kBond) +
+                          "bridges:\n"
+                          "  - {name: br0, ports: [bond0, p0]}\n");
+  ASSERT_TRUE(r.ok) << r.error;
+  Device* bond0 = dp->net.find("bond0");
+  Device* br0 = dp->net.find("br0");
+  ASSERT_NE(bond0, nullptr);
+  ASSERT_NE(br0, nullptr);
+  EXPECT_EQ(bond0->master.load(), br0->index);
+  EXPECT_EQ(bond0->rx_handler.load(), bridge::br_handle_frame);
+  r = reload("");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(dp->net.find("bond0"), nullptr);
+  EXPECT_EQ(dp->net.find("br0"), nullptr);
+  EXPECT_EQ(p[0]->rx_handler.load(), nullptr);
+  EXPECT_EQ(p[2]->rx_handler.load(), nullptr);
+}
