@@ -483,9 +483,10 @@ void alb_drain_events(BondSys& sys) {
     while ((k = rte_ring_sc_dequeue_burst_elem(ws->rlb, evs, sizeof(RlbEvent), 32, nullptr)) != 0)
       for (unsigned i = 0; i < k; i++) {
         const RlbEvent& ev = evs[i];
-        if (ev.bond < sys.bonds.size() && sys.bonds[ev.bond]->alb != nullptr &&
-            (ev.kind == RlbEventKind::rx_reply || ev.pos < sys.bonds[ev.bond]->members.size()))
-          handle_event(sys, *sys.bonds[ev.bond], ev);
+        Bond* b = sys.by_idx(ev.bond);  // nullptr: a bond a reload removed
+        if (b != nullptr && b->alb != nullptr &&
+            (ev.kind == RlbEventKind::rx_reply || ev.pos < b->members.size()))
+          handle_event(sys, *b, ev);
       }
   }
 }

@@ -422,7 +422,12 @@ void BondSys::mii_monitor(Bond& b) {
 // the clock does): last_link_up and last_tx now, last_rx just out of the
 // first ARP window (interval + 1 ms ago).
 void BondSys::start_clock(uint64_t now) {
-  for (Member* m : all_members) {
+  stamp_members(all_members, now);
+  clock_started_ = true;
+}
+
+void BondSys::stamp_members(const std::vector<Member*>& ms, uint64_t now) {
+  for (Member* m : ms) {
     if (m->link != LinkState::down) m->last_link_up_ms = now;
     m->last_tx_ms = now;
     const uint64_t iv = m->bond->arp.interval_ms;
@@ -433,7 +438,6 @@ void BondSys::start_clock(uint64_t now) {
       std::fill(std::begin(c.target_last_rx_ms), std::end(c.target_last_rx_ms), c.last_rx_ms);
     }
   }
-  clock_started_ = true;
 }
 
 void BondSys::tick(uint64_t now) {
@@ -493,10 +497,8 @@ void BondSys::drain_slow() {
 
 // ---- setup -----------------------------------------------------------------------------------
 
-namespace {
-
 void program_mac(Device& d, const rte_ether_addr& mac) {
-  d.mac = mac;  // before the workers start: a plain field
+  d.mac = mac;  // workers not started or paused (a reload): a plain field
   if (d.kind == DevKind::port && rte_eth_dev_is_valid_port(d.port_id)) {
     rte_ether_addr a = mac;
     int rc = rte_eth_dev_default_mac_addr_set(d.port_id, &a);
@@ -505,6 +507,8 @@ void program_mac(Device& d, const rte_ether_addr& mac) {
                    mac_to_string(mac), rte_strerror(-rc));
   }
 }
+
+namespace {
 
 void make_promiscuous(Device& d) {
   if (d.promiscuous) return;
@@ -519,7 +523,8 @@ void make_promiscuous(Device& d) {
 
 }  // namespace
 
-void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
+Bond* build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg,
+                 const config::Topology& topo) {
   auto fail = [&](const std::string& msg) {
     throw std::runtime_error("bond '" + cfg.name + "': " + msg);
   };
@@ -535,7 +540,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   if (devs.size() > kMaxMembers) fail("more than " + std::to_string(kMaxMembers) + " members");
 
   auto b = std::make_unique<Bond>();
-  b->idx = static_cast<uint16_t>(sys.bonds.size());
+  b->idx = sys.next_idx++;  // never reused: what workers queued cannot name another bond
   b->sys = &sys;
   if (!parse_mode(cfg.mode, &b->mode)) fail("unknown mode '" + cfg.mode + "'");
   if (cfg.xmit_hash_policy && !parse_policy(*cfg.xmit_hash_policy, &b->policy))
@@ -579,12 +584,12 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
   {
     // The bond's addresses: its own, its VLANs', its bridge's (by name, from the file).
     std::vector<std::pair<std::string, uint16_t>> uppers{{cfg.name, 0}};
-    for (auto& vl : dp.topo.vlans)
+    for (auto& vl : topo.vlans)
       if (vl.link == cfg.name) uppers.emplace_back(vl.name, static_cast<uint16_t>(vl.id));
-    for (auto& br : dp.topo.get<bridge::Config>().bridges)
+    for (auto& br : topo.get<bridge::Config>().bridges)
       if (std::find(br.ports.begin(), br.ports.end(), cfg.name) != br.ports.end())
         uppers.emplace_back(br.name, 0);
-    for (auto& a : dp.topo.get<l3::Config>().addresses)
+    for (auto& a : topo.get<l3::Config>().addresses)
       for (auto& [name, vlan] : uppers) {
         if (a.dev != name) continue;
         const auto slash = a.address.find('/');
@@ -626,7 +631,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
 
   // A bridge port receives everything: so do its members (bond_set_promiscuity).
   bool bridged = false;
-  for (auto& br : dp.topo.get<bridge::Config>().bridges)
+  for (auto& br : topo.get<bridge::Config>().bridges)
     bridged = bridged || std::find(br.ports.begin(), br.ports.end(), cfg.name) != br.ports.end();
 
   for (size_t i = 0; i < devs.size(); i++) {
@@ -634,7 +639,7 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
     m->bond = b.get();
     m->dev = devs[i];
     m->pos = static_cast<uint8_t>(i);
-    m->gidx = static_cast<uint16_t>(sys.all_members.size());
+    m->gidx = sys.next_gidx++;  // never reused (per-worker counters by gidx)
     m->perm_mac = devs[i]->mac;
     for (const PortInfo& pi : dp.ports)
       if (pi.dev == devs[i]->index) {
@@ -707,6 +712,35 @@ void build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg) {
                cfg.name, mode_name(bp->mode), mac_to_string(bdev->mac), cfg.members.size(),
                bp->miimon_ms, cfg.updelay_ms, cfg.downdelay_ms,
                bp->has_usable_arr() ? std::string(" policy ") + policy_name(bp->policy) : "");
+  return bp;
+}
+
+void BondSys::size_workers() {
+  if (std::any_of(bonds.begin(), bonds.end(), [](auto& b) { return b->alb != nullptr; }))
+    alb_init_workers(*this);
+  for (auto& ws : workers) {  // by number: what running bonds counted stays
+    if (ws->rr.size() < next_idx) ws->rr.resize(next_idx, 0);
+    if (ws->ctr.size() < next_gidx) ws->ctr.resize(next_gidx, MemberCounters{});
+    if (ws->tlb_bytes.size() < next_idx)
+      ws->tlb_bytes.resize(next_idx, std::array<uint64_t, kTlbBuckets>{});
+  }
+}
+
+void BondSys::start(Dataplane& dp) {
+  if (started_) return;
+  started_ = true;
+  register_observers(dp, *this);
+  BondSys* s = this;
+  dp.add_timer(10, [s](uint64_t now) { s->tick(now); });
+  dp.add_shutdown([s]() {
+    for (auto& ws : s->workers) free_ring_mbufs(ws->slow);
+  });
+}
+
+Bond* BondSys::by_idx(uint16_t idx) const {
+  for (auto& b : bonds)
+    if (b->idx == idx) return b.get();
+  return nullptr;
 }
 
 void setup(Dataplane& dp) {
@@ -716,21 +750,10 @@ void setup(Dataplane& dp) {
   sys.init_workers();
   if (sys.pool == nullptr && !dp.pools.empty()) sys.pool = dp.pools.begin()->second;
   for (auto& w : dp.workers) w->enable_inject();  // peer notifications leave through the workers
-  for (auto& cfg : cfgs.bonds) build_bond(dp, sys, cfg);
-  if (std::any_of(sys.bonds.begin(), sys.bonds.end(), [](auto& b) { return b->alb != nullptr; }))
-    alb_init_workers(sys);
-  for (auto& ws : sys.workers) {
-    ws->rr.assign(sys.bonds.size(), 0);
-    ws->ctr.assign(sys.all_members.size(), MemberCounters{});
-    ws->tlb_bytes.assign(sys.bonds.size(), std::array<uint64_t, kTlbBuckets>{});
-  }
+  for (auto& cfg : cfgs.bonds) build_bond(dp, sys, cfg, dp.topo);
+  sys.size_workers();
   dp.add_vlans();  // VLAN sub-devices of the bonds (vlans: link: bond0)
-  register_observers(dp, sys);
-  BondSys* s = &sys;
-  dp.add_timer(10, [s](uint64_t now) { s->tick(now); });
-  dp.add_shutdown([s]() {
-    for (auto& ws : s->workers) free_ring_mbufs(ws->slow);
-  });
+  sys.start(dp);
 }
 
 }  // namespace sluice::bond

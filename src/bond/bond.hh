@@ -58,6 +58,10 @@ struct rte_mempool;
 namespace sluice {
 class Dataplane;
 }
+namespace sluice::config {
+struct Bond;
+class Topology;
+}  // namespace sluice::config
 
 namespace sluice::bond {
 
@@ -307,6 +311,21 @@ class BondSys {
 
   Bond* find(const std::string& name) const;
   Member* find_member(uint16_t dev_index) const;
+  // The running bond numbered idx, or nullptr. Bond numbers and member gidx
+  // are given in order and never reused (a reload removes bonds), so an
+  // event a worker queued (RLB ring) cannot name another bond.
+  Bond* by_idx(uint16_t idx) const;
+  uint16_t next_idx = 0, next_gidx = 0;
+  // The workers' per-bond and per-member arrays sized for every number;
+  // the observers, timer and shutdown step, once.
+  void size_workers();
+  void start(Dataplane& dp);
+  // bond_enslave's time stamps for members added after the clock started.
+  void stamp_members(const std::vector<Member*>& ms, uint64_t now);
+  bool clock_started() const { return clock_started_; }
+  // Bonds a reload removed: the objects stay (a TxView or pointer read
+  // before the grace period may still reach them); their members do not.
+  std::vector<std::unique_ptr<Bond>> retired;
 
   // Control thread, every few ms (the daemon's timer; tests call it with a
   // fake clock): drains the slow-protocol rings, runs each bond's MII
@@ -368,11 +387,23 @@ class BondSys {
   uint64_t now_ms_ = 0;
   bool clock_started_ = false;
   unsigned inject_rr_ = 0;
+  bool started_ = false;
 };
+
+// Internal (bond.cc, reload.cc): bond_create + bond_enslave of every member
+// (their rx_handler slots, MACs, the folded counters), reading the rest of
+// `topo` (its VLANs, bridges and addresses). Throws std::runtime_error.
+Bond* build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg,
+                 const config::Topology& topo);
+// Gives d the MAC (the PMD too, when it is a port).
+void program_mac(Device& d, const rte_ether_addr& mac);
 
 // Builds the bonds of dp.topo (after ports and VLANs exist, before the
 // bridges and L3); registers the timer, the workers' rings and inject path.
 void setup(Dataplane& dp);
+// Feature::reload (reload.cc): bonds added and removed; a bond changed in
+// place needs a restart.
+std::string reload(Dataplane& dp, const config::Topology& next, bool apply);
 
 // Frames the control thread sends (notify.cc): a zeroed frame of len bytes
 // (at least 60, as a NIC pads), and the metadata that sends it straight out

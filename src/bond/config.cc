@@ -333,6 +333,7 @@ const Feature kFeature{
     .sections = {{"bonds", 35, section_bonds}},
     .check = check,
     .setup = setup,
+    .reload = reload,
 };
 const FeatureRegistrar kRegistrar{kFeature};
 

@@ -78,6 +78,13 @@ BridgeSys::~BridgeSys() {
       if (p->dev->rx_handler_ctx.load() == p.get()) dp.net.clear_rx_handler(*p->dev);
 }
 
+Bridge* BridgeSys::by_idx(uint16_t idx) const {
+  if (idx < bridges.size() && bridges[idx]->idx == idx) return bridges[idx].get();
+  for (auto& b : bridges)
+    if (b->idx == idx) return b.get();
+  return nullptr;
+}
+
 Bridge* BridgeSys::find(const std::string& name) const {
   for (auto& b : bridges)
     if (b->dev->name == name) return b.get();
@@ -116,8 +123,11 @@ void BridgeSys::drain_learn(uint64_t now) {
     for (;;) {
       unsigned n = rte_ring_sc_dequeue_burst_elem(ws->learn, ev, sizeof(LearnEvent), 64, nullptr);
       for (unsigned i = 0; i < n; i++) {
-        if (ev[i].bridge >= bridges.size()) continue;
-        Bridge& br = *bridges[ev[i].bridge];
+        // Bridge numbers are never reused: a request queued for a bridge a
+        // reload removed, or for a port that left, names nothing now.
+        Bridge* b = by_idx(ev[i].bridge);
+        if (b == nullptr || b->port_of(ev[i].port) == nullptr) continue;
+        Bridge& br = *b;
         switch (br.fdb->add(ev[i].mac, ev[i].vid, ev[i].port, 0, now)) {
           case Fdb::Result::added:
             br.learned++;
@@ -249,7 +259,7 @@ BrCounters BridgeSys::counters(const Bridge& br) const {
 }
 
 void BridgeSys::clear_stats() {
-  base_.resize(bridges.size());
+  base_.resize(next_idx);
   for (auto& b : bridges) base_[b->idx] = raw_counters(*b);
 }
 
@@ -267,6 +277,8 @@ VlanSet default_vlans(unsigned pvid) {
   return v;
 }
 
+}  // namespace
+
 // br_manage_promisc: a bridge port receives every frame, so the port (and,
 // for a VLAN sub-device, the port beneath it) goes promiscuous.
 void make_promiscuous(Dataplane& dp, Device& d) {
@@ -282,6 +294,8 @@ void make_promiscuous(Dataplane& dp, Device& d) {
     spdlog::info("bridge: {} entered promiscuous mode", cur->name);
   }
 }
+
+namespace {
 
 // One port of br as br_add_if makes it: flags, VLANs, STP settings of the
 // port's `port_settings` entry.
@@ -331,7 +345,16 @@ std::unique_ptr<BridgePort> make_port(Bridge& br, Device& dev, const config::Bri
   return p;
 }
 
-void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
+}  // namespace
+
+std::unique_ptr<BridgePort> new_port(Bridge& br, Device& dev, const config::Bridge& cfg,
+                                     uint16_t port_no) {
+  return make_port(br, dev, cfg, port_no, [&](const std::string& m) {
+    throw std::runtime_error("bridge '" + cfg.name + "': " + m);
+  });
+}
+
+Bridge* build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
   auto fail = [&](const std::string& msg) {
     throw std::runtime_error("bridge '" + cfg.name + "': " + msg);
   };
@@ -350,7 +373,7 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
   }
 
   auto br = std::make_unique<Bridge>();
-  br->idx = static_cast<uint16_t>(sys.bridges.size());
+  br->idx = sys.next_idx++;  // never reused (see drain_learn)
   br->sys = &sys;
   br->stp_enabled = cfg.stp;
   br->vlan_filtering = cfg.vlan_filtering;
@@ -421,14 +444,44 @@ void build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg) {
     make_promiscuous(dp, *p->dev);
     if (!dp.net.set_rx_handler(*p->dev, br_handle_frame, p.get(), "bridge"))
       fail("cannot register the rx_handler on '" + p->dev->name + "'");
-    if (b->stp_enabled) dp.net.add_ptype(0x0004, p->dev, br_stp_rcv, p.get(), "br_stp_rcv");
+    if (b->stp_enabled)
+      p->stp_ptype = dp.net.add_ptype(0x0004, p->dev, br_stp_rcv, p.get(), "br_stp_rcv");
   }
   spdlog::info("bridge {}: mac {} ports {} stp {} vlan_filtering {} ageing {} s", cfg.name,
                mac_to_string(bdev->mac), cfg.ports.size(), cfg.stp ? "on" : "off",
                cfg.vlan_filtering ? "on" : "off", cfg.ageing_s);
+  return b;
 }
 
-}  // namespace
+void BridgeSys::size_workers() {
+  size_t max_ports = 0;
+  for (auto& b : bridges) max_ports = std::max(max_ports, b->ports.size());
+  for (auto& ws : workers) {
+    if (ws->egress.size() < max_ports) {
+      const size_t old = ws->egress.size();
+      ws->egress.resize(max_ports);
+      for (size_t i = old; i < max_ports; i++) ws->egress[i].n = 0;
+    }
+    ws->touched.reserve(max_ports);
+    if (ws->ctr.size() < next_idx) ws->ctr.resize(next_idx, BrCounters{});  // kept: by idx
+    if (ws->src_seen.empty()) ws->src_seen.assign(4096, WorkerState::SrcSeen{});
+  }
+}
+
+void BridgeSys::start(Dataplane& dp) {
+  if (started_) return;
+  started_ = true;
+  init_workers();
+  if (pool == nullptr && !dp.pools.empty()) pool = dp.pools.begin()->second;
+  BridgeSys* s = this;
+  dp.add_timer(10, [s](uint64_t now) { s->run(now); });
+  dp.add_clear_stats([s]() { s->clear_stats(); });
+  set_okfns(hooks);
+  for (auto& w : dp.workers) w->enable_inject();  // BPDUs leave through the workers
+  dp.add_shutdown([s]() {
+    for (auto& ws : s->workers) free_ring_mbufs(ws->to_ctl);
+  });
+}
 
 void setup(Dataplane& dp) {
   const Config& cfgs = dp.topo.get<Config>();
@@ -437,184 +490,8 @@ void setup(Dataplane& dp) {
   sys.init_workers();
   if (sys.pool == nullptr && !dp.pools.empty()) sys.pool = dp.pools.begin()->second;
   for (auto& cfg : cfgs.bridges) build_bridge(dp, sys, cfg);
-  size_t max_ports = 0;
-  for (auto& b : sys.bridges) max_ports = std::max(max_ports, b->ports.size());
-  for (auto& ws : sys.workers) {
-    ws->egress.resize(max_ports);
-    for (auto& e : ws->egress) e.n = 0;
-    ws->touched.reserve(max_ports);
-    ws->ctr.assign(sys.bridges.size(), BrCounters{});
-    ws->src_seen.assign(4096, WorkerState::SrcSeen{});
-  }
-  BridgeSys* s = &sys;
-  dp.add_timer(10, [s](uint64_t now) { s->run(now); });
-  dp.add_clear_stats([s]() { s->clear_stats(); });
-  set_okfns(sys.hooks);
-
-  for (auto& w : dp.workers) w->enable_inject();  // BPDUs leave through the workers
-  dp.add_shutdown([s]() {
-    for (auto& ws : s->workers) free_ring_mbufs(ws->to_ctl);
-  });
-}
-
-// ---- reload (Feature::reload, src/control/reload.cc) ------------------------------------------
-
-namespace {
-
-bool same_settings(const config::BridgePortSettings& a, const config::BridgePortSettings& b) {
-  return a.port == b.port && a.pvid == b.pvid && a.vlans == b.vlans && a.untagged == b.untagged &&
-         a.hairpin == b.hairpin && a.learning == b.learning && a.flood == b.flood &&
-         a.mcast_flood == b.mcast_flood && a.bcast_flood == b.bcast_flood && a.state == b.state &&
-         a.group_fwd_mask == b.group_fwd_mask && a.priority == b.priority &&
-         a.path_cost == b.path_cost;
-}
-
-const config::BridgePortSettings* settings_of(const config::Bridge& b, const std::string& port) {
-  for (auto& s : b.port_settings)
-    if (s.port == port) return &s;
-  return nullptr;
-}
-
-bool has_port(const config::Bridge& b, const std::string& port) {
-  return std::find(b.ports.begin(), b.ports.end(), port) != b.ports.end();
-}
-
-// What may differ between the running bridge and the file: its ports (and
-// the settings of ports that arrive).
-std::string bridge_change(const config::Bridge& o, const config::Bridge& n) {
-  if (o.mac != n.mac || o.ageing_s != n.ageing_s || o.max_fdb_entries != n.max_fdb_entries ||
-      o.stp != n.stp || o.vlan_filtering != n.vlan_filtering || o.default_pvid != n.default_pvid ||
-      o.group_fwd_mask != n.group_fwd_mask || o.priority != n.priority || o.hello_s != n.hello_s ||
-      o.max_age_s != n.max_age_s || o.forward_delay_s != n.forward_delay_s)
-    return "its settings changed (a reload adds and removes ports only)";
-  if (o.fdb_static.size() != n.fdb_static.size())
-    return "fdb_static changed (use `fdb add|del` while running)";
-  for (const auto& p : o.ports) {
-    if (!has_port(n, p)) continue;
-    const auto* a = settings_of(o, p);
-    const auto* b = settings_of(n, p);
-    if ((a == nullptr) != (b == nullptr) || (a != nullptr && !same_settings(*a, *b)))
-      return "the settings of port '" + p + "' changed (a reload adds and removes ports only)";
-  }
-  if (o.stp && o.ports != n.ports)
-    return "its ports changed and STP is on: that needs a restart of sluiced";
-  return "";
-}
-
-}  // namespace
-
-std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
-  const auto& olds = dp.topo.get<Config>().bridges;
-  const auto& news = next.get<Config>().bridges;
-  auto at = [&](const config::Mark& m) {
-    return next.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-  };
-  auto old_of = [&](const std::string& name) -> const config::Bridge* {
-    for (auto& b : olds)
-      if (b.name == name) return &b;
-    return nullptr;
-  };
-  BridgeSys* sys = dp.find_feature<BridgeSys>();
-  if (!apply) {
-    for (auto& o : olds) {
-      bool kept = false;
-      for (auto& n : news) kept |= n.name == o.name;
-      if (!kept) return next.file + ": bridge '" + o.name + "' was removed: that needs a restart";
-    }
-    for (auto& n : news) {
-      const config::Bridge* o = old_of(n.name);
-      if (o == nullptr || sys == nullptr)
-        return at(n.mark) + "bridge '" + n.name + "' is new: adding a bridge needs a restart";
-      if (std::string e = bridge_change(*o, n); !e.empty())
-        return at(n.mark) + "bridge '" + n.name + "': " + e;
-      if (n.ports.size() > kMaxBridgePorts) return at(n.mark) + "more than 1023 ports";
-      for (size_t i = 0; i < n.ports.size(); i++) {
-        if (has_port(*o, n.ports[i])) continue;
-        Device* d = dp.net.find(n.ports[i]);
-        const std::string w =
-            at(n.port_at[i]) + "bridge '" + n.name + "': port '" + n.ports[i] + "' ";
-        if (d == nullptr) return w + "is not a running device (a reload adds existing devices)";
-        if (d->kind == DevKind::bridge) return w + "is a bridge (ELOOP)";
-        bool leaving = false;  // a port that moves from another bridge of this file
-        for (auto& ob : olds)
-          if (ob.name != n.name && has_port(ob, d->name)) {
-            const config::Bridge* nb = nullptr;
-            for (auto& x : news)
-              if (x.name == ob.name) nb = &x;
-            leaving = nb != nullptr && !has_port(*nb, d->name);
-          }
-        if (!leaving && d->master.load() != kNoDev) return w + "already has a master (EBUSY)";
-        if (!leaving && d->rx_handler.load() != nullptr)
-          return w + "already has an rx_handler (EBUSY)";
-        if (rte_is_zero_ether_addr(&d->mac) || rte_is_multicast_ether_addr(&d->mac))
-          return w + "has no valid MAC";
-      }
-    }
-    return "";
-  }
-
-  // Workers are paused. Ports leave first (a port may move between bridges).
-  for (auto& n : news) {
-    Bridge* br = sys->find(n.name);
-    const config::Bridge* o = old_of(n.name);
-    if (br == nullptr || o == nullptr) continue;
-    for (auto it = br->ports.begin(); it != br->ports.end();) {
-      BridgePort* p = it->get();
-      if (has_port(n, p->dev->name)) {
-        ++it;
-        continue;
-      }
-      Device& d = *p->dev;
-      dp.net.clear_rx_handler(d);
-      d.master.store(kNoDev);
-      br->by_dev[d.index] = nullptr;
-      const uint16_t idx = d.index;
-      unsigned flushed = br->fdb->del_if([idx](const FdbEntry& e) { return e.port.load() == idx; });
-      spdlog::info("bridge {}: port {} removed ({} FDB entries flushed)", br->dev->name, d.name,
-                   flushed);
-      sys->retired_ports.push_back(std::move(*it));  // rings may still name it
-      it = br->ports.erase(it);
-    }
-  }
-  std::string err;
-  for (auto& n : news) {
-    Bridge* br = sys->find(n.name);
-    if (br == nullptr) continue;
-    for (auto& name : n.ports) {
-      Device* d = dp.net.find(name);
-      if (d == nullptr || br->by_dev[d->index] != nullptr) continue;
-      try {
-        auto p = make_port(*br, *d, n, 0, [&](const std::string& m) {
-          throw std::runtime_error("bridge '" + n.name + "': " + m);
-        });
-        br->by_dev[d->index] = p.get();
-        br->ports.push_back(std::move(p));
-        br->fdb->add(d->mac, 0, d->index, kFdbLocal, 0);
-        d->master.store(br->dev->index);
-        make_promiscuous(dp, *d);
-        if (!dp.net.set_rx_handler(*d, br_handle_frame, br->by_dev[d->index], "bridge"))
-          throw std::runtime_error("cannot register the rx_handler on '" + name + "'");
-        spdlog::info("bridge {}: port {} added", br->dev->name, name);
-      } catch (const std::exception& e) {
-        if (err.empty()) err = e.what();
-      }
-    }
-    // Numbers in order of the ports, newest first in the flood order.
-    for (size_t i = 0; i < br->ports.size(); i++)
-      br->ports[i]->port_no = static_cast<uint16_t>(i + 1);
-    br->flood_order.clear();
-    for (auto it = br->ports.rbegin(); it != br->ports.rend(); ++it) {
-      (*it)->position = static_cast<uint16_t>(br->flood_order.size());
-      br->flood_order.push_back(it->get());
-    }
-  }
-  size_t max_ports = 0;
-  for (auto& b : sys->bridges) max_ports = std::max(max_ports, b->ports.size());
-  for (auto& ws : sys->workers) {
-    ws->egress.resize(std::max(ws->egress.size(), max_ports));
-    ws->touched.reserve(max_ports);
-  }
-  return err;
+  sys.size_workers();
+  sys.start(dp);
 }
 
 }  // namespace sluice::bridge

@@ -58,7 +58,8 @@ class Dataplane;
 
 namespace sluice::config {
 class Topology;
-}
+struct Bridge;
+}  // namespace sluice::config
 
 namespace sluice::bridge {
 
@@ -153,6 +154,7 @@ struct BridgePort {
   bool cost_from_speed = true;
   VlanSet vlans;
   StpPort stp;
+  uint32_t stp_ptype = 0;  // the br_stp_rcv handler's id (STP on), for removal
 
   PortState get_state() const {
     return static_cast<PortState>(state.load(std::memory_order_relaxed));
@@ -270,6 +272,16 @@ class BridgeSys {
   rte_mempool* pool = nullptr;  // for frames the control thread sends (BPDUs)
 
   Bridge* find(const std::string& name) const;
+  // The running bridge numbered idx (Bridge::idx), or nullptr: numbers are
+  // given in order and never reused, so that what a worker queued with a
+  // number (learn requests, its caches) cannot name another bridge.
+  Bridge* by_idx(uint16_t idx) const;
+  uint16_t next_idx = 0;
+
+  // The workers' per-bridge arrays sized for every bridge (counters by
+  // number are kept); the timer, okfns, inject rings and shutdown step, once.
+  void size_workers();
+  void start(Dataplane& dp);
 
   // Control thread: drain learn requests and BPDUs, STP timers, ageing.
   void run(uint64_t now_ms);
@@ -302,17 +314,31 @@ class BridgeSys {
   void drain_learn(uint64_t now);
   void drain_to_ctl(uint64_t now);
   unsigned inject_rr_ = 0;
+  bool started_ = false;
 
  public:
-  // Ports a reload removed: kept, since a learn ring may still name them.
+  // Ports and bridges a reload removed: the objects stay (small; a hook
+  // queue's resumed frame or a pointer read before the grace period may
+  // still reach them). A removed bridge's FDB is freed.
   std::vector<std::unique_ptr<BridgePort>> retired_ports;
+  std::vector<std::unique_ptr<Bridge>> retired_bridges;
 };
+
+// Internal to the feature (bridge.cc, reload.cc). Throw std::runtime_error.
+// br_add_bridge + br_add_if for every port: the device, the FDB, the ports'
+// rx_handler slots (after the checks, which leave nothing behind).
+Bridge* build_bridge(Dataplane& dp, BridgeSys& sys, const config::Bridge& cfg);
+// One port as br_add_if makes it (flags, VLANs, STP settings), not attached yet.
+std::unique_ptr<BridgePort> new_port(Bridge& br, Device& dev, const config::Bridge& cfg,
+                                     uint16_t port_no);
+void make_promiscuous(Dataplane& dp, Device& d);
 
 // Builds the bridges of dp.topo (after ports and VLANs exist); registers
 // timers, the shutdown step, and the workers' inject rings. Throws on errors.
 void setup(Dataplane& dp);
-// Feature::reload: ports added to and removed from running bridges (their
-// FDB, STP and counters stay); says why anything else needs a restart.
+// Feature::reload (reload.cc): bridges added and removed, ports added to
+// and removed from running bridges (their FDB, STP and counters stay),
+// settings that apply in place; says why anything else needs a restart.
 std::string reload(Dataplane& dp, const config::Topology& next, bool apply);
 
 // The rx_handler and xmit (br_input.cc).

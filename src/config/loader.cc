@@ -824,6 +824,7 @@ Topology load_string(const std::string& text, const std::string& name) {
     // Not expected (types are checked before use); still report a position.
     l.fail(to_mark(e.mark), e.msg);
   }
+  for (const auto& [name, kind] : l.devices()) l.topo.devices[name] = kind.first;
   return std::move(l.topo);
 }
 

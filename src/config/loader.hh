@@ -126,6 +126,11 @@ class Loader {
   std::string file_;
   std::vector<std::string> kinds_;
   std::map<std::string, std::pair<std::string, Mark>> devices_;  // name → (kind, where)
+
+ public:
+  const std::map<std::string, std::pair<std::string, Mark>>& devices() const { return devices_; }
+
+ private:
   std::map<std::type_index, std::shared_ptr<void>> scratch_;
 };
 

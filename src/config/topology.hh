@@ -81,6 +81,9 @@ class Topology {
   std::vector<Vlan> vlans;
   Control control;
   Logging logging;
+  // Every device the file defines (ports, VLANs, bonds, bridges, …): name →
+  // kind ("port", "vlan", "bond", "bridge", …), as the loader registered them.
+  std::map<std::string, std::string> devices;
   // Each top-level section as YAML text without positions (yaml-cpp's
   // Dump): what a reload compares to see which sections changed.
   std::map<std::string, std::string> section_text;
@@ -101,6 +104,7 @@ class Topology {
     vlans = o.vlans;
     control = o.control;
     logging = o.logging;
+    devices = o.devices;
     section_text = o.section_text;
     sections_.clear();
     for (auto& [t, s] : o.sections_) sections_.emplace(t, s->clone());

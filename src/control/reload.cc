@@ -29,25 +29,38 @@ std::string where(const std::string& file, const config::Mark& m) {
   return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
 }
 
-// The core's VLANs: new ones on devices that exist are added; removing or
-// changing one needs a restart (its device's index and counters stay).
+const config::Vlan* find_vlan(const config::Topology& t, const std::string& name) {
+  for (const auto& v : t.vlans)
+    if (v.name == name) return &v;
+  return nullptr;
+}
+
+// The core's VLANs: new ones on devices that exist are added, removed ones
+// are unregistered (after the features let go of them: a bridge port, an
+// address); changing one in place needs a restart (its device's index and
+// counters stay).
 std::string check_vlans(Dataplane& dp, const config::Topology& next) {
   for (const auto& old : dp.topo.vlans) {
-    const config::Vlan* now = nullptr;
-    for (const auto& v : next.vlans)
-      if (v.name == old.name) now = &v;
-    if (now == nullptr)
-      return next.file + ": vlan '" + old.name +
-             "' was removed: removing a VLAN device needs a restart of sluiced";
+    const config::Vlan* now = find_vlan(next, old.name);
+    if (now == nullptr) {
+      for (const auto& v : next.vlans)
+        if (find_vlan(dp.topo, v.name) == nullptr && v.link == old.link && v.id == old.id &&
+            v.protocol == old.protocol)
+          return where(next.file, v.mark) + "vlan '" + v.name + "' takes the VLAN id of '" +
+                 old.name + "', which this reload removes: remove it in one reload, add '" +
+                 v.name + "' in the next";
+      continue;
+    }
     if (!same_vlan(old, *now))
       return where(next.file, now->mark) + "vlan '" + old.name +
              "' changed: changing a VLAN device needs a restart of sluiced";
   }
   for (const auto& v : next.vlans) {
     if (dp.net.find(v.name) != nullptr) continue;
-    if (dp.net.find(v.link) == nullptr)
+    // On a running device, or on one this reload makes (a VLAN, a bond, a bridge).
+    if (dp.net.find(v.link) == nullptr && next.devices.count(v.link) == 0)
       return where(next.file, v.mark) + "vlan '" + v.name + "': its link '" + v.link +
-             "' does not run yet (a reload adds VLANs on existing devices)";
+             "' does not run yet (a reload adds VLANs on existing or new devices)";
   }
   return "";
 }
@@ -109,6 +122,7 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
     return res;
   }
   std::string apply_error;
+  const std::vector<config::Vlan> old_vlans = dp.topo.vlans;
   try {
     if (vlans) {
       dp.topo.vlans = next.vlans;  // add_vlans() reads them
@@ -117,6 +131,21 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
     for (const Feature* f : todo)
       if (std::string e = f->reload(dp, next, true); !e.empty() && apply_error.empty())
         apply_error = std::string(f->name) + ": " + e;
+    if (vlans) {
+      dp.add_vlans();  // those on a bond or bridge this reload made
+      for (const auto& v : next.vlans)
+        if (dp.net.find(v.name) == nullptr && apply_error.empty())
+          apply_error = "vlan '" + v.name + "': its link '" + v.link + "' was not made";
+      // Removed VLANs go last, upper ones before their lower ones (reverse
+      // file order): every feature has let go of them by now.
+      for (auto it = old_vlans.rbegin(); it != old_vlans.rend(); ++it) {
+        if (find_vlan(next, it->name) != nullptr) continue;
+        if (Device* d = dp.net.find(it->name)) {
+          dp.unregister_device(*d);
+          spdlog::info("vlan {}: removed from {}", it->name, it->link);
+        }
+      }
+    }
   } catch (const std::exception& e) {
     apply_error = e.what();
   }

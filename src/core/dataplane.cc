@@ -131,6 +131,14 @@ void Dataplane::add_timer(uint64_t period_ms, std::function<void(uint64_t)> fn) 
   timers_.push_back(Timer{period_ms, 0, std::move(fn)});
 }
 
+bool Dataplane::unregister_device(Device& d) {
+  if (!net.registered(d)) return false;
+  for (auto& fn : unregister_fns_) fn(d);
+  const uint16_t i = d.index;
+  std::erase_if(folds_, [i](const auto& f) { return f.first == i || f.second == i; });
+  return net.unregister_device(d);
+}
+
 void Dataplane::add_shutdown(std::function<void()> fn) {
   shutdown_.push_back(std::move(fn));
 }

@@ -87,6 +87,14 @@ class Dataplane {
   void run_timers(uint64_t now_ms);
   void run_shutdown();
 
+  // Device removal (a reload's removed VLAN, bond or bridge; NETDEV_UNREGISTER):
+  // every feature's notifier forgets what it holds for d (addresses, routes,
+  // neighbours of d), then d leaves the device table (Net::unregister_device:
+  // its index is never reused) and stops folding into a master's counters.
+  // Control thread, workers paused or not. False if d was not registered.
+  void add_unregister(std::function<void(Device&)> fn) { unregister_fns_.push_back(std::move(fn)); }
+  bool unregister_device(Device& d);
+
   // Worker polls: run by every worker once per poll loop, after its RX
   // queues and before the TX flush (e.g. packets a hook queue consumer
   // answered). Register before the workers start; must not block.
@@ -152,6 +160,7 @@ class Dataplane {
   bool workers_running_ = false;
   std::vector<std::function<void()>> shutdown_;
   std::vector<std::function<void()>> clear_fns_;
+  std::vector<std::function<void(Device&)>> unregister_fns_;
   std::map<std::type_index, std::shared_ptr<void>> features_;
   std::vector<std::shared_ptr<void>> feature_order_;
   // `clear stats` takes a baseline instead of writing the workers' counters.

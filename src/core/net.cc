@@ -83,6 +83,24 @@ Device* Net::add_vlan(Device& lower, const std::string& name, uint16_t vid, uint
   return v;
 }
 
+bool Net::unregister_device(Device& d) {
+  std::lock_guard lk(mu_);
+  if (dev(d.index) != &d) return false;
+  if (d.kind == DevKind::vlan)
+    if (Device* lower = dev(d.link)) {
+      auto& slot = d.vlan_proto == 0x88a8 ? lower->vlans_8021ad : lower->vlans_8021q;
+      if (const VlanTable* old = slot.load(); old != nullptr && old->dev[d.vlan_id] == d.index) {
+        auto* t = new VlanTable(*old);
+        t->dev[d.vlan_id] = 0xffff;
+        rcu_.publish(slot, static_cast<const VlanTable*>(t));
+      }
+    }
+  devs_[d.index].store(nullptr, std::memory_order_release);
+  rcu_.synchronize();
+  d.oper_up.store(false);
+  return true;
+}
+
 bool Net::set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner) {
   std::lock_guard lk(mu_);
   if (d.rx_handler.load() != nullptr) return false;  // -EBUSY, as netdev_rx_handler_register

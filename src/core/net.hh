@@ -10,6 +10,7 @@
 //   add_ptype()           dev_add_pack(type) (dev = nullptr: any device)
 //   add_action()          tc ingress / egress filters
 //   add_vlan()            register_vlan_dev
+//   unregister_device()   unregister_netdevice (a reload's removed VLAN, bond, bridge)
 #pragma once
 
 #include <array>
@@ -53,7 +54,9 @@ class Net {
   const PtypeBase* ptype_base() const { return ptype_base_.load(std::memory_order_acquire); }
   Device* find(std::string_view name) const;
   uint16_t device_count() const { return next_index_; }  // indices are [0, device_count())
-  std::vector<Device*> devices() const;                  // in index order
+  // d is in the table (false once unregister_device() took it out).
+  bool registered(const Device& d) const { return dev(d.index) == &d; }
+  std::vector<Device*> devices() const;  // in index order
 
   // ---- writers (control thread only) ----
   // Takes ownership; assigns the index. Returns nullptr if the name exists or the table is full.
@@ -61,6 +64,13 @@ class Net {
   // Adds a VLAN sub-device `name` on `lower` (errors: existing name, VID in use, bad VID).
   Device* add_vlan(Device& lower, const std::string& name, uint16_t vid, uint16_t proto,
                    std::string* error);
+  // Takes d out of the table (and a VLAN out of its lower device's VID
+  // table), then waits out the workers' readers. The index is never given
+  // to another device, so an index still queued somewhere (an event ring, a
+  // counter block) names no device rather than the wrong one; the Device
+  // object itself stays allocated (retired) for pointers held past the
+  // grace period. False if d is not registered.
+  bool unregister_device(Device& d);
   bool set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner);
   void clear_rx_handler(Device& d);
 

@@ -125,6 +125,35 @@ std::string Addresses::add(uint16_t dev, const std::string& cidr, Address* added
   return "";
 }
 
+std::string Addresses::remove(uint16_t dev, const std::string& cidr, Address* removed) {
+  Address want;
+  Addresses scratch;  // parse it as add() does
+  if (std::string e = scratch.add(dev, cidr, &want, true); !e.empty()) return e;
+  for (auto it = addrs_.begin(); it != addrs_.end(); ++it) {
+    const bool same =
+        it->dev == dev && it->v6 == want.v6 && it->len == want.len &&
+        (want.v6 ? std::memcmp(it->v6addr, want.v6addr, 16) == 0 : it->addr == want.addr);
+    if (!same) continue;
+    *removed = *it;
+    addrs_.erase(it);
+    return "";
+  }
+  return "address " + cidr + " is not assigned (Cannot assign requested address)";
+}
+
+std::vector<Address> Addresses::remove_dev(uint16_t dev) {
+  std::vector<Address> out;
+  for (auto it = addrs_.begin(); it != addrs_.end();) {
+    if (it->dev == dev) {
+      out.push_back(*it);
+      it = addrs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
 bool Addresses::any_v6() const {
   for (const Address& a : addrs_)
     if (a.v6) return true;

@@ -37,6 +37,11 @@ class Addresses {
   // loopback: the address of lo (127.0.0.0/8 allowed, only there).
   std::string add(uint16_t dev, const std::string& cidr, Address* added, bool loopback = false);
   const std::vector<Address>& all() const { return addrs_; }
+  // Takes cidr off dev (the same text add() took): "" or why not; *removed
+  // is what was taken off.
+  std::string remove(uint16_t dev, const std::string& cidr, Address* removed);
+  // Takes every address of dev off; returns them.
+  std::vector<Address> remove_dev(uint16_t dev);
   bool any_v6() const;
 
   // A next hop is usable when it lies in a connected subnet (of *dev unless

@@ -50,8 +50,7 @@ std::unique_ptr<WorkerL3> make_worker_state(unsigned inst, unsigned id) {
 
 // ---- construction -----------------------------------------------------------------------
 
-L3::L3(Dataplane& d)
-    : dp(d), hooks(&hooks::registry(d)), neigh(*this), params(neigh.params) {
+L3::L3(Dataplane& d) : dp(d), hooks(&hooks::registry(d)), neigh(*this), params(neigh.params) {
   if (int e = fib4.create(); e != 0)
     throw std::runtime_error(std::string("l3: cannot create the FIB: ") + rte_strerror(e) +
                              " (raise eal.memory_mb: the FIB needs 2 x 32 MB)");
@@ -262,6 +261,10 @@ void setup(Dataplane& dp) {
   dp.add_timer(10, [p](uint64_t now) { p->run(now); });
   dp.add_shutdown([p]() { p->shutdown(); });
   dp.add_clear_stats([p]() { p->mib.clear(); });
+  dp.add_unregister([p](Device& d) {
+    p->forget_device(d.index);
+    p->commit();
+  });
   spdlog::info("l3: {} address(es), {} route(s), {} static neighbour(s)", l3.addresses().size(),
                l3.fib4.routes().size(), t.neighbours.size());
 }

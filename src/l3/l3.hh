@@ -127,6 +127,15 @@ class L3 {
   std::string add_route(const std::string& prefix, const std::string& via, const std::string& dev);
   std::string del_route(const std::string& prefix, const std::string& via, const std::string& dev);
   std::string add_static_neigh(Device& d, const std::string& ip, const std::string& mac);
+  // The reverse of add_address: its connected route goes with it (another
+  // address of the same subnet keeps or takes it over), then the routes
+  // whose gateway is no longer on a connected subnet of their device.
+  std::string del_address(Device& d, const std::string& cidr);
+  std::string del_static_neigh(Device& d, const std::string& ip);
+  // NETDEV_UNREGISTER: dev's addresses, every route through dev (both
+  // families, connected or not), its neighbours (queued packets dropped)
+  // and its punt TAP entry go. Commit() publishes.
+  void forget_device(uint16_t dev);
   // Local traffic for dev's addresses that the dataplane does not answer goes to `tap`.
   void set_punt(uint16_t dev, uint16_t tap);
   // IPv6: the two FIBs with the connected prefixes, the ND table (once, before start()).
@@ -155,6 +164,10 @@ class L3 {
   Snapshot* make_snapshot() const;
   std::string add_route6(const std::string& prefix, const std::string& via, const std::string& dev);
   std::string del_route6(const std::string& prefix, const std::string& via, const std::string& dev);
+  // After addresses went: connected routes of a (re)taken over or dropped,
+  // gateways off-link swept.
+  void address_gone(const Address& a);
+  void sweep_off_link();
 
   std::atomic<const Snapshot*> snap_{nullptr};
   std::vector<std::unique_ptr<WorkerL3>> workers_;

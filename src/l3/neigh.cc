@@ -284,6 +284,29 @@ std::string NeighTable::add_static(uint16_t dev, const std::string& ip, const st
   return "";
 }
 
+std::string NeighTable::remove(uint16_t dev, const std::string& ip) {
+  uint32_t a;
+  NeighEntry* e = nullptr;
+  if (parse_ipv4(ip, &a)) {
+    e = find(a, dev);
+  } else {
+    uint8_t a6[16];
+    if (inet_pton(AF_INET6, ip.c_str(), a6) != 1) return "bad neighbour address '" + ip + "'";
+    if (hash6_ != nullptr) e = find6(a6, dev);
+  }
+  if (e == nullptr) return "no neighbour " + ip + " (No such file or directory)";
+  destroy(e);
+  return "";
+}
+
+unsigned NeighTable::flush_dev(uint16_t dev) {
+  std::vector<NeighEntry*> gone;
+  for (uint32_t i : used_)
+    if (slots_[i]->key.dev == dev) gone.push_back(slots_[i].get());
+  for (NeighEntry* e : gone) destroy(e);
+  return static_cast<unsigned>(gone.size());
+}
+
 // ---- queued packets ---------------------------------------------------------------------------
 
 // Rewrites the Ethernet header from the (now valid) entry and sends what waited.
@@ -364,6 +387,10 @@ void NeighTable::resolve(rte_mbuf* m, uint64_t now) {
   bool v6 = (u >> 63) & 1;
   uint8_t a6[16];
   std::memcpy(a6, &meta(m).user[1], 16);
+  if (l3_.dp.net.dev(dev) == nullptr) {  // queued before its device was unregistered
+    l3_.dp.ctl_drop(m, dev, DropReason::neigh_failed);
+    return;
+  }
   NeighEntry* e = v6 ? find6(a6, dev) : find(ip, dev);
   if (e == nullptr) e = v6 ? create6(a6, dev, now) : create(ip, dev, now);
   if (e == nullptr) {
@@ -404,6 +431,7 @@ void NeighTable::probe(NeighEntry* e, const rte_ether_addr* unicast) {
 void NeighTable::event(const NeighEvent& ev, uint64_t now) {
   rte_ether_addr mac;
   std::memcpy(mac.addr_bytes, ev.mac, 6);
+  if (l3_.dp.net.dev(ev.dev) == nullptr) return;  // learned before its device was unregistered
   NeighEntry* e = find(ev.ip, ev.dev);
   if (e == nullptr && ev.kind == kEvRequestForUs) e = create(ev.ip, ev.dev, now);
   if (e != nullptr) apply_event(e, ev.kind, mac, now);
@@ -412,6 +440,7 @@ void NeighTable::event(const NeighEvent& ev, uint64_t now) {
 void NeighTable::event6(const NeighEvent6& ev, uint64_t now) {
   rte_ether_addr mac;
   std::memcpy(mac.addr_bytes, ev.mac, 6);
+  if (l3_.dp.net.dev(ev.dev) == nullptr) return;
   NeighEntry* e = find6(ev.a, ev.dev);
   if (e == nullptr && ev.kind == kEvRequestForUs) e = create6(ev.a, ev.dev, now);
   if (e != nullptr) apply_event(e, ev.kind, mac, now);

@@ -167,6 +167,10 @@ class NeighTable {
 
   // ---- control thread ----
   std::string add_static(uint16_t dev, const std::string& ip, const std::string& mac);
+  // `ip neigh del`: the entry of ip on dev goes (its queue is dropped): "" or why not.
+  std::string remove(uint16_t dev, const std::string& ip);
+  // Every entry on dev goes (the device was unregistered); returns how many.
+  unsigned flush_dev(uint16_t dev);
   // A packet to resolve: from a worker's pending ring (the mbuf's
   // meta.user[0] holds the next hop, user[1..2] an IPv6 one) or made here.
   void resolve(rte_mbuf* m, uint64_t now);

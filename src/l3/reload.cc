@@ -1,10 +1,13 @@
 // L3's part of a live reload (Feature::reload, src/control/reload.cc):
-// addresses added, routes added and removed, static neighbours added, all in
-// the running tables (neighbours learned, the MIB and the FIB's other routes
-// stay). Refused with the reason (a restart applies them): removing or
-// changing an address or a static neighbour, punt TAPs, IPv6 addresses when
-// IPv6 was off at start, and the first L3 section of a topology that started
-// without one.
+// addresses, routes and static neighbours added and removed, all in the
+// running tables (neighbours learned, the MIB and the FIB's other routes
+// stay). A removed address takes its connected route with it (IPv4 and
+// IPv6), and routes whose gateway is no longer on a connected subnet; a
+// changed static neighbour is removed, then added. What a removed device
+// held goes with it (L3::forget_device, run when the core unregisters it).
+// Refused with the reason (a restart applies them): punt TAPs, IPv6
+// addresses when IPv6 was off at start, and the first L3 section of a
+// topology that started without one.
 #include <algorithm>
 #include <string>
 
@@ -41,10 +44,10 @@ bool contains(const std::vector<T>& v, const T& x) {
   return std::any_of(v.begin(), v.end(), [&](const T& y) { return same(x, y); });
 }
 
+// A device of next's (a reload adds VLANs, bonds and bridges before L3 applies).
 bool device_will_exist(Dataplane& dp, const config::Topology& next, const std::string& name) {
-  if (dp.net.find(name) != nullptr) return true;
-  return std::any_of(next.vlans.begin(), next.vlans.end(),
-                     [&](const config::Vlan& v) { return v.name == name; });
+  if (next.devices.count(name) != 0) return true;
+  return dp.net.find(name) != nullptr && next.devices.empty();  // topologies built in tests
 }
 
 // An IPv4 gateway must be inside a subnet of one of next's IPv4 addresses
@@ -76,10 +79,6 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
         !std::all_of(now.punt.begin(), now.punt.end(),
                      [&](auto& p) { return contains(old.punt, p); }))
       return next.file + ": 'punt' changed: punt TAPs are ports; changing them needs a restart";
-    for (const auto& a : old.addresses)
-      if (!contains(now.addresses, a))
-        return next.file + ": address " + a.address + " on " + a.dev +
-               " was removed: removing an address needs a restart of sluiced";
     for (const auto& a : now.addresses) {
       if (contains(old.addresses, a)) continue;
       if (!device_will_exist(dp, next, a.dev))
@@ -89,10 +88,6 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
                "IPv6 was off at start (no IPv6 address): adding the first "
                "IPv6 address needs a restart of sluiced";
     }
-    for (const auto& n : old.neighbours)
-      if (!contains(now.neighbours, n))
-        return next.file + ": neighbour " + n.address + " on " + n.dev +
-               " was removed or changed: that needs a restart of sluiced";
     for (const auto& n : now.neighbours)
       if (!contains(old.neighbours, n) && !device_will_exist(dp, next, n.dev))
         return at(next, n.mark) + "neighbour on unknown device '" + n.dev + "'";
@@ -106,13 +101,31 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
   auto note = [&](const config::Topology& t, const config::Mark& m, const std::string& e) {
     if (!e.empty() && err.empty()) err = at(t, m) + e;
   };
+  // Removals first (routes, neighbours, addresses), so that what replaces
+  // them finds its place free; a device that goes (a removed VLAN) is still
+  // registered here: the core unregisters it after every feature applied.
+  for (const auto& r : old.routes)
+    if (!contains(now.routes, r)) {
+      if (!r.dev.empty() && dp.net.find(r.dev) == nullptr) continue;  // went with its device
+      std::string e = l3->del_route(r.prefix, r.via, r.dev);
+      // A route through a removed address's subnet may be gone already.
+      if (e.find("No such process") == std::string::npos) note(dp.topo, r.mark, e);
+    }
+  for (const auto& n : old.neighbours) {
+    if (contains(now.neighbours, n)) continue;
+    Device* d = dp.net.find(n.dev);
+    if (d != nullptr) note(dp.topo, n.mark, l3->del_static_neigh(*d, n.address));
+  }
+  for (const auto& a : old.addresses) {
+    if (contains(now.addresses, a)) continue;
+    Device* d = dp.net.find(a.dev);
+    if (d != nullptr) note(dp.topo, a.mark, l3->del_address(*d, a.address));
+  }
   for (const auto& a : now.addresses) {
     if (contains(old.addresses, a)) continue;
     Device* d = dp.net.find(a.dev);
     note(next, a.mark, d == nullptr ? "no device '" + a.dev + "'" : l3->add_address(*d, a.address));
   }
-  for (const auto& r : old.routes)
-    if (!contains(now.routes, r)) note(dp.topo, r.mark, l3->del_route(r.prefix, r.via, r.dev));
   for (const auto& r : now.routes)
     if (!contains(old.routes, r)) note(next, r.mark, l3->add_route(r.prefix, r.via, r.dev));
   for (const auto& n : now.neighbours) {

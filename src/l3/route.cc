@@ -5,6 +5,8 @@
 // L3::commit() publishes.
 #include <arpa/inet.h>
 
+#include <cstring>
+
 #include "core/dataplane.hh"
 #include "l3/l3.hh"
 
@@ -46,9 +48,20 @@ std::string L3::add_address(Device& d, const std::string& cidr) {
   Address a;
   const bool lo = d.kind == DevKind::loopback;
   if (std::string e = addrs.add(d.index, cidr, &a, lo); !e.empty()) return e;
-  if (a.v6) return "";  // its connected prefix comes with build_fib6()
-  if (lo) return "";    // 127.0.0.0/8 is in the local table only, as in Linux
   dirty_ = true;
+  if (a.v6) {
+    // Its connected prefix (addrconf_prefix_route); at start build_fib6() adds them.
+    if (!fib6.on() || lo) return "";
+    Route6 r;
+    std::memcpy(r.prefix.data(), a.v6addr, 16);
+    for (int b = a.len; b < 128; b++) r.prefix[b / 8] &= static_cast<uint8_t>(~(0x80 >> (b % 8)));
+    r.len = a.len;
+    r.dev = d.index;
+    r.origin = RouteOrigin::connected;
+    if (!fib6.routes().count({r.prefix, r.len})) return fib6.insert(r);
+    return "";
+  }
+  if (lo) return "";  // 127.0.0.0/8 is in the local table only, as in Linux
   // The connected route (fib_add_ifaddr), unless the subnet already has one.
   Route r;
   r.prefix = a.addr & prefix_mask(a.len);
@@ -61,6 +74,102 @@ std::string L3::add_address(Device& d, const std::string& cidr) {
 
 std::string L3::add_static_neigh(Device& d, const std::string& ip, const std::string& mac) {
   return neigh.add_static(d.index, ip, mac);
+}
+
+namespace {
+Addr6 masked6(const uint8_t* a, uint8_t len) {
+  Addr6 p;
+  std::memcpy(p.data(), a, 16);
+  for (int b = len; b < 128; b++) p[b / 8] &= static_cast<uint8_t>(~(0x80 >> (b % 8)));
+  return p;
+}
+}  // namespace
+
+void L3::address_gone(const Address& a) {
+  dirty_ = true;
+  if (a.loopback) return;
+  // Another address of the subnet (the first in order) keeps the connected route.
+  const Address* heir = nullptr;
+  for (const Address& o : addrs.all()) {
+    if (o.v6 != a.v6 || o.len != a.len || o.loopback) continue;
+    const bool same = a.v6 ? masked6(o.v6addr, o.len) == masked6(a.v6addr, a.len)
+                           : (o.addr & prefix_mask(o.len)) == (a.addr & prefix_mask(a.len));
+    if (same && (heir == nullptr || o.dev == a.dev)) heir = &o;
+  }
+  if (a.v6) {
+    if (!fib6.on()) return;
+    auto it = fib6.routes().find({masked6(a.v6addr, a.len), a.len});
+    if (it == fib6.routes().end() || it->second.origin != RouteOrigin::connected ||
+        it->second.dev != a.dev || (heir != nullptr && heir->dev == a.dev))
+      return;
+    Route6 r = it->second;
+    fib6.erase(it);
+    if (heir != nullptr) {
+      r.dev = heir->dev;
+      fib6.insert(r);
+    }
+    return;
+  }
+  auto it = fib4.routes().find({a.addr & prefix_mask(a.len), a.len});
+  if (it == fib4.routes().end() || it->second.origin != RouteOrigin::connected ||
+      it->second.dev != a.dev || (heir != nullptr && heir->dev == a.dev))
+    return;
+  Route r = it->second;
+  fib4.erase(it);
+  if (heir != nullptr) {
+    r.dev = heir->dev;
+    fib4.insert(r);
+  }
+}
+
+void L3::sweep_off_link() {
+  for (auto it = fib4.routes().begin(); it != fib4.routes().end();) {
+    uint16_t d = it->second.dev;
+    if (it->second.via != 0 && !addrs.on_link(it->second.via, &d))
+      fib4.erase(it++);
+    else
+      ++it;
+  }
+  if (!fib6.on()) return;
+  static const Addr6 zero{};
+  for (auto it = fib6.routes().begin(); it != fib6.routes().end();) {
+    uint16_t d = it->second.dev;
+    if (it->second.via != zero && !addrs.on_link6(it->second.via.data(), &d))
+      fib6.erase(it++);
+    else
+      ++it;
+  }
+}
+
+std::string L3::del_address(Device& d, const std::string& cidr) {
+  Address a;
+  if (std::string e = addrs.remove(d.index, cidr, &a); !e.empty()) return e;
+  address_gone(a);
+  sweep_off_link();
+  return "";
+}
+
+std::string L3::del_static_neigh(Device& d, const std::string& ip) {
+  return neigh.remove(d.index, ip);
+}
+
+void L3::forget_device(uint16_t dev) {
+  for (const Address& a : addrs.remove_dev(dev)) address_gone(a);
+  for (auto it = fib4.routes().begin(); it != fib4.routes().end();)
+    if (it->second.dev == dev)
+      fib4.erase(it++);
+    else
+      ++it;
+  if (fib6.on())
+    for (auto it = fib6.routes().begin(); it != fib6.routes().end();)
+      if (it->second.dev == dev)
+        fib6.erase(it++);
+      else
+        ++it;
+  sweep_off_link();
+  neigh.flush_dev(dev);
+  std::erase_if(punt_, [dev](const auto& p) { return p.first == dev || p.second == dev; });
+  dirty_ = true;
 }
 
 // ---- IPv4 -----------------------------------------------------------------------------------

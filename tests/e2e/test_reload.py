@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lab import SLUICED, Lab, Runner  # noqa: E402
+from test_bond import Switch  # noqa: E402  (a kernel bridge over two veths: the bond's peer)
 
 MACS = {"p1": "02:00:00:00:08:01", "p2": "02:00:00:00:08:02", "p3": "02:00:00:00:08:03",
         "a": "02:00:00:00:08:0a", "b": "02:00:00:00:08:0b", "c": "02:00:00:00:08:0c"}
@@ -238,9 +239,224 @@ def test_sighup_reloads_the_start_file():
         lab.close()
 
 
+# ---- bridges, bonds, VLANs added and removed (the ports stay) -----------------------------------
+
+MACS4 = {"p1": "02:00:00:00:09:01", "p2": "02:00:00:00:09:02", "p3": "02:00:00:00:09:03",
+         "p4": "02:00:00:00:09:04"}
+
+PORTS4 = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(if_a)s", mac: "%(p1)s"}
+  - {name: p2, device: "net_af_packet1,iface=%(if_b)s", mac: "%(p2)s"}
+  - {name: p3, device: "net_af_packet2,iface=%(if_c)s", mac: "%(p3)s"}
+  - {name: p4, device: "net_af_packet3,iface=%(if_d)s", mac: "%(p4)s"}
+"""
+
+BR0 = """bridges:
+  - {name: br0, ports: [p1, p2]%s}
+"""
+BR1 = """  - {name: br1, ports: [p3, p4]}
+"""
+
+
+def test_bridge_added_and_removed_under_ping():
+    """br1 over p3, p4 is added while A pings B across br0 every 10 ms (no
+    loss), C then reaches D through it; br0's setting change (ageing_s)
+    applies in place; removing br1 gives p3 and p4 back as plain ports."""
+    lab = Lab("rbr")
+    try:
+        a, if_a = lab.host("a", addr="10.0.0.2/24")
+        b, if_b = lab.host("b", addr="10.0.0.3/24")
+        c, if_c = lab.host("c", addr="10.0.5.2/24")
+        d, if_d = lab.host("d", addr="10.0.5.3/24")
+        ports = PORTS4 % dict(MACS4, if_a=if_a, if_b=if_b, if_c=if_c, if_d=if_d)
+        cfg = lab.config(ports + BR0 % "")
+        lab.start(cfg)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.3")
+        assert lab.ns_exec(c, "ping -c 1 -W 1 10.0.5.3", check=False).returncode != 0
+        fdb_before = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+
+        ping = start_ping(lab, a, "10.0.0.3", 5)
+        time.sleep(1)
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120" + BR1)
+        r = lab.ctl("reload")
+        assert r["changed"] == ["bridges"], r
+        br1 = lab.ctl("show", "bridge", "br1")
+        assert sorted(br1["ports"]) == ["p3", "p4"], br1
+        devs = lab.ctl("show", "devices")
+        assert devs["br1"]["kind"] == "bridge", devs["br1"]
+        assert devs["p3"]["master"] == "br1" and devs["p3"]["rx_handler"] == "bridge", devs["p3"]
+        lab.ns_exec(c, "ping -c 3 -i 0.1 -W 1 10.0.5.3")  # through the new bridge
+        assert lab.ctl("show", "bridge", "br0")["ageing_s"] == 120
+        sent, got, out = ping_result(ping)
+        assert sent > 250 and got == sent, out  # zero loss on the unchanged bridge
+        fdb = {e["mac"] for e in lab.ctl("show", "fdb", "br0")}
+        assert fdb_before <= fdb, (fdb_before, fdb)  # br0 kept its FDB
+        fdb1 = {e["mac"] for e in lab.ctl("show", "fdb", "br1")}
+        assert MACS4["p3"] in fdb1, fdb1
+
+        # A setting that cannot change in place: refused with the reason, nothing changed.
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120, max_fdb_entries: 100" + BR1)
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "max_fdb_entries" in r.stderr and "restart" in r.stderr, r.stderr
+
+        # br1 goes: p3 and p4 are plain ports again, C no longer reaches D.
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        time.sleep(0.5)
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120")
+        r = lab.ctl("reload")
+        assert r["changed"] == ["bridges"], r
+        devs = lab.ctl("show", "devices")
+        assert "br1" not in devs, devs.keys()
+        for p in ("p3", "p4"):
+            assert devs[p]["master"] is None and devs[p]["rx_handler"] is None, devs[p]
+        assert lab.ctl_raw("show", "bridge", "br1").returncode != 0
+        assert lab.ns_exec(c, "ping -c 2 -i 0.2 -W 1 10.0.5.3", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+        # And back: a new br1 works as the first did.
+        rewrite(cfg, ports + BR0 % ", ageing_s: 120" + BR1)
+        lab.ctl("reload")
+        lab.ns_exec(c, "ping -c 3 -i 0.1 -W 1 10.0.5.3")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+BOND_PORTS = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(sw0)s", mac: "02:00:00:00:0b:01"}
+  - {name: p2, device: "net_af_packet1,iface=%(sw1)s", mac: "02:00:00:00:0b:02"}
+  - {name: p3, device: "net_af_packet2,iface=%(if_a)s", mac: "02:00:00:00:0b:03"}
+"""
+BOND0 = """bonds:
+  - name: bond0
+    mode: active-backup
+    members: [p1, p2]
+    miimon_ms: 100
+"""
+
+
+def test_bond_added_and_removed():
+    """bond0 (active-backup over p1, p2, whose peer is a kernel bridge) is
+    added with an address while host A pings p3 every 10 ms (no loss); the
+    switch host pings the bond; removing it gives p1 and p2 their own MACs
+    and rx_handler slots back."""
+    lab = Lab("rbo")
+    try:
+        sw = Switch(lab)
+        a, if_a = lab.host("a", addr="10.0.0.2/24")
+        ports = BOND_PORTS % dict(sw0=sw.ifs[0], sw1=sw.ifs[1], if_a=if_a)
+        addr = "addresses:\n  - {dev: p3, address: 10.0.0.1/24}\n"
+        cfg = lab.config(ports + addr)
+        lab.start(cfg)
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.1")
+        ping = start_ping(lab, a, "10.0.0.1", 4)
+        time.sleep(0.5)
+        rewrite(cfg, ports + BOND0 + addr + "  - {dev: bond0, address: 10.77.0.1/24}\n")
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "bonds"], r
+        lab.wait_until(lambda: lab.ctl("show", "bond", "bond0")["bond0"]["active"] == "p1",
+                       what="p1 active")
+        devs = lab.ctl("show", "devices")
+        assert devs["bond0"]["kind"] == "bond", devs["bond0"]
+        assert devs["p1"]["master"] == "bond0" and devs["p1"]["rx_handler"] == "bond", devs["p1"]
+        assert devs["p2"]["mac"] == devs["bond0"]["mac"] == "02:00:00:00:0b:01", devs
+        sw.ex("ping -c 3 -i 0.1 -W 1 10.77.0.1")  # through the new bond
+        sent, got, out = ping_result(ping)
+        assert sent > 200 and got == sent, out
+
+        # A bond changed in place: refused with the reason.
+        rewrite(cfg, ports + BOND0.replace("miimon_ms: 100", "miimon_ms: 50") + addr +
+                "  - {dev: bond0, address: 10.77.0.1/24}\n")
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "bond 'bond0' changed" in r.stderr, r.stderr
+
+        ping = start_ping(lab, a, "10.0.0.1", 3)
+        time.sleep(0.5)
+        rewrite(cfg, ports + addr)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "bonds"], r
+        devs = lab.ctl("show", "devices")
+        assert "bond0" not in devs, devs.keys()
+        assert devs["p1"]["master"] is None and devs["p1"]["rx_handler"] is None, devs["p1"]
+        assert devs["p2"]["mac"] == "02:00:00:00:0b:02", devs["p2"]  # its own MAC back
+        assert "10.77.0.0/24" not in [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert sw.ex("ping -c 2 -i 0.2 -W 1 10.77.0.1", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
+VLAN_PORTS = """ports:
+  - {name: p1, device: "net_af_packet0,iface=%(if_a)s", mac: "02:00:00:00:0a:01"}
+  - {name: p2, device: "net_af_packet1,iface=%(if_b)s"}
+"""
+V10 = """vlans:
+  - {name: p1.10, link: p1, id: 10}
+"""
+
+
+def vlan10_arp(lab, ns):
+    """A tagged ARP request for 10.0.10.1 on VLAN 10 (this kernel has no 8021q
+    module: scapy speaks VLAN); whether a tagged reply came back."""
+    r = lab.scapy(ns, '''
+a = ARP(pdst="10.0.10.1", psrc="10.0.10.2", hwsrc="02:00:00:00:0a:0a")
+r = srp1(Ether(src="02:00:00:00:0a:0a", dst="ff:ff:ff:ff:ff:ff")/Dot1Q(vlan=10)/a, iface="eth0",
+         timeout=2)
+print("reply", r is not None and r.haslayer(ARP) and r[ARP].op == 2 and r.haslayer(Dot1Q))
+''')
+    return "reply True" in r.stdout
+
+
+def test_vlan_and_its_address_removed():
+    """Host A talks to sluice on VLAN 10 of p1, host B on p2 (pinging every
+    10 ms); removing the VLAN and its address takes the device, its
+    connected route and its neighbour away while B loses nothing; adding
+    them back works again."""
+    lab = Lab("rvl")
+    try:
+        a, if_a = lab.host("a", mac="02:00:00:00:0a:0a")
+        b, if_b = lab.host("b", addr="10.0.2.2/24")
+        ports = VLAN_PORTS % dict(if_a=if_a, if_b=if_b)
+        addrs = "addresses:\n  - {dev: p2, address: 10.0.2.1/24}\n"
+        with_vlan = ports + V10 + addrs + "  - {dev: p1.10, address: 10.0.10.1/24}\n"
+        cfg = lab.config(with_vlan)
+        lab.start(cfg)
+        assert vlan10_arp(lab, a)
+        lab.ns_exec(b, "ping -c 2 -W 1 10.0.2.1")
+        assert "10.0.10.0/24" in [x["prefix"] for x in lab.ctl("show", "routes")]
+        neigh = lab.ctl("show", "neigh")
+        assert any(n["address"] == "10.0.10.2" and n["dev"] == "p1.10" for n in neigh), neigh
+
+        ping = start_ping(lab, b, "10.0.2.1", 4)
+        time.sleep(1)
+        rewrite(cfg, ports + addrs)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "vlans"], r
+        devs = lab.ctl("show", "devices")
+        assert "p1.10" not in devs, devs.keys()
+        routes = [x["prefix"] for x in lab.ctl("show", "routes")]
+        assert "10.0.10.0/24" not in routes and "10.0.2.0/24" in routes, routes
+        assert not any(n["address"] == "10.0.10.2" for n in lab.ctl("show", "neigh"))
+        assert not vlan10_arp(lab, a)
+        sent, got, out = ping_result(ping)
+        assert sent > 200 and got == sent, out  # the other path lost nothing
+
+        rewrite(cfg, with_vlan)
+        r = lab.ctl("reload")
+        assert sorted(r["changed"]) == ["addresses", "vlans"], r
+        assert vlan10_arp(lab, a)
+        assert lab.ctl("show", "devices")["p1.10"]["kind"] == "vlan"
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
-              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file):
+              test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file,
+              test_bridge_added_and_removed_under_ping, test_bond_added_and_removed,
+              test_vlan_and_its_address_removed):
         r.run(t)
     r.finish()
