@@ -83,6 +83,17 @@ Device* Net::add_vlan(Device& lower, const std::string& name, uint16_t vid, uint
   return v;
 }
 
+bool Net::unplug_port(Device& d) {
+  std::lock_guard lk(mu_);
+  if (d.kind != DevKind::port || d.index >= kMaxDevices || dev(d.index) != &d) return false;
+  devs_[d.index].store(nullptr, std::memory_order_release);
+  d.tx_queues = 0;  // port_xmit drops (no_txq) whatever still reaches it
+  d.oper_up.store(false);
+  d.admin_up.store(false);
+  rcu_.synchronize();  // no worker still reads it from the table
+  return true;
+}
+
 bool Net::set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner) {
   std::lock_guard lk(mu_);
   if (d.rx_handler.load() != nullptr) return false;  // -EBUSY, as netdev_rx_handler_register

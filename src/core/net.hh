@@ -10,6 +10,7 @@
 //   add_ptype()           dev_add_pack(type) (dev = nullptr: any device)
 //   add_action()          tc ingress / egress filters
 //   add_vlan()            register_vlan_dev
+//   unplug_port()         unregister_netdevice of a hot-unplugged NIC
 #pragma once
 
 #include <array>
@@ -61,6 +62,13 @@ class Net {
   // Adds a VLAN sub-device `name` on `lower` (errors: existing name, VID in use, bad VID).
   Device* add_vlan(Device& lower, const std::string& name, uint16_t vid, uint16_t proto,
                    std::string* error);
+  // A port hot-unplugged by a reload (src/control/reload_ports.cc): its slot
+  // empties (dev(index) is nullptr, find() no longer sees the name, a later
+  // port may take the name with a new index) and it sends nothing more. The
+  // object stays owned, so a stale pointer to it stays valid; its index is
+  // never reused. Call with the workers paused and nothing left using it
+  // (handlers, VLANs, masters). False if it is not a registered port.
+  bool unplug_port(Device& d);
   bool set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner);
   void clear_rx_handler(Device& d);
 
