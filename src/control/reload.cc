@@ -141,7 +141,8 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
   res.paused_us = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
-  if (!apply_error.empty()) {  // checked, yet a resource failed: said loudly, the rest applied
+  close_removed_ports(dp, ports);  // the removed ports' ethdevs: nothing polls them any more
+  if (!apply_error.empty()) {      // checked, yet a resource failed: said loudly, the rest applied
     res.error = file + ": applying the reload failed: " + apply_error;
     spdlog::error("reload: {}", res.error);
     return res;

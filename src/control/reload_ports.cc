@@ -77,10 +77,10 @@ void unpoll(Dataplane& dp, const PortInfo& pi) {
   }
 }
 
-// A port out: polls (paused: the workers may have them), ethdev, device
-// table. Not paused: a port prepare_ports started, that no worker polls or
-// sends on yet.
-void take_out(Dataplane& dp, const std::string& name, bool paused) {
+// A port out of the dataplane: polls (paused: the workers may have them),
+// dp.ports, device table. Not paused: a port prepare_ports started, that no
+// worker polls or sends on yet. Its ethdev is closed later (close_removed_ports).
+void take_out(Dataplane& dp, const std::string& name, bool paused, PortPlan& plan) {
   long i = port_index(dp, name);
   if (i < 0) return;
   const PortInfo pi = dp.ports[static_cast<size_t>(i)];
@@ -91,8 +91,9 @@ void take_out(Dataplane& dp, const std::string& name, bool paused) {
                  d->rx_handler_owner != nullptr ? d->rx_handler_owner : "?");
     dp.net.clear_rx_handler(*d);
   }
-  pmd::remove_port(dp, static_cast<size_t>(i));
+  dp.ports.erase(dp.ports.begin() + i);
   if (d != nullptr) dp.net.unplug_port(*d);
+  plan.closing.emplace_back(pi, name);
 }
 
 }  // namespace
@@ -160,10 +161,11 @@ std::string prepare_ports(Dataplane& dp, PortPlan& plan) {
 
 void cancel_ports(Dataplane& dp, PortPlan& plan) {
   for (auto it = plan.added.rbegin(); it != plan.added.rend(); ++it) {
-    take_out(dp, *it, false);
+    take_out(dp, *it, false, plan);
     spdlog::info("reload refused: port {} closed again", *it);
   }
   plan.added.clear();
+  close_removed_ports(dp, plan);
 }
 
 void attach_ports(Dataplane& dp, const PortPlan& plan) {
@@ -178,11 +180,16 @@ void attach_ports(Dataplane& dp, const PortPlan& plan) {
   if (!plan.added.empty()) pmd::poll_links(dp);
 }
 
-void detach_ports(Dataplane& dp, const PortPlan& plan) {
-  for (const auto& name : plan.remove) {
-    take_out(dp, name, true);
+void detach_ports(Dataplane& dp, PortPlan& plan) {
+  for (const auto& name : plan.remove) take_out(dp, name, true, plan);
+}
+
+void close_removed_ports(Dataplane& dp, PortPlan& plan) {
+  for (const auto& [pi, name] : plan.closing) {
+    pmd::close_port(dp, pi, name);
     spdlog::info("port {}: removed by reload", name);
   }
+  plan.closing.clear();
 }
 
 }  // namespace sluice

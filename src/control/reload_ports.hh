@@ -11,9 +11,9 @@
 //            workers paused, its RX queues join their poll lists.
 //   removed  with the workers paused and after the features let go of it
 //            (a bridge releases it in its own reload step): its queues leave
-//            the poll lists, what is buffered for it is freed, the ethdev is
-//            stopped, closed and removed (rte_dev_remove), its Device is
-//            unplugged from the table (Net::unplug_port).
+//            the poll lists, what is buffered for it is freed, its Device is
+//            unplugged from the table (Net::unplug_port); once the workers
+//            go on, the ethdev is stopped, closed and removed (rte_dev_remove).
 //   changed  a port whose settings differ (device, queues, MTU, MAC, …) is
 //            refused with the settings named: that needs a restart.
 //
@@ -25,16 +25,16 @@
 #include <vector>
 
 #include "config/topology.hh"
+#include "core/dataplane.hh"
 
 namespace sluice {
-
-class Dataplane;
 
 struct PortPlan {
   std::vector<config::Port> add;    // in the new file's order
   std::vector<std::string> remove;  // names of running ports
   std::vector<std::string> added;   // the ones prepare_ports started (undone by cancel_ports)
   std::string file;                 // the new file, for FILE:LINE:COL
+  std::vector<std::pair<PortInfo, std::string>> closing;  // out, ethdev still open
   bool empty() const { return add.empty() && remove.empty(); }
 };
 
@@ -48,7 +48,12 @@ void cancel_ports(Dataplane& dp, PortPlan& plan);
 // Workers paused, before the features apply: the added ports' RX queues go
 // to their workers and their links are read.
 void attach_ports(Dataplane& dp, const PortPlan& plan);
-// Workers paused, after the features applied: the removed ports go.
-void detach_ports(Dataplane& dp, const PortPlan& plan);
+// Workers paused, after the features applied: the removed ports leave the
+// poll lists, dp.ports and the device table (what is buffered for them is
+// freed).
+void detach_ports(Dataplane& dp, PortPlan& plan);
+// After the workers resumed: the removed ports' ethdevs stopped, closed and
+// detached (rte_dev_remove; kept out of the pause, as it can take a while).
+void close_removed_ports(Dataplane& dp, PortPlan& plan);
 
 }  // namespace sluice

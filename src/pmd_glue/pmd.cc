@@ -374,11 +374,7 @@ void add_port(Dataplane& dp, const config::Port& p) {
                info.driver_name, pid, fmt_mac(mac), nrx, ntx, dev->mtu);
 }
 
-void remove_port(Dataplane& dp, size_t i) {
-  PortInfo pi = dp.ports.at(i);
-  dp.ports.erase(dp.ports.begin() + static_cast<std::ptrdiff_t>(i));
-  Device* d = dp.net.dev(pi.dev);
-  std::string name = d != nullptr ? d->name : "?";
+void close_port(Dataplane& dp, const PortInfo& pi, const std::string& name) {
   close_ethdev(dp, pi.port_id, name, true);
   spdlog::info("port {}: {} ethdev {} stopped, closed and removed", name, pi.devargs, pi.port_id);
 }

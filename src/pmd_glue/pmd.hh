@@ -43,10 +43,11 @@ void setup(Dataplane& dp);
 // detached again and nothing is registered.
 void add_port(Dataplane& dp, const config::Port& p);
 
-// Stops, closes and detaches the ethdev of dp.ports[i] (rte_dev_remove) and
-// erases that PortInfo. The Device and the workers' poll lists are the
-// caller's (a reload: src/control/reload_ports.cc).
-void remove_port(Dataplane& dp, size_t i);
+// Stops, closes and detaches (rte_dev_remove) the ethdev of a port that
+// add_port started and that nothing polls or sends on any more. The caller
+// (a reload: src/control/reload_ports.cc) has taken it out of dp.ports, the
+// workers' poll lists and the device table.
+void close_port(Dataplane& dp, const PortInfo& pi, const std::string& name);
 
 // Control thread: read link state of every port, log and apply changes
 // (also when dp.link_event was set by a PMD's link event).

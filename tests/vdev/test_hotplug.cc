@@ -79,6 +79,7 @@ std::string hotplug(Dataplane& dp, const config::Topology& next) {
   detach_ports(dp, plan);
   dp.topo = next;
   dp.resume_workers();
+  close_removed_ports(dp, plan);
   return "";
 }
 
