@@ -337,6 +337,16 @@ void add_port(Dataplane& dp, const config::Port& p) {
     if (int rc = rte_eth_dev_start(pid); rc != 0)
       throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
     started = true;
+    // What the RX queues already hold is not this port's: net_af_packet's
+    // socket takes every interface's frames until it is bound to its own
+    // (inside the probe), and a bridge would learn those MACs on this port.
+    rte_mbuf* junk[kBurst];
+    for (unsigned q = 0; q < nrx; q++)
+      for (int i = 0; i < 1024; i++) {
+        uint16_t n = rte_eth_rx_burst(pid, static_cast<uint16_t>(q), junk, kBurst);
+        if (n == 0) break;
+        rte_pktmbuf_free_bulk(junk, n);
+      }
   } catch (...) {
     close_ethdev(dp, pid, p.name, started);
     throw;
