@@ -340,8 +340,9 @@ void add_port(Dataplane& dp, const config::Port& p) {
     // What the RX queues already hold is not this port's: net_af_packet's
     // socket takes every interface's frames until it is bound to its own
     // (inside the probe), and a bridge would learn those MACs on this port.
+    // Other PMDs keep theirs (a net_pcap or net_ring port's input).
     rte_mbuf* junk[kBurst];
-    for (unsigned q = 0; q < nrx; q++)
+    for (unsigned q = 0; rx_csum::is_af_packet(p.device) && q < nrx; q++)
       for (int i = 0; i < 1024; i++) {
         uint16_t n = rte_eth_rx_burst(pid, static_cast<uint16_t>(q), junk, kBurst);
         if (n == 0) break;
