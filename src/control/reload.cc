@@ -7,6 +7,7 @@
 
 #include "config/topology.hh"
 #include "control/command.hh"
+#include "control/reload_ports.hh"
 #include "core/dataplane.hh"
 #include "core/feature.hh"
 
@@ -79,19 +80,33 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
   }
 
   // What changed, and whether its owner can take it: nothing changes yet.
-  for (const char* s : {"eal", "control", "logging", "ports"}) {
+  for (const char* s : {"eal", "control", "logging"}) {
     if (!dp.topo.section_differs(next, s)) continue;
     res.error =
         file + ": section '" + s + "' changed: it needs a restart of sluiced (nothing was changed)";
     return res;
   }
-  const bool vlans = dp.topo.section_differs(next, "vlans");
-  if (vlans) {
-    res.changed.emplace_back("vlans");
-    if (std::string e = check_vlans(dp, next); !e.empty()) {
+  // Ports added are probed and started now, so that the checks below find
+  // them; every refusal from here on closes them again (cancel_ports).
+  PortPlan ports;
+  if (dp.topo.section_differs(next, "ports")) {
+    res.changed.emplace_back("ports");
+    std::string e = check_ports(dp, next, &ports);
+    if (e.empty()) e = prepare_ports(dp, ports);
+    if (!e.empty()) {
       res.error = e;
       return res;
     }
+  }
+  auto refuse = [&](std::string e) {
+    cancel_ports(dp, ports);
+    res.error = std::move(e);
+    return res;
+  };
+  const bool vlans = dp.topo.section_differs(next, "vlans");
+  if (vlans) {
+    res.changed.emplace_back("vlans");
+    if (std::string e = check_vlans(dp, next); !e.empty()) return refuse(e);
   }
   std::vector<const Feature*> todo;
   for (const Feature* f : features()) {
@@ -102,28 +117,22 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
         names += (names.empty() ? "'" : ", '") + std::string(s.name) + "'";
       }
     if (names.empty()) continue;
-    if (f->reload == nullptr) {
-      res.error =
+    if (f->reload == nullptr)
+      return refuse(
           file + ": " + names + " changed: " + std::string(f->name) +
-          " cannot change while running yet; it needs a restart of sluiced (nothing was changed)";
-      return res;
-    }
-    if (std::string e = f->reload(dp, next, false); !e.empty()) {
-      res.error = e;
-      return res;
-    }
+          " cannot change while running yet; it needs a restart of sluiced (nothing was changed)");
+    if (std::string e = f->reload(dp, next, false); !e.empty()) return refuse(e);
     todo.push_back(f);
   }
 
   // Apply, with the workers paused at the end of their loop.
   const auto t0 = std::chrono::steady_clock::now();
-  if (!dp.pause_workers()) {
-    res.error = "the workers did not pause within 1 s; nothing was changed";
-    return res;
-  }
+  if (!dp.pause_workers())
+    return refuse("the workers did not pause within 1 s; nothing was changed");
   std::string apply_error;
   const std::vector<config::Vlan> old_vlans = dp.topo.vlans;
   try {
+    attach_ports(dp, ports);  // the new ports' queues polled from the resume on
     if (vlans) {
       dp.topo.vlans = next.vlans;  // add_vlans() reads them
       dp.add_vlans();
@@ -149,6 +158,11 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
   } catch (const std::exception& e) {
     apply_error = e.what();
   }
+  try {
+    detach_ports(dp, ports);  // after the features let go of them
+  } catch (const std::exception& e) {
+    if (apply_error.empty()) apply_error = e.what();
+  }
   auto& retired = dp.feature<Retired>();
   retired.topos.push_back(std::make_unique<config::Topology>(std::move(dp.topo)));
   dp.topo = next;
@@ -156,7 +170,8 @@ ReloadResult reload_topology(Dataplane& dp, const std::string& file_arg) {
   res.paused_us = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
-  if (!apply_error.empty()) {  // checked, yet a resource failed: said loudly, the rest applied
+  close_removed_ports(dp, ports);  // the removed ports' ethdevs: nothing polls them any more
+  if (!apply_error.empty()) {      // checked, yet a resource failed: said loudly, the rest applied
     res.error = file + ": applying the reload failed: " + apply_error;
     spdlog::error("reload: {}", res.error);
     return res;

@@ -9,10 +9,10 @@
 // workers go on. Devices, tables and state that did not change stay as they
 // are (FDB, neighbours, LACP, STP, captures, counters).
 //
-// What can change (docs/operations.md, "Reload"): VLANs added; bridge ports
-// added and removed; addresses added, routes and static neighbours added and
-// removed; hook lists added, removed and changed. The rest is refused with
-// the reason and needs a restart (eal, control, logging, ports, bonds, …).
+// What can change (docs/operations.md, "Reload"): ports added and removed
+// (src/control/reload_ports.hh); VLANs added; bridge ports added and removed; addresses added,
+// routes and static neighbours added and removed; hook lists added, removed and changed. The rest
+// is refused with the reason and needs a restart (eal, control, logging, changed ports, bonds, …).
 #pragma once
 
 #include <cstdint>

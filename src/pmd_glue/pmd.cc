@@ -158,7 +158,7 @@ void create_workers(Dataplane& dp, const std::vector<unsigned>& wl) {
 void create_pools(Dataplane& dp, const std::vector<unsigned>& wl) {
   const auto& topo = dp.topo;
   const uint64_t need = config::packet_pool_mbufs(topo, wl.size());  // what the loader checked
-  std::map<unsigned, uint64_t> preload;  // socket → mbufs
+  std::map<unsigned, uint64_t> preload;                              // socket → mbufs
   for (auto& p : topo.ports) {
     auto pollers = pollers_of(p, wl);
     if (pollers.empty()) continue;  // refused by setup_port
@@ -186,6 +186,16 @@ uint16_t probe_port(const config::Port& p) {
   std::string name;
   if (p.is_pci) {
     name = normalize_pci(p.device);
+    uint16_t existing;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) != 0) {
+      // Not probed by EAL at start (-a): a port a reload adds.
+      int rc = rte_dev_probe(name.c_str());
+      if (rc < 0)
+        throw std::runtime_error("port '" + p.name + "': cannot probe PCI device " + name + ": " +
+                                 rte_strerror(-rc) +
+                                 " (bound to vfio-pci? EAL runs with --no-pci when it started "
+                                 "without a PCI port: then adding one needs a restart)");
+    }
   } else {
     name = vdev_name(p.device);
     uint16_t existing;
@@ -281,26 +291,67 @@ rte_ether_addr apply_port_settings(const config::Port& p, uint16_t pid) {
   return mac;
 }
 
+// Stops (when started), closes and detaches an ethdev (rte_dev_remove, so
+// that the same device can be probed again).
+void close_ethdev(Dataplane& dp, uint16_t pid, const std::string& name, bool started) {
+  rte_eth_dev_info info{};
+  rte_eth_dev_info_get(pid, &info);
+  rte_eth_dev_callback_unregister(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, &dp);
+  if (started)
+    if (int rc = rte_eth_dev_stop(pid); rc != 0)
+      spdlog::warn("port {}: stop: {}", name, rte_strerror(-rc));
+  rte_eth_dev_close(pid);
+  if (info.device != nullptr) rte_dev_remove(info.device);
+}
+
+}  // namespace
+
 // One port of ports: probed, configured, started; its Device and PortInfo.
-void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned>& wl) {
+// A failure after the probe closes and detaches the ethdev again.
+void add_port(Dataplane& dp, const config::Port& p) {
+  std::vector<unsigned> wl;  // the workers' lcores, in worker id order
+  for (auto& w : dp.workers) wl.push_back(w->lcore);
+  if (dp.net.find(p.name) != nullptr)
+    throw std::runtime_error("port '" + p.name + "': a device of that name exists");
   uint16_t pid = probe_port(p);
-  rte_eth_dev_info info;
-  if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
-    throw std::runtime_error("port '" + p.name + "': dev_info: " + rte_strerror(-rc));
-  unsigned nrx = p.rx_queues;
-  unsigned ntx = tx_queue_count(p, info, wl.size());
-  // The pool of the socket of the first worker that polls this port.
-  std::vector<unsigned> pollers = pollers_of(p, wl);
-  if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
-  unsigned sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
-  rte_mempool* rx_mp = rx_csum::rx_pool(dp, p.device, sock, dp.pool_for_socket(sock));
-  configure_port(p, pid, info, nrx, ntx, sock, rx_mp);
-  rte_ether_addr mac = apply_port_settings(p, pid);
-  // PMDs that report link events without the interrupt mode (net_vhost,
-  // bonding) still wake the poller early.
-  rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, &dp);
-  if (int rc = rte_eth_dev_start(pid); rc != 0)
-    throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
+  bool started = false;
+  rte_eth_dev_info info{};
+  unsigned nrx = p.rx_queues, ntx = 0, sock = 0;
+  std::vector<unsigned> pollers;
+  rte_mempool* rx_mp = nullptr;
+  rte_ether_addr mac{};
+  try {
+    if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': dev_info: " + rte_strerror(-rc));
+    ntx = tx_queue_count(p, info, wl.size());
+    // The pool of the socket of the first worker that polls this port.
+    pollers = pollers_of(p, wl);
+    if (pollers.empty()) throw std::runtime_error("port '" + p.name + "': no worker polls it");
+    sock = rte_lcore_to_socket_id(dp.workers[pollers[0]]->lcore);
+    rx_mp = rx_csum::rx_pool(dp, p.device, sock, dp.pool_for_socket(sock));
+    configure_port(p, pid, info, nrx, ntx, sock, rx_mp);
+    mac = apply_port_settings(p, pid);
+    // PMDs that report link events without the interrupt mode (net_vhost,
+    // bonding) still wake the poller early.
+    rte_eth_dev_callback_register(pid, RTE_ETH_EVENT_INTR_LSC, lsc_callback, &dp);
+    if (int rc = rte_eth_dev_start(pid); rc != 0)
+      throw std::runtime_error("port '" + p.name + "': start: " + rte_strerror(-rc));
+    started = true;
+    // What the RX queues already hold is not this port's: net_af_packet's
+    // socket takes every interface's frames until it is bound to its own
+    // (inside the probe), and a bridge would learn those MACs on this port.
+    // Other PMDs keep theirs (a net_pcap or net_ring port's input).
+    rte_mbuf* junk[kBurst];
+    for (unsigned q = 0; rx_csum::is_af_packet(p.device) && q < nrx; q++)
+      for (int i = 0; i < 1024; i++) {
+        uint16_t n = rte_eth_rx_burst(pid, static_cast<uint16_t>(q), junk, kBurst);
+        if (n == 0) break;
+        rte_pktmbuf_free_bulk(junk, n);
+      }
+  } catch (...) {
+    close_ethdev(dp, pid, p.name, started);
+    throw;
+  }
 
   auto d = std::make_unique<Device>();
   d->name = p.name;
@@ -314,7 +365,10 @@ void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned
   d->xmit = port_xmit;
   d->oper_up = false;  // until the first link poll
   Device* dev = dp.net.add_device(std::move(d));
-  if (dev == nullptr) throw std::runtime_error("port '" + p.name + "': duplicate device name");
+  if (dev == nullptr) {
+    close_ethdev(dp, pid, p.name, true);
+    throw std::runtime_error("port '" + p.name + "': duplicate device name or device table full");
+  }
   rx_csum::attach(dp, *dev, info.driver_name, p.device, dp.pool_for_socket(sock), rx_mp);
 
   PortInfo pi;
@@ -331,13 +385,16 @@ void setup_port(Dataplane& dp, const config::Port& p, const std::vector<unsigned
                info.driver_name, pid, fmt_mac(mac), nrx, ntx, dev->mtu);
 }
 
-}  // namespace
+void close_port(Dataplane& dp, const PortInfo& pi, const std::string& name) {
+  close_ethdev(dp, pi.port_id, name, true);
+  spdlog::info("port {}: {} ethdev {} stopped, closed and removed", name, pi.devargs, pi.port_id);
+}
 
 void setup(Dataplane& dp) {
   std::vector<unsigned> wl = config::parse_lcores(dp.topo.eal.lcores);
   create_workers(dp, wl);  // first: their lcores decide the NUMA sockets that need pools
   create_pools(dp, wl);
-  for (auto& p : dp.topo.ports) setup_port(dp, p, wl);
+  for (auto& p : dp.topo.ports) add_port(dp, p);
   poll_links(dp);
 }
 

@@ -33,6 +33,22 @@ void init_eal(const config::Topology& topo, const std::string& prog);
 // Throws std::runtime_error.
 void setup(Dataplane& dp);
 
+// One port of a topology on the running dataplane (its workers and pools
+// exist): probed (a vdev through rte_dev_probe with the devargs start uses,
+// a PCI device EAL did not probe likewise), configured and started with the
+// same queues, pool and offloads as at start, its Device registered and its
+// PortInfo appended to dp.ports (pollers set; the workers' poll lists are
+// not touched). setup() calls it for every port, a reload for a port it
+// adds. Throws std::runtime_error; after a failure the ethdev is closed and
+// detached again and nothing is registered.
+void add_port(Dataplane& dp, const config::Port& p);
+
+// Stops, closes and detaches (rte_dev_remove) the ethdev of a port that
+// add_port started and that nothing polls or sends on any more. The caller
+// (a reload: src/control/reload_ports.cc) has taken it out of dp.ports, the
+// workers' poll lists and the device table.
+void close_port(Dataplane& dp, const PortInfo& pi, const std::string& name);
+
 // Control thread: read link state of every port, log and apply changes
 // (also when dp.link_event was set by a PMD's link event).
 void poll_links(Dataplane& dp);

@@ -5,7 +5,8 @@ p3), a route and a hook list, then removes them again: not one echo is
 lost, the FDB and counters stay, C is reachable once its port is in. A bad
 file changes nothing and returns the loader's FILE:LINE:COL error; SIGHUP
 re-reads the start file as `reload` does; a change that needs a restart is
-refused with the reason."""
+refused with the reason. A port is hot-plugged into the bridge and
+unplugged again under the same ping; one that does not probe is refused."""
 import os
 import re
 import signal
@@ -452,11 +453,98 @@ def test_vlan_and_its_address_removed():
     finally:
         lab.close()
 
+
+P4 = """  - {name: p4, device: "%s", mac: "02:00:00:00:08:04"}
+"""
+
+
+def test_ports_added_and_removed():
+    """A port is hot-plugged into the running bridge under a 10 ms ping on
+    the unchanged path (A to B), carries D's ping, and is unplugged again:
+    gone from show devices, no echo lost on the unchanged path. A port that
+    does not probe is refused with the PMD's reason and changes nothing."""
+    lab = Lab("rlp")
+    try:
+        a, b, c, cfg, text = lab_up(lab)
+        d, if_d = lab.host("d", addr="10.0.0.5/24", mac="02:00:00:00:08:0d")
+
+        def with_p4(ports, device="net_af_packet3,iface=%s" % if_d):
+            body = text(ports)
+            return body.replace("bridges:", P4 % device + "bridges:")
+
+        lab.ns_exec(a, "ping -c 2 -W 1 10.0.0.3")
+        devs_before = set(lab.ctl("show", "devices"))
+        assert "p4" not in devs_before, devs_before
+        p1_before = lab.ctl("show", "port", "stats", "p1")["p1"]["rx_packets"]
+
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        time.sleep(1)
+        rewrite(cfg, with_p4("p1, p2, p4"))
+        r = lab.ctl("reload")
+        assert set(r["changed"]) == {"ports", "bridges"}, r
+        assert r["paused_us"] < 100000, r
+        devs = lab.ctl("show", "devices")
+        assert "p4" in devs and devs["p4"]["master"] == "br0", devs.get("p4")
+        assert "p4" in lab.ctl("show", "bridge", "br0")["ports"]
+        # D, on the new port, reaches A across the bridge.
+        lab.ns_exec(d, "ping -c 3 -i 0.1 -W 1 10.0.0.2")
+        st4 = lab.ctl("show", "port", "stats", "p4")["p4"]
+        assert st4["rx_packets"] >= 3 and st4["tx_packets"] >= 3, st4
+        sent1, got, out = ping_result(ping)
+        # Zero loss: the frames the new port's socket took from every
+        # interface before it was bound (A's, B's) are dropped before it is
+        # polled, so the bridge does not learn A and B on p4.
+        assert sent1 > 150 and got == sent1, out
+        fdb = {e["mac"]: e for e in lab.ctl("show", "fdb", "br0")}
+        assert fdb[MACS["a"]]["port"] == "p1" and fdb[MACS["b"]]["port"] == "p2", fdb
+
+        # Unplugged again: bridge and ports back to the start file.
+        ping = start_ping(lab, a, "10.0.0.3", 3)
+        time.sleep(1)
+        rewrite(cfg, text())
+        r = lab.ctl("reload")
+        assert set(r["changed"]) == {"ports", "bridges"}, r
+        devs = lab.ctl("show", "devices")
+        assert "p4" not in devs, sorted(devs)
+        assert set(devs) == devs_before, (sorted(devs), sorted(devs_before))
+        assert sorted(lab.ctl("show", "bridge", "br0")["ports"]) == ["p1", "p2"]
+        assert lab.ns_exec(d, "ping -c 1 -W 1 10.0.0.2", check=False).returncode != 0
+        sent, got, out = ping_result(ping)
+        assert sent > 150 and got == sent, out  # zero loss on the unchanged path
+        # The unchanged port's counters went on.
+        assert lab.ctl("show", "port", "stats", "p1")["p1"]["rx_packets"] >= p1_before + sent1 + sent - 1
+
+        # Ports that do not probe: refused with the reason, nothing changed.
+        ping = start_ping(lab, a, "10.0.0.3", 2)
+        for bad, why in (("net_bogus0", "probe"), ("net_af_packet3,iface=sl-nosuch0", "probe")):
+            rewrite(cfg, with_p4("p1, p2, p4", bad))
+            r = lab.ctl_raw("reload")
+            assert r.returncode == 1, r
+            assert "port 'p4'" in r.stderr and why in r.stderr, r.stderr
+            assert "nothing was changed" in r.stderr, r.stderr
+            assert set(lab.ctl("show", "devices")) == devs_before
+            assert sorted(lab.ctl("show", "bridge", "br0")["ports"]) == ["p1", "p2"]
+        # A changed port is refused with the setting named.
+        rewrite(cfg, text().replace("{name: p3,", "{name: p3, rx_desc: 512,"))
+        r = lab.ctl_raw("reload")
+        assert r.returncode == 1 and "port 'p3' changed (rx_desc)" in r.stderr, r.stderr
+        sent, got, out = ping_result(ping)
+        assert got == sent, out
+
+        # The same port again, under its name: it comes back and works.
+        rewrite(cfg, with_p4("p1, p2, p4"))
+        lab.ctl("reload")
+        lab.ns_exec(d, "ping -c 2 -i 0.1 -W 1 10.0.0.2")
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 if __name__ == "__main__":
     r = Runner()
     for t in (test_reload_under_ping, test_bad_file_and_refusals_change_nothing,
               test_mirrors_added_kept_changed_removed, test_sighup_reloads_the_start_file,
               test_bridge_added_and_removed_under_ping, test_bond_added_and_removed,
-              test_vlan_and_its_address_removed):
+              test_vlan_and_its_address_removed, test_ports_added_and_removed):
         r.run(t)
     r.finish()
