@@ -84,6 +84,7 @@ BondSys::~BondSys() {
       if (m->dev->rx_handler_ctx.load() == m.get()) dp.net.clear_rx_handler(*m->dev);
     delete b->view.load();
   }
+  for (auto& b : retired) delete b->view.load();  // bonds a reload removed
 }
 
 Bond* BondSys::find(const std::string& name) const {

@@ -236,6 +236,15 @@ struct CaptureManager::Capture {
 CaptureManager::CaptureManager(Dataplane& dp) : dp_(dp) {
   dp_.add_timer(kTimerMs, [this](uint64_t) { poll(); });
   dp_.add_shutdown([this] { stop_all(true); });  // the workers have stopped
+  // A device a reload removes takes its captures with it (their files are
+  // closed with what they hold), as Linux ends a tcpdump whose interface goes.
+  dp_.add_unregister([this](Device& d) {
+    for (const CaptureInfo& c : list())
+      if (c.running && c.dev == d.name) {
+        spdlog::info("capture {}: device {} removed: capture stopped", c.id, d.name);
+        stop(c.id);
+      }
+  });
 }
 
 CaptureManager::~CaptureManager() {

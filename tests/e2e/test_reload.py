@@ -55,7 +55,7 @@ def lab_up(lab):
     def text(ports="p1, p2", extra=""):
         return BASE % dict(v, ports=ports) + extra
 
-    cfg = lab.config(text())
+    cfg = lab.config(text(), memory_mb=512)  # room for a capture pool beside a hot-added port
     lab.start(cfg)
     return a, b, c, cfg, text
 
@@ -145,7 +145,7 @@ def test_bad_file_and_refusals_change_nothing():
         assert chk.returncode == 2 and chk.stderr.strip() == r.stderr.strip(), (chk.stderr, r.stderr)
         # A change that needs a restart: refused, with the reason
         with open(cfg, "w") as f:
-            f.write(good.replace("memory_mb: 256", "memory_mb: 300"))
+            f.write(re.sub(r"memory_mb: \d+", "memory_mb: 300", good))
         r = lab.ctl_raw("reload")
         assert r.returncode == 1 and "'eal'" in r.stderr and "restart" in r.stderr, r.stderr
         with open(cfg, "w") as f:
@@ -490,6 +490,12 @@ def test_ports_added_and_removed():
         lab.ns_exec(d, "ping -c 3 -i 0.1 -W 1 10.0.0.2")
         st4 = lab.ctl("show", "port", "stats", "p4")["p4"]
         assert st4["rx_packets"] >= 3 and st4["tx_packets"] >= 3, st4
+        # A capture on the new port: the port's removal ends it, file closed.
+        cap = os.path.join(lab.tmp, "p4.pcapng")
+        lab.ctl("capture", "start", "p4", "both", "file", cap)
+        lab.ns_exec(d, "ping -c 2 -i 0.1 -W 1 10.0.0.2")
+        caps = [c for c in lab.ctl("show", "captures") if c["dev"] == "p4"]
+        assert len(caps) == 1 and caps[0]["running"] and caps[0]["accepted"] >= 4, caps
         sent1, got, out = ping_result(ping)
         # Zero loss: the frames the new port's socket took from every
         # interface before it was bound (A's, B's) are dropped before it is
@@ -508,6 +514,9 @@ def test_ports_added_and_removed():
         assert "p4" not in devs, sorted(devs)
         assert set(devs) == devs_before, (sorted(devs), sorted(devs_before))
         assert sorted(lab.ctl("show", "bridge", "br0")["ports"]) == ["p1", "p2"]
+        caps = [c for c in lab.ctl("show", "captures") if c["dev"] == "p4"]
+        assert not any(c["running"] for c in caps), caps  # stopped (or already forgotten)
+        assert os.path.getsize(cap) > 0
         assert lab.ns_exec(d, "ping -c 1 -W 1 10.0.0.2", check=False).returncode != 0
         sent, got, out = ping_result(ping)
         assert sent > 150 and got == sent, out  # zero loss on the unchanged path

@@ -80,7 +80,8 @@ std::vector<uint8_t> bytes(const Pkt& p) {
 rte_mbuf* mbuf(const std::vector<uint8_t>& b) {
   rte_mbuf* m = rte_pktmbuf_alloc(test::pool());
   EXPECT_NE(m, nullptr);
-  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(b.size())), b.data(), b.size());
+  if (!b.empty())  // an empty frame: nothing to copy (memcpy's pointers must not be null)
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(b.size())), b.data(), b.size());
   std::memset(rte_mbuf_to_priv(m), 0, sizeof(PktMeta));
   return m;
 }
