@@ -196,7 +196,6 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
     emit(insn(BPF_JMP | EBPF_JLT | BPF_K, kRegLen, 0, 0, static_cast<int32_t>(span)), To::slow);
   emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, 0));      // A = 0
   emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, kDirX, 0, 0, 0));  // X = 0
-  for (uint32_t i = 0; i < 3; i++) pos[i] = 0;
   for (uint32_t i = 3; i < n; i++) {
     pos[i] = static_cast<uint32_t>(out.size());
     ebpf_insn x = in[i];
