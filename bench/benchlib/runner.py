@@ -11,7 +11,7 @@ from . import common, scenarios, testpmd, traffic
 from .common import log
 from .sluice import Build, CtlError, Sluiced, tsc_hz, write_topology
 
-MEMORY_MB = 512
+MEMORY_MB = 768
 MBUFS_TESTPMD = 32767
 INGRESS_MAC = "02:00:00:00:00:01"
 

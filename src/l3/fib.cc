@@ -34,14 +34,14 @@ const char* rt_type_name(RtType t) {
 
 // ---- the families ---------------------------------------------------------------------------
 
-rte_fib* Af4::create(unsigned instance, int buffer) {
+rte_fib* Af4::create(unsigned instance, int buffer, uint32_t tbl8) {
   rte_fib_conf conf{};
   conf.type = RTE_FIB_DIR24_8;
   conf.default_nh = 0;
-  conf.max_routes = 1 << 15;
+  conf.max_routes = kMaxRoutes;
   conf.rib_ext_sz = 0;
   conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
-  conf.dir24_8.num_tbl8 = 1024;
+  conf.dir24_8.num_tbl8 = tbl8;
   char name[32];
   std::snprintf(name, sizeof name, "l3fib%u_%d", instance, buffer);
   return rte_fib_create(name, SOCKET_ID_ANY, &conf);
@@ -69,13 +69,16 @@ NextHop Af4::hop_of(const Route& r) {
   return nh;
 }
 
-rte_fib6* Af6::create(unsigned instance, int buffer) {
+rte_fib6* Af6::create(unsigned instance, int buffer, uint32_t tbl8) {
   rte_fib6_conf conf{};
   conf.type = RTE_FIB6_TRIE;
   conf.default_nh = 0;
-  conf.max_routes = 4096;
-  conf.trie.nh_sz = RTE_FIB6_TRIE_2B;
-  conf.trie.num_tbl8 = 512;
+  conf.max_routes = kMaxRoutes;
+  // A 2-byte entry numbers at most 32767 groups (rte_fib6 refuses more with
+  // EINVAL); beyond that the entries are 4 bytes (the 16M-entry first level
+  // doubles to 64 MB).
+  conf.trie.nh_sz = tbl8 < (1u << 15) - 64 ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
+  conf.trie.num_tbl8 = tbl8;
   char name[32];
   std::snprintf(name, sizeof name, "l3fib6_%u_%d", instance, buffer);
   return rte_fib6_create(name, SOCKET_ID_ANY, &conf);
@@ -113,11 +116,12 @@ Fib<Af>::~Fib() {
 }
 
 template <class Af>
-int Fib<Af>::create() {
+int Fib<Af>::create(uint32_t tbl8) {
   static std::atomic<unsigned> instances{0};
   const unsigned k = instances.fetch_add(1);
+  tbl8_cap_ = Af::kTbl8 + tbl8;
   for (int b = 0; b < 2; b++) {
-    buf_[b] = Af::create(k, b);
+    buf_[b] = Af::create(k, b, tbl8_cap_);
     if (buf_[b] == nullptr) {
       const int err = rte_errno;
       Af::free(buf_[0]);
@@ -133,8 +137,18 @@ std::string Fib<Af>::insert(Route r) {
   const Key key{r.prefix, r.len};
   if (routes_.count(key))
     return "route " + Af::str(r.prefix) + "/" + std::to_string(r.len) + " exists";
+  // The tables hold kMaxRoutes (local and connected routes included): refused
+  // here, not accepted and then missing from the lookup.
+  if (routes_.size() >= Af::kMaxRoutes)
+    return std::string(Af::kName) + " is full: " + std::to_string(Af::kMaxRoutes) + " routes";
+  const uint32_t cost = Af::tbl8_cost(r.len);
+  if (tbl8_used_ + cost > tbl8_cap_)
+    return std::string(Af::kName) + " is full: its " + std::to_string(tbl8_cap_) +
+           " tbl8 groups are taken (sized at start for the topology's routes and " +
+           std::to_string(Af::kTbl8) + " more)";
   r.nh = hop_get(Af::hop_of(r));
   if (r.nh == 0) return Af::kTooManyHops;
+  tbl8_used_ += cost;
   routes_[key] = r;
   ops_.push_back(Op{r.prefix, r.len, r.nh});
   return "";
@@ -143,8 +157,18 @@ std::string Fib<Af>::insert(Route r) {
 template <class Af>
 void Fib<Af>::erase(typename Routes::const_iterator it) {
   hop_put(it->second.nh);
+  tbl8_used_ -= Af::tbl8_cost(it->second.len);
   ops_.push_back(Op{it->second.prefix, it->second.len, 0});
   routes_.erase(it);
+}
+
+template <class Af>
+void Fib<Af>::erase_dev(uint16_t dev) {
+  for (auto it = routes_.cbegin(); it != routes_.cend();)
+    if (it->second.dev == dev)
+      erase(it++);
+    else
+      ++it;
 }
 
 template <class Af>

@@ -73,7 +73,12 @@ struct Af4 {
   using Route = l3::Route;
   static constexpr const char* kName = "fib";
   static constexpr const char* kTooManyHops = "too many next hops";
-  static Table* create(unsigned instance, int buffer);
+  static constexpr uint32_t kMaxRoutes = 1u << 15;  // rte_fib's max_routes (its RIB holds 2x nodes)
+  static constexpr uint32_t kTbl8 = 1024;          // dir24_8 groups: one per /24 with longer routes
+  // Groups a route may take beyond what its /24 shares: none counted (a
+  // dir24_8 group serves every longer route of its /24).
+  static uint32_t tbl8_cost(uint8_t) { return 0; }
+  static Table* create(unsigned instance, int buffer, uint32_t tbl8);
   static void free(Table* t);
   static int add(Table* t, const Prefix& p, uint8_t len, uint64_t nh);
   static int del(Table* t, const Prefix& p, uint8_t len);
@@ -90,7 +95,13 @@ struct Af6 {
   using Route = Route6;
   static constexpr const char* kName = "fib6";
   static constexpr const char* kTooManyHops = "too many IPv6 next hops";
-  static Table* create(unsigned instance, int buffer);
+  static constexpr uint32_t kMaxRoutes = 1u << 15;  // rte_fib6's max_routes
+  static constexpr uint32_t kTbl8 = 4096;           // trie groups at least (512 bytes each)
+  // rte_fib6's trie reserves a group per 8 bits beyond /24 that a route
+  // goes past its closest covering route (five for a /64 with none): the
+  // upper bound, one per 8 bits beyond /24, is what sluice counts.
+  static uint32_t tbl8_cost(uint8_t len) { return len > 24 ? (len - 24u + 7u) / 8u : 0u; }
+  static Table* create(unsigned instance, int buffer, uint32_t tbl8);
   static void free(Table* t);
   static int add(Table* t, const Prefix& p, uint8_t len, uint64_t nh);
   static int del(Table* t, const Prefix& p, uint8_t len);
@@ -114,14 +125,18 @@ class Fib {
   Fib(const Fib&) = delete;
   Fib& operator=(const Fib&) = delete;
 
-  // Creates the two buffers: 0, or the rte_errno of the failure (then none exists).
-  int create();
+  // Creates the two buffers, each with room for `tbl8` groups beyond
+  // Af::kTbl8 (the routes a topology brings, Af::tbl8_cost each): 0, or
+  // the rte_errno of the failure (then none exists).
+  int create(uint32_t tbl8 = 0);
   bool on() const { return buf_[0] != nullptr; }
 
   // Adds r (with a reference on its next hop): "" or why not, nothing changed.
   std::string insert(Route r);
   // Removes the route at it.
   void erase(typename Routes::const_iterator it);
+  // Removes every route through dev (the device is going away).
+  void erase_dev(uint16_t dev);
   const Routes& routes() const { return routes_; }
   // Next hops by index, what a buffer's lookup returns; [0] = no route.
   const std::vector<Hop>& hops() const { return hops_; }
@@ -146,6 +161,7 @@ class Fib {
   void hop_put(uint32_t idx);
 
   Table* buf_[2] = {nullptr, nullptr};
+  uint32_t tbl8_cap_ = 0, tbl8_used_ = 0;  // groups, counted with Af::tbl8_cost
   unsigned active_ = 0;  // which buffer the published snapshot names
   Routes routes_;
   std::vector<Op> ops_;

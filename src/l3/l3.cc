@@ -177,9 +177,9 @@ void L3::set_punt(uint16_t dev, uint16_t tap) {
   dirty_ = true;
 }
 
-void L3::build_fib6() {
+void L3::build_fib6(uint32_t tbl8) {
   if (!addrs.any_v6()) return;
-  if (int e = fib6.create(); e != 0) {
+  if (int e = fib6.create(tbl8); e != 0) {
     spdlog::error("l3: cannot create the IPv6 FIB ({}); IPv6 stays off (raise eal.memory_mb)",
                   rte_strerror(e));
     return;
@@ -236,7 +236,16 @@ void setup(Dataplane& dp) {
       if (std::string e = l3.add_address(*lo, "::1/128"); !e.empty())
         spdlog::warn("l3: lo: ::1: {}", e);
   }
-  l3.build_fib6();
+  // The IPv6 trie's groups, sized for the topology's routes: each address's
+  // local /128 and connected prefix, and every IPv6 route.
+  uint32_t tbl8 = 0;
+  for (const auto& a : t.addresses)
+    if (a.address.find(':') != std::string::npos) tbl8 += Af6::tbl8_cost(128) + Af6::tbl8_cost(64);
+  for (const auto& r : t.routes)
+    if (size_t slash = r.prefix.find('/'); r.prefix.find(':') != std::string::npos)
+      tbl8 += Af6::tbl8_cost(static_cast<uint8_t>(
+          slash == std::string::npos ? 128 : std::strtoul(r.prefix.c_str() + slash + 1, nullptr, 10)));
+  l3.build_fib6(tbl8);
   for (const auto& r : t.routes) {
     if (std::string e = l3.add_route(r.prefix, r.via, r.dev); !e.empty())
       throw std::runtime_error(where(r.mark) + e);

@@ -139,7 +139,7 @@ class L3 {
   // Local traffic for dev's addresses that the dataplane does not answer goes to `tap`.
   void set_punt(uint16_t dev, uint16_t tap);
   // IPv6: the two FIBs with the connected prefixes, the ND table (once, before start()).
-  void build_fib6();
+  void build_fib6(uint32_t tbl8 = 0);  // tbl8: the trie groups the topology's routes take
   // Publishes pending table changes (FIBs, local tables, addresses) to the workers.
   void commit();
   // Neighbour timers, worker events, resolution queues. now in ms.

@@ -155,17 +155,8 @@ std::string L3::del_static_neigh(Device& d, const std::string& ip) {
 
 void L3::forget_device(uint16_t dev) {
   for (const Address& a : addrs.remove_dev(dev)) address_gone(a);
-  for (auto it = fib4.routes().begin(); it != fib4.routes().end();)
-    if (it->second.dev == dev)
-      fib4.erase(it++);
-    else
-      ++it;
-  if (fib6.on())
-    for (auto it = fib6.routes().begin(); it != fib6.routes().end();)
-      if (it->second.dev == dev)
-        fib6.erase(it++);
-      else
-        ++it;
+  fib4.erase_dev(dev);
+  if (fib6.on()) fib6.erase_dev(dev);
   sweep_off_link();
   neigh.flush_dev(dev);
   std::erase_if(punt_, [dev](const auto& p) { return p.first == dev || p.second == dev; });
