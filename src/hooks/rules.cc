@@ -305,8 +305,18 @@ struct FamCtx {
   rte_acl_ctx* ctx = nullptr;
   unsigned words = 1;
   Layout lay{};
+  uint32_t need = 0;  // bit per logical field the layout compiles (make_key writes only these)
   std::vector<uint32_t> map;  // ACL userdata - 1 → rule index
   std::vector<AclRule> full;  // [userdata - 1]: the compiled fields, for the exact check
+  // [userdata - 1]: what the hook's fast loop needs of the rule, in one
+  // 8-byte entry (accept/drop with or without a counter; the rest, and
+  // traced packets, take the full path).
+  struct Act {
+    uint32_t rule;    // index in RuleTable::rules
+    uint8_t verdict;  // 0 accept, 1 drop, 2 full path
+    uint8_t counter;
+  };
+  std::vector<Act> act;
   ~FamCtx() {
     if (ctx != nullptr) rte_acl_free(ctx);
   }
@@ -460,6 +470,8 @@ std::string build_family(RuleTable& t, FamCtx& fc, unsigned words, int family, b
     for (const LRule& lr : lrs) used[f] = used[f] || !wildcard(f, lr[f]);
   }
   make_layout(used, &fc.lay);
+  fc.need = 0;
+  for (unsigned i = 0; i < fc.lay.nf; i++) fc.need |= 1u << fc.lay.field[i];
   char name[RTE_ACL_NAMESIZE];
   std::snprintf(name, sizeof name, "hk%u", g_ctx_seq++);
   rte_acl_param p{};
@@ -481,6 +493,14 @@ std::string build_family(RuleTable& t, FamCtx& fc, unsigned words, int family, b
     r->data.category_mask = 1;
     r->data.priority = static_cast<int32_t>(t.rules.size() - fc.map[j]);  // first match wins
     r->data.userdata = static_cast<uint32_t>(j + 1);
+    const Rule& rr = t.rules[fc.map[j]].r;
+    bool simple = !rr.log && !rr.has_set_mark &&
+                  (rr.verdict == RuleVerdict::accept || rr.verdict == RuleVerdict::drop);
+    fc.act.push_back({fc.map[j],
+                      static_cast<uint8_t>(!simple                           ? 2
+                                           : rr.verdict == RuleVerdict::drop ? 1
+                                                                             : 0),
+                      static_cast<uint8_t>(rr.counter)});
     if (rte_acl_add_rules(fc.ctx, r, 1) != 0) return "rte_acl_add_rules failed";
   }
   rte_acl_config cfg{};
@@ -553,12 +573,18 @@ void make_key(const rte_mbuf* m, uint16_t in, uint16_t out, const FamCtx& fc, Ke
     sa = ip + 14;  // ARP: sender and target IPv4 in the address fields, proto 0
     da = ip + 24;
   }  // else (bridge points): L2 fields only
+  // Only the fields the context compiles are written (one well-predicted
+  // branch per group: every packet of a burst meets the same context).
+  const uint32_t need = fc.need;
+  auto has = [need](uint32_t bits) { return (need & bits) != 0; };
+  constexpr uint32_t kAddr = 0x1feu;  // F_SRC0..F_DST3
   uint32_t w0 = proto;
   std::memcpy(b, &w0, 4);
-  for (unsigned i = 0; i < fc.words; i++) {
-    std::memcpy(b + off[F_SRC0 + i], sa + 4 * i, 4);
-    std::memcpy(b + off[F_DST0 + i], da + 4 * i, 4);
-  }
+  if (has(kAddr))
+    for (unsigned i = 0; i < fc.words; i++) {
+      std::memcpy(b + off[F_SRC0 + i], sa + 4 * i, 4);
+      std::memcpy(b + off[F_DST0 + i], da + 4 * i, 4);
+    }
   const uint8_t* ports = kZero;
   uint16_t icmp = 0;
   if (l4 != nullptr) {
@@ -571,25 +597,33 @@ void make_key(const rte_mbuf* m, uint16_t in, uint16_t out, const FamCtx& fc, Ke
       icmp = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
     }
   }
-  std::memcpy(b + off[F_SPORT], ports, 2);
-  std::memcpy(b + off[F_DPORT], ports + 2, 2);
-  put16(b + off[F_IN], in);
-  put16(b + off[F_OUT], out);
-  uint32_t mk = rte_cpu_to_be_32(md.mark);
-  std::memcpy(b + off[F_MARK], &mk, 4);
+  if (has(1u << F_SPORT | 1u << F_DPORT)) {
+    std::memcpy(b + off[F_SPORT], ports, 2);
+    std::memcpy(b + off[F_DPORT], ports + 2, 2);
+  }
+  if (has(1u << F_IN | 1u << F_OUT)) {
+    put16(b + off[F_IN], in);
+    put16(b + off[F_OUT], out);
+  }
+  if (has(1u << F_MARK)) {
+    uint32_t mk = rte_cpu_to_be_32(md.mark);
+    std::memcpy(b + off[F_MARK], &mk, 4);
+  }
   uint16_t vlan = 0;
   if (md.flags & kFlagVlan) {
     flags |= kFlagTagged;
     vlan = md.vlan_tci & 0xfff;
   }
-  put16(b + off[F_VLAN], vlan);
-  put16(b + off[F_FLAGS], flags);
-  put16(b + off[F_ICMP], icmp);
-  std::memcpy(b + off[F_SMAC03], d + 6, 4);  // source MAC 0-3
-  std::memcpy(b + off[F_DMAC03], d, 4);      // destination MAC 0-3
-  std::memcpy(b + off[F_SMAC45], d + 10, 2);
-  std::memcpy(b + off[F_DMAC45], d + 4, 2);
-  put16(b + off[F_PAD], 0);
+  if (has(1u << F_VLAN)) put16(b + off[F_VLAN], vlan);
+  if (has(1u << F_FLAGS)) put16(b + off[F_FLAGS], flags);
+  if (has(1u << F_ICMP)) put16(b + off[F_ICMP], icmp);
+  if (has(1u << F_SMAC03 | 1u << F_DMAC03 | 1u << F_SMAC45 | 1u << F_DMAC45)) {
+    std::memcpy(b + off[F_SMAC03], d + 6, 4);  // source MAC 0-3
+    std::memcpy(b + off[F_DMAC03], d, 4);      // destination MAC 0-3
+    std::memcpy(b + off[F_SMAC45], d + 10, 2);
+    std::memcpy(b + off[F_DMAC45], d + 4, 2);
+  }
+  if (has(1u << F_PAD)) put16(b + off[F_PAD], 0);
 }
 
 // Scalar check of one rule against a key (continue rules: the rules after
@@ -624,10 +658,14 @@ bool key_matches(const AclRule& a, const Key& k, const Layout& L) {
 
 const char* rule_verdict_word(RuleVerdict v) {
   switch (v) {
-    case RuleVerdict::accept: return "rule: accept";
-    case RuleVerdict::drop: return "rule: drop";
-    case RuleVerdict::cont: return "rule: continue";
-    case RuleVerdict::queue: return "rule: queue";
+    case RuleVerdict::accept:
+      return "rule: accept";
+    case RuleVerdict::drop:
+      return "rule: drop";
+    case RuleVerdict::cont:
+      return "rule: continue";
+    case RuleVerdict::queue:
+      return "rule: queue";
   }
   return "rule";
 }
@@ -676,8 +714,8 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
       uint32_t ri = fc.map[res - 1];
       const CRule& cr = t->rules[ri];
       if (cr.r.counter) hits[ri]++;
-      SLUICE_TRACE(w, m, "rule", meta(m).dev, rule_verdict_word(cr.r.verdict), kNoDev,
-                   "%s rule %u", rl->name().c_str(), ri + 1);
+      SLUICE_TRACE(w, m, "rule", meta(m).dev, rule_verdict_word(cr.r.verdict), kNoDev, "%s rule %u",
+                   rl->name().c_str(), ri + 1);
       if (cr.r.has_set_mark) meta(m).mark = cr.r.set_mark;
       if (cr.r.log) {
         auto& lg = t->log[w.id % kMaxWorkers];
@@ -700,8 +738,26 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
       res = next_match(fc, res, keys[i]);
     }
   };
-  for (uint16_t j = 0; j < n4; j++) apply(i4[j], t->v4, r4[j]);
-  for (uint16_t j = 0; j < n6; j++) apply(i6[j], t->v6, r6[j]);
+  // The usual answers (no match, a plain accept or drop) from the compact
+  // action table; the rest, and every packet while a trace is live, through
+  // apply.
+  const bool live = SLUICE_TRACE_LIVE(w);
+  auto run = [&](const FamCtx& fc, const uint16_t* idx, const uint32_t* res, uint16_t cnt) {
+    const FamCtx::Act* act = fc.act.data();
+    for (uint16_t j = 0; j < cnt; j++) {
+      const uint32_t r = res[j];
+      if (r == 0) continue;
+      const FamCtx::Act& a = act[r - 1];
+      if (a.verdict == 2 || live) [[unlikely]] {
+        apply(idx[j], fc, r);
+        continue;
+      }
+      if (a.counter) hits[a.rule]++;
+      if (a.verdict == 1) verdicts[idx[j]] = SLUICE_DROP;
+    }
+  };
+  if (n4 != 0) run(t->v4, i4, r4, n4);
+  if (n6 != 0) run(t->v6, i6, r6, n6);
 }
 
 }  // namespace
