@@ -523,7 +523,8 @@ inline int family_of(const rte_mbuf* m) {
 }
 
 // Fills the key of one packet in a context's layout.
-void make_key(const rte_mbuf* m, uint16_t in, uint16_t out, const FamCtx& fc, Key* k) {
+[[gnu::always_inline]] inline void make_key(const rte_mbuf* m, uint16_t in, uint16_t out,
+                                            const FamCtx& fc, Key* k) {
   uint8_t* b = k->b;
   const uint8_t* off = fc.lay.off;
   const PktMeta& md = meta(m);
