@@ -88,9 +88,7 @@ void remove_bond(Dataplane& dp, BondSys& sys, Bond* b) {
 std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
   const auto& olds = dp.topo.get<Config>().bonds;
   const auto& news = next.get<Config>().bonds;
-  auto at = [&](const config::Mark& m) {
-    return next.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-  };
+  auto at = [&](const config::Mark& m) { return config::where(next.file, m); };
   if (!apply) {
     for (auto& n : news) {
       const config::Bond* o = named(olds, n.name);

@@ -185,9 +185,7 @@ void apply_settings(Bridge& br, const config::Bridge& o, const config::Bridge& n
 std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
   const auto& olds = dp.topo.get<Config>().bridges;
   const auto& news = next.get<Config>().bridges;
-  auto at = [&](const config::Mark& m) {
-    return next.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-  };
+  auto at = [&](const config::Mark& m) { return config::where(next.file, m); };
   BridgeSys* sys = dp.find_feature<BridgeSys>();
   if (!apply) {
     for (auto& n : news) {

@@ -40,6 +40,10 @@ std::string mark_str(Mark m) {
   return std::to_string(m.line) + ":" + std::to_string(m.col);
 }
 
+std::string where(const std::string& file, Mark m) {
+  return file + ":" + mark_str(m) + ": ";
+}
+
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }

@@ -21,6 +21,9 @@ struct Mark {
   int col = 0;   // 1-based
 };
 
+// "FILE:LINE:COL: ", the prefix of an error at m in file.
+std::string where(const std::string& file, Mark m);
+
 // Thrown by the loader; what() is "FILE:LINE:COL: message".
 struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -26,9 +26,7 @@ bool same_vlan(const config::Vlan& a, const config::Vlan& b) {
   return a.name == b.name && a.link == b.link && a.id == b.id && a.protocol == b.protocol;
 }
 
-std::string where(const std::string& file, const config::Mark& m) {
-  return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-}
+using config::where;
 
 const config::Vlan* find_vlan(const config::Topology& t, const std::string& name) {
   for (const auto& v : t.vlans)

@@ -15,9 +15,7 @@ namespace sluice {
 
 namespace {
 
-std::string where(const std::string& file, const config::Mark& m) {
-  return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-}
+using config::where;
 
 // The DPDK device a port names: a PCI address with its domain, a vdev by
 // the part before the first ',' (as the loader compares them).

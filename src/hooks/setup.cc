@@ -263,9 +263,7 @@ std::string reload_feature(Dataplane& dp, const config::Topology& next, bool app
         RuleList probe(reg, h.name, p, h.priority);  // never attached
         e = probe.load(h.rules, true);
       }
-      if (!e.empty())
-        return next.file + ":" + std::to_string(h.mark.line) + ":" + std::to_string(h.mark.col) +
-               ": " + e;
+      if (!e.empty()) return config::where(next.file, h.mark) + e;
     }
     return "";
   }

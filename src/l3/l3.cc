@@ -217,9 +217,7 @@ void setup(Dataplane& dp) {
   if (t.addresses.empty() && t.routes.empty() && t.neighbours.empty() && t.punt.empty()) return;
   add_punt_ports(dp);  // punt TAPs are ports too (src/l3/punt.cc)
   L3& l3 = dp.feature<L3>();
-  auto where = [&](const config::Mark& m) {
-    return dp.topo.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-  };
+  auto where = [&](const config::Mark& m) { return config::where(dp.topo.file, m); };
   for (const auto& a : t.addresses) {
     Device* d = dp.net.find(a.dev);
     if (d == nullptr)
@@ -244,7 +242,8 @@ void setup(Dataplane& dp) {
   for (const auto& r : t.routes)
     if (size_t slash = r.prefix.find('/'); r.prefix.find(':') != std::string::npos)
       tbl8 += Af6::tbl8_cost(static_cast<uint8_t>(
-          slash == std::string::npos ? 128 : std::strtoul(r.prefix.c_str() + slash + 1, nullptr, 10)));
+          slash == std::string::npos ? 128
+                                     : std::strtoul(r.prefix.c_str() + slash + 1, nullptr, 10)));
   l3.build_fib6(tbl8);
   for (const auto& r : t.routes) {
     if (std::string e = l3.add_route(r.prefix, r.via, r.dev); !e.empty())

@@ -91,6 +91,7 @@ inline constexpr uint16_t kEthPIpv6 = 0x86dd;
 // What one worker writes (nobody else does).
 struct WorkerL3 {
   NeighCache ncache;
+  NeighCache6 ncache6;
   std::unique_ptr<MibBlock[]> mib;  // [kMaxDevices]
   rte_ring* pending = nullptr;      // mbufs waiting for a neighbour → control
   rte_ring* events = nullptr;       // NeighEvent → control

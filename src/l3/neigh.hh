@@ -4,7 +4,7 @@
 //
 // Workers look entries up in an rte_hash (lock-free readers; one for IPv4,
 // one for IPv6) and read one 64-bit word per entry (MAC + NUD state); each
-// worker caches IPv4 lookups in a NeighCache. Everything else runs on the
+// worker caches its lookups in a NeighCache (IPv4) and a NeighCache6. Everything else runs on the
 // control thread, fed by per-worker rings (WorkerL3::pending, events,
 // events6).
 // Outputs: probes (arp.cc, ndisc.cc), released packets and ICMP host
@@ -143,6 +143,23 @@ struct NeighCache {
   }
   static unsigned slot(uint64_t k) {
     return static_cast<unsigned>((k * 0x9e3779b97f4a7c15ull) >> 58);  // top 6 bits
+  }
+};
+
+// The same for IPv6 next hops (address and device in the slot).
+struct NeighCache6 {
+  static constexpr unsigned kSlots = 64;
+  struct Slot {
+    uint64_t a0 = 0, a1 = 0;  // the address's two halves, as stored in memory
+    uint32_t tag = 0;         // dev | 1 << 31; 0 = empty
+    NeighEntry* e = nullptr;
+  };
+  uint64_t gen = 0;
+  Slot s[kSlots];
+  static uint32_t tag(uint16_t dev) { return uint32_t(dev) | uint32_t(1) << 31; }
+  static unsigned slot(uint64_t a0, uint64_t a1, uint16_t dev) {
+    const uint64_t h = (a0 ^ (a1 * 0xff51afd7ed558ccdull) ^ dev) * 0x9e3779b97f4a7c15ull;
+    return static_cast<unsigned>(h >> 58);  // top 6 bits
   }
 };
 

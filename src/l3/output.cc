@@ -100,18 +100,49 @@ uint64_t neigh_lookup(Ctx& c, const Out4& o, void** data) {
   return hit;
 }
 
-// IPv6: one bulk lookup.
+// IPv6: the same, with the worker's NeighCache6.
 uint64_t neigh_lookup(Ctx& c, const Out6& o, void** data) {
+  NeighCache6& nc = c.ws.ncache6;
+  if (const uint64_t gen = c.l3.neigh.gen.load(std::memory_order_acquire); nc.gen != gen) {
+    nc = NeighCache6{};
+    nc.gen = gen;
+  }
   NeighKey6 keys[kOutMax];
   const void* kp[kOutMax];
-  for (uint16_t i = 0; i < o.n; i++) {
-    std::memcpy(keys[i].a, o.target[i].data(), 16);
-    keys[i].dev = o.dev[i];
-    keys[i].zero = 0;
-    kp[i] = &keys[i];
-  }
+  uint16_t miss[kOutMax];
+  uint16_t nm = 0;
   uint64_t hit = 0;
-  rte_hash_lookup_bulk_data(c.l3.neigh.hash6(), kp, o.n, &hit, data);
+  for (uint16_t i = 0; i < o.n; i++) {
+    uint64_t a[2];
+    std::memcpy(a, o.target[i].data(), 16);
+    const uint32_t tag = NeighCache6::tag(o.dev[i]);
+    const NeighCache6::Slot& sl = nc.s[NeighCache6::slot(a[0], a[1], o.dev[i])];
+    if (sl.tag == tag && sl.a0 == a[0] && sl.a1 == a[1]) {
+      data[i] = sl.e;
+      hit |= uint64_t(1) << i;
+      continue;
+    }
+    std::memcpy(keys[nm].a, a, 16);
+    keys[nm].dev = o.dev[i];
+    keys[nm].zero = 0;
+    kp[nm] = &keys[nm];
+    miss[nm++] = i;
+  }
+  if (nm != 0) {
+    void* md[kOutMax];
+    uint64_t mhit = 0;
+    rte_hash_lookup_bulk_data(c.l3.neigh.hash6(), kp, nm, &mhit, md);
+    for (uint16_t j = 0; j < nm; j++) {
+      if (!(mhit & (uint64_t(1) << j))) continue;
+      const uint16_t i = miss[j];
+      data[i] = md[j];
+      hit |= uint64_t(1) << i;
+      uint64_t a[2];
+      std::memcpy(a, keys[j].a, 16);
+      nc.s[NeighCache6::slot(a[0], a[1], keys[j].dev)] = NeighCache6::Slot{
+          a[0], a[1], NeighCache6::tag(keys[j].dev), static_cast<NeighEntry*>(md[j])};
+    }
+  }
   return hit;
 }
 

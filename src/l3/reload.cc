@@ -23,7 +23,7 @@ namespace sluice::l3 {
 namespace {
 
 std::string at(const config::Topology& t, const config::Mark& m) {
-  return t.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
+  return config::where(t.file, m);
 }
 
 bool same(const config::L3Address& a, const config::L3Address& b) {

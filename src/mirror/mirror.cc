@@ -361,9 +361,7 @@ void MirrorSys::rebuild(const Config& cfg, const std::string& file) {
 
 void MirrorSys::make(const Config& cfg, const std::string& file,
                      std::vector<std::unique_ptr<Mirror>>& out) {
-  auto where = [&](const config::Mark& m) {
-    return file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": ";
-  };
+  auto where = [&](const config::Mark& m) { return config::where(file, m); };
   for (const config::Mirror& c : cfg.mirrors) {
     auto mi = std::make_unique<Mirror>();
     mi->cfg = c;
