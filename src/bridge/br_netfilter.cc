@@ -52,12 +52,21 @@ void br_nf_forward_arp(Worker& w, const hooks::State& st, void* priv, rte_mbuf**
 }  // namespace
 
 bool br_netfilter_attach(Dataplane& dp) {
-  if (dp.find_feature<BridgeSys>() == nullptr) return false;
+  BridgeSys* sys = dp.find_feature<BridgeSys>();
+  if (sys == nullptr) return false;
   hooks::Registry& reg = hooks::registry(dp);
-  if (reg.list(SLUICE_ARP_FORWARD) == nullptr) return false;
-  if (reg.add(SLUICE_BRIDGE_FORWARD, kPriBrnf, "br_nf_forward_arp", br_nf_forward_arp, &reg,
-              hooks::Owner::internal, hooks::Registry::Place::after_equals) == 0)
+  if (reg.list(SLUICE_ARP_FORWARD) == nullptr) {
+    if (sys->brnf_entry != 0) {
+      reg.remove(sys->brnf_entry);
+      sys->brnf_entry = 0;
+      spdlog::info("bridge: br_nf_forward_arp left bridge/forward (arp/forward is empty)");
+    }
     return false;
+  }
+  if (sys->brnf_entry != 0) return true;
+  sys->brnf_entry = reg.add(SLUICE_BRIDGE_FORWARD, kPriBrnf, "br_nf_forward_arp", br_nf_forward_arp,
+                            &reg, hooks::Owner::internal, hooks::Registry::Place::after_equals);
+  if (sys->brnf_entry == 0) return false;
   reg.set_okfn(SLUICE_ARP_FORWARD, ok_forward, nullptr);
   spdlog::info("bridge: br_nf_forward_arp at bridge/forward: forwarded ARP frames run arp/forward");
   return true;

@@ -266,6 +266,8 @@ class BridgeSys {
   // The hook points bridge/* (and arp/forward through br_netfilter) live
   // in the one registry: hooks::registry(dp).
   hooks::Registry& hooks;
+  // br_netfilter's entry at bridge/forward (br_netfilter_attach), 0: none.
+  uint32_t brnf_entry = 0;
 
   // The bridge clock: set by the control thread (and by tests), read by workers.
   std::atomic<uint64_t> now_ms{0};
@@ -360,6 +362,9 @@ void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, 
 // and arp/forward has entries (call after rule lists and plugins are in),
 // an entry at bridge/forward, priority brnf, runs arp/forward on the ARP
 // frames the bridge forwards. Returns whether it was added.
+// Idempotent: called at start and after every reload of the hooks or the
+// bridges (the first bridge or the first arp/forward list may arrive by
+// reload); the entry leaves when arp/forward has no entries any more.
 bool br_netfilter_attach(Dataplane& dp);
 
 }  // namespace sluice::bridge

@@ -283,7 +283,8 @@ std::string reload(Dataplane& dp, const config::Topology& next, bool apply) {
   }
   sys->size_workers();
   sys->start(dp);
-  dp.add_vlans();  // VLANs on a new bridge
+  dp.add_vlans();           // VLANs on a new bridge
+  br_netfilter_attach(dp);  // the first bridge may have arrived (src/bridge/br_netfilter.cc)
   return err;
 }
 

@@ -291,6 +291,7 @@ std::string reload_feature(Dataplane& dp, const config::Topology& next, bool app
     if (!e.empty() && err.empty()) err = e;
     if (e.empty()) spdlog::info("hooks: {} added at {} priority {}", h.name, h.point, h.priority);
   }
+  bridge::br_netfilter_attach(dp);  // arp/forward may have gained its first list or lost its last
   return err;
 }
 

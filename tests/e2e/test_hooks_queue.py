@@ -261,9 +261,40 @@ def test_arp_forward_on_bridge():
         lab.close()
 
 
+def test_arp_forward_added_by_reload():
+    """The first arp/forward list arriving by `reload` (not at start) puts
+    br_netfilter's step on the bridge: before it ARP crosses br0 and A
+    reaches B; after it the rule on B's address stops B's resolution. The
+    list leaving by the next reload takes the step away: A reaches B again."""
+    lab = Lab("hqr")
+    try:
+        a, b, dst = bridged(lab, "\n")
+        assert ping(lab, a, dst, n=2) == 2
+        with open(lab.cfg) as f:
+            plain = f.read()
+        with open(lab.cfg, "w") as f:
+            f.write(plain + ARP_FWD % "10.0.9.3")
+        r = lab.ctl("reload")
+        assert "hooks" in r["changed"], r
+        lab.ns_exec(a, "ip neigh flush dev eth0")
+        assert ping(lab, a, dst, n=2) == 0
+        e = entry(lab, "arp/forward", "no-arp-for-b")
+        assert e["drops"] >= 1 and e["rules"][0]["hits"] == e["drops"], e
+        with open(lab.cfg, "w") as f:
+            f.write(plain)
+        r = lab.ctl("reload")
+        assert "hooks" in r["changed"], r
+        lab.ns_exec(a, "ip neigh flush dev eth0")
+        assert ping(lab, a, dst, n=2) == 2
+        assert lab.stop() == 0
+    finally:
+        lab.close()
+
+
 if __name__ == "__main__":
     r = Runner()
     for t in (test_queue_routed, test_queue_bypass_routed, test_queue_bridged,
-              test_arp_forward_on_bridge, test_plugin_consumer_routed):
+              test_arp_forward_on_bridge, test_arp_forward_added_by_reload,
+              test_plugin_consumer_routed):
         r.run(t)
     r.finish()
