@@ -59,6 +59,23 @@ void post_routing(Ctx& c, OutVec<A>& o) {
   o.n = k;
 }
 
+// The misses of a worker cache in one bulk lookup: each entry found goes to
+// data[miss[j]] and its bit into *hit, and fill(j, entry) caches it.
+template <class Fill>
+void lookup_misses(rte_hash* h, const void* const* kp, uint16_t nm, const uint16_t* miss,
+                   void** data, uint64_t* hit, Fill fill) {
+  if (nm == 0) return;
+  void* md[kOutMax];
+  uint64_t mhit = 0;
+  rte_hash_lookup_bulk_data(h, const_cast<const void**>(kp), nm, &mhit, md);
+  for (uint16_t j = 0; j < nm; j++) {
+    if (!(mhit & (uint64_t(1) << j))) continue;
+    data[miss[j]] = md[j];
+    *hit |= uint64_t(1) << miss[j];
+    fill(j, static_cast<NeighEntry*>(md[j]));
+  }
+}
+
 // The entries of a burst: bit i of the result set = data[i] is packet i's.
 // IPv4: the worker's cache first; one bulk lookup for the rest.
 uint64_t neigh_lookup(Ctx& c, const Out4& o, void** data) {
@@ -84,19 +101,10 @@ uint64_t neigh_lookup(Ctx& c, const Out4& o, void** data) {
     kp[nm] = &keys[nm];
     miss[nm++] = i;
   }
-  if (nm != 0) {
-    void* md[kOutMax];
-    uint64_t mhit = 0;
-    rte_hash_lookup_bulk_data(c.l3.neigh.hash4(), kp, nm, &mhit, md);
-    for (uint16_t j = 0; j < nm; j++) {
-      if (!(mhit & (uint64_t(1) << j))) continue;
-      const uint16_t i = miss[j];
-      data[i] = md[j];
-      hit |= uint64_t(1) << i;
-      const uint64_t k = NeighCache::key(keys[j].ip, keys[j].dev);
-      nc.s[NeighCache::slot(k)] = NeighCache::Slot{k, static_cast<NeighEntry*>(md[j])};
-    }
-  }
+  lookup_misses(c.l3.neigh.hash4(), kp, nm, miss, data, &hit, [&](uint16_t j, NeighEntry* e) {
+    const uint64_t k = NeighCache::key(keys[j].ip, keys[j].dev);
+    nc.s[NeighCache::slot(k)] = NeighCache::Slot{k, e};
+  });
   return hit;
 }
 
@@ -128,21 +136,12 @@ uint64_t neigh_lookup(Ctx& c, const Out6& o, void** data) {
     kp[nm] = &keys[nm];
     miss[nm++] = i;
   }
-  if (nm != 0) {
-    void* md[kOutMax];
-    uint64_t mhit = 0;
-    rte_hash_lookup_bulk_data(c.l3.neigh.hash6(), kp, nm, &mhit, md);
-    for (uint16_t j = 0; j < nm; j++) {
-      if (!(mhit & (uint64_t(1) << j))) continue;
-      const uint16_t i = miss[j];
-      data[i] = md[j];
-      hit |= uint64_t(1) << i;
-      uint64_t a[2];
-      std::memcpy(a, keys[j].a, 16);
-      nc.s[NeighCache6::slot(a[0], a[1], keys[j].dev)] = NeighCache6::Slot{
-          a[0], a[1], NeighCache6::tag(keys[j].dev), static_cast<NeighEntry*>(md[j])};
-    }
-  }
+  lookup_misses(c.l3.neigh.hash6(), kp, nm, miss, data, &hit, [&](uint16_t j, NeighEntry* e) {
+    uint64_t a[2];
+    std::memcpy(a, keys[j].a, 16);
+    nc.s[NeighCache6::slot(a[0], a[1], keys[j].dev)] =
+        NeighCache6::Slot{a[0], a[1], NeighCache6::tag(keys[j].dev), e};
+  });
   return hit;
 }
 
