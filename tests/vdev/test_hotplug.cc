@@ -17,28 +17,13 @@
 #include "control/reload_ports.hh"
 #include "core/dataplane.hh"
 #include "pmd_glue/pmd.hh"
+#include "vdev_util.hh"
 
 using namespace sluice;
+using sluice::test::vdev_port;
+using sluice::test::wait_for;
 
 namespace {
-
-config::Port ring_port(const std::string& name, const std::string& devargs, const char* mac) {
-  config::Port p;
-  p.name = name;
-  p.device = devargs;
-  p.mac = mac;
-  p.rx_desc = 256;
-  p.tx_desc = 256;
-  return p;
-}
-
-bool wait_for(const std::function<bool()>& cond, int ms = 5000) {
-  for (int i = 0; i < ms / 10; i++) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
 
 // Sends n frames to the port's own MAC on its TX queue `q`; net_ring loops
 // them back to its RX.
@@ -88,7 +73,7 @@ std::string hotplug(Dataplane& dp, const config::Topology& next) {
 TEST(Hotplug, RingPortAddedPolledRemovedAndAddedAgain) {
   Dataplane dp;
   dp.topo.eal.lcores = "0-1";
-  dp.topo.ports.push_back(ring_port("h0", "net_ring30", "02:00:00:00:30:01"));
+  dp.topo.ports.push_back(vdev_port("h0", "net_ring30", "02:00:00:00:30:01"));
   pmd::setup(dp);
   dp.build();
   Device* h0 = dp.net.find("h0");
@@ -98,7 +83,7 @@ TEST(Hotplug, RingPortAddedPolledRemovedAndAddedAgain) {
 
   // Added: probed, started, registered, polled.
   config::Topology two = dp.topo;
-  two.ports.push_back(ring_port("h1", "net_ring31", "02:00:00:00:30:02"));
+  two.ports.push_back(vdev_port("h1", "net_ring31", "02:00:00:00:30:02"));
   ASSERT_EQ(hotplug(dp, two), "");
   Device* h1 = dp.net.find("h1");
   ASSERT_NE(h1, nullptr);
@@ -124,7 +109,7 @@ TEST(Hotplug, RingPortAddedPolledRemovedAndAddedAgain) {
 
   // A port that does not probe: refused, nothing changed.
   config::Topology bad = two;
-  bad.ports.push_back(ring_port("h2", "net_bogus7", "02:00:00:00:30:03"));
+  bad.ports.push_back(vdev_port("h2", "net_bogus7", "02:00:00:00:30:03"));
   e = hotplug(dp, bad);
   EXPECT_NE(e.find("port 'h2'"), std::string::npos) << e;
   EXPECT_NE(e.find("probe"), std::string::npos) << e;

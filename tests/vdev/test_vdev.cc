@@ -25,10 +25,13 @@
 #include "hooks/hooks.hh"
 #include "hooks/rules.hh"
 #include "pmd_glue/pmd.hh"
+#include "vdev_util.hh"
 #include "alloc_counter.hh"
 #include "support/frames.hh"
 
 using namespace sluice;
+using sluice::test::vdev_port;
+using sluice::test::wait_for;
 
 namespace {
 
@@ -86,24 +89,6 @@ void fwd_ipv4(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
-bool wait_for(const std::function<bool()>& cond, int ms = 5000) {
-  for (int i = 0; i < ms / 10; i++) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
-
-config::Port port(const std::string& name, const std::string& devargs, const char* mac) {
-  config::Port p;
-  p.name = name;
-  p.device = devargs;
-  p.mac = mac;
-  p.rx_desc = 256;
-  p.tx_desc = 256;
-  return p;
-}
-
 TEST(Vdev, PcapInPcapOutMatchesGolden) {
   std::string in = src_dir() + "/tests/vdev/golden/in.pcap";
   std::string out = tmp_dir() + "/golden-out.pcap";
@@ -114,9 +99,9 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
   Dataplane dp;
   dp.topo.eal.lcores = "0-1";
   dp.topo.ports.push_back(
-      port("p0", "net_pcap10,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
+      vdev_port("p0", "net_pcap10,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
   dp.topo.ports.push_back(
-      port("p1", "net_pcap11,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
+      vdev_port("p1", "net_pcap11,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
   dp.topo.vlans.push_back(config::Vlan{{}, "p0.100", "p0", 100, "802.1Q"});
   dp.topo.vlans.push_back(config::Vlan{{}, "p1.200", "p1", 200, "802.1Q"});
   pmd::setup(dp);
@@ -154,8 +139,8 @@ TEST(Vdev, PcapInPcapOutMatchesGolden) {
 TEST(Vdev, RingPortsLoopTxToRx) {
   Dataplane dp;
   dp.topo.eal.lcores = "0-1";
-  dp.topo.ports.push_back(port("r0", "net_ring20", "02:00:00:00:00:01"));
-  dp.topo.ports.push_back(port("r1", "net_ring21", "02:00:00:00:00:02"));
+  dp.topo.ports.push_back(vdev_port("r0", "net_ring20", "02:00:00:00:00:01"));
+  dp.topo.ports.push_back(vdev_port("r1", "net_ring21", "02:00:00:00:00:02"));
   pmd::setup(dp);
   dp.build();
   Device* r0 = dp.net.find("r0");
@@ -279,22 +264,23 @@ TEST(Vdev, RoutedHookedQueuedAndBridgedPathsAllocateNothing) {
   Dataplane dp;
   dp.topo.eal.lcores = "0-1";
   dp.topo.ports.push_back(
-      port("p0", "net_pcap30,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
+      vdev_port("p0", "net_pcap30,rx_pcap=" + in + ",tx_pcap=/dev/null", "02:00:00:00:00:01"));
   dp.topo.ports.push_back(
-      port("p1", "net_pcap31,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
+      vdev_port("p1", "net_pcap31,rx_pcap=" + empty + ",tx_pcap=" + out, "02:00:00:00:00:02"));
   dp.topo.ports.push_back(
-      port("b0", "net_pcap32,rx_pcap=" + in_br + ",tx_pcap=/dev/null", "02:00:00:00:00:03"));
+      vdev_port("b0", "net_pcap32,rx_pcap=" + in_br + ",tx_pcap=/dev/null", "02:00:00:00:00:03"));
   dp.topo.ports.push_back(
-      port("b1", "net_pcap33,rx_pcap=" + empty + ",tx_pcap=" + out_br, "02:00:00:00:00:04"));
+      vdev_port("b1", "net_pcap33,rx_pcap=" + empty + ",tx_pcap=" + out_br, "02:00:00:00:00:04"));
   dp.topo.ports[2].promiscuous = true;
   config::Bridge br;
   br.name = "br0";
   br.ports = {"b0", "b1"};
   dp.topo.get<bridge::Config>().bridges = {br};
-  dp.topo.get<l3::Config>().addresses = {{{}, "p0", "10.0.1.1/24", {}, {}}, {{}, "p1", "10.0.2.1/16", {}, {}}};
+  dp.topo.get<l3::Config>().addresses = {{{}, "p0", "10.0.1.1/24", {}, {}},
+                                         {{}, "p1", "10.0.2.1/16", {}, {}}};
   dp.topo.get<l3::Config>().neighbours = {{{}, "p1", "10.0.2.2", "02:00:00:00:0b:02", {}, {}},
-                        {{}, "p1", "10.0.3.2", "02:00:00:00:0b:03", {}, {}},
-                        {{}, "p1", "10.0.4.2", "02:00:00:00:0b:04", {}, {}}};
+                                          {{}, "p1", "10.0.3.2", "02:00:00:00:0b:03", {}, {}},
+                                          {{}, "p1", "10.0.4.2", "02:00:00:00:0b:04", {}, {}}};
   config::HookListCfg h;
   h.name = "fwd";
   h.point = "ipv4/forward";
