@@ -390,10 +390,11 @@ uint16_t Registry::run_list(Worker& w, const List& l, const State& st, rte_mbuf*
     e.fn(w, s, e.priv, pkts, active, v);
     EntryCounters& c = wc[e.slot];
     c.hits += active;
-    for (uint16_t i = 0; i < active; i++)
-      if (traced(pkts[i])) [[unlikely]]
-        trace_rec(w, pkts[i], point_name(st.point), meta(pkts[i]).dev, verdict_name(v[i]), kNoDev,
-                  "entry %s (priority %d)", e.name.c_str(), e.priority);
+    if (SLUICE_TRACE_LIVE(w)) [[unlikely]]  // one flag per burst, not one per packet
+      for (uint16_t i = 0; i < active; i++)
+        if (traced(pkts[i]))
+          trace_rec(w, pkts[i], point_name(st.point), meta(pkts[i]).dev, verdict_name(v[i]), kNoDev,
+                    "entry %s (priority %d)", e.name.c_str(), e.priority);
     uint32_t other = 0;
     for (uint16_t i = 0; i < active; i++) other |= (v[i] & 0xff) ^ SLUICE_ACCEPT;
     if (other == 0) continue;
