@@ -361,7 +361,7 @@ void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, 
 // br_netfilter's br_nf_forward_arp (br_netfilter.cc): when there are bridges
 // and arp/forward has entries (call after rule lists and plugins are in),
 // an entry at bridge/forward, priority brnf, runs arp/forward on the ARP
-// frames the bridge forwards. Returns whether it was added.
+// frames the bridge forwards. Returns whether the entry is there afterwards.
 // Idempotent: called at start and after every reload of the hooks or the
 // bridges (the first bridge or the first arp/forward list may arrive by
 // reload); the entry leaves when arp/forward has no entries any more.

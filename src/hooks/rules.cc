@@ -311,9 +311,10 @@ struct FamCtx {
   // [userdata - 1]: what the hook's fast loop needs of the rule, in one
   // 8-byte entry (accept/drop with or without a counter; the rest, and
   // traced packets, take the full path).
+  enum ActKind : uint8_t { kActAccept, kActDrop, kActFull };
   struct Act {
-    uint32_t rule;    // index in RuleTable::rules
-    uint8_t verdict;  // 0 accept, 1 drop, 2 full path
+    uint32_t rule;  // index in RuleTable::rules
+    ActKind kind;   // kActFull: continue, queue, log or set_mark (apply)
     uint8_t counter;
   };
   std::vector<Act> act;
@@ -494,13 +495,12 @@ std::string build_family(RuleTable& t, FamCtx& fc, unsigned words, int family, b
     r->data.priority = static_cast<int32_t>(t.rules.size() - fc.map[j]);  // first match wins
     r->data.userdata = static_cast<uint32_t>(j + 1);
     const Rule& rr = t.rules[fc.map[j]].r;
-    bool simple = !rr.log && !rr.has_set_mark &&
-                  (rr.verdict == RuleVerdict::accept || rr.verdict == RuleVerdict::drop);
-    fc.act.push_back({fc.map[j],
-                      static_cast<uint8_t>(!simple                           ? 2
-                                           : rr.verdict == RuleVerdict::drop ? 1
-                                                                             : 0),
-                      static_cast<uint8_t>(rr.counter)});
+    FamCtx::ActKind kind = FamCtx::kActFull;
+    if (!rr.log && !rr.has_set_mark) {
+      if (rr.verdict == RuleVerdict::accept) kind = FamCtx::kActAccept;
+      if (rr.verdict == RuleVerdict::drop) kind = FamCtx::kActDrop;
+    }
+    fc.act.push_back({fc.map[j], kind, static_cast<uint8_t>(rr.counter)});
     if (rte_acl_add_rules(fc.ctx, r, 1) != 0) return "rte_acl_add_rules failed";
   }
   rte_acl_config cfg{};
@@ -745,12 +745,12 @@ void rules_hook(Worker& w, const State& st, void* priv, rte_mbuf** pkts, uint16_
       const uint32_t r = res[j];
       if (r == 0) continue;
       const FamCtx::Act& a = act[r - 1];
-      if (a.verdict == 2 || live) [[unlikely]] {
+      if (a.kind == FamCtx::kActFull || live) [[unlikely]] {
         apply(idx[j], fc, r);
         continue;
       }
       if (a.counter) hits[a.rule]++;
-      if (a.verdict == 1) verdicts[idx[j]] = SLUICE_DROP;
+      if (a.kind == FamCtx::kActDrop) verdicts[idx[j]] = SLUICE_DROP;
     }
   };
   if (n4 != 0) run(t->v4, i4, r4, n4);
