@@ -339,12 +339,18 @@ inline StageId hook_stage(unsigned point) {
 
 const char* verdict_name(uint32_t v) {
   switch (v & 0xff) {
-    case SLUICE_ACCEPT: return "NF_ACCEPT";
-    case SLUICE_DROP: return "NF_DROP";
-    case SLUICE_QUEUE: return "NF_QUEUE";
-    case SLUICE_STOP: return "NF_STOP";
-    case kBroute: return "broute: PASS up the port";
-    default: return "NF_STOLEN";
+    case SLUICE_ACCEPT:
+      return "NF_ACCEPT";
+    case SLUICE_DROP:
+      return "NF_DROP";
+    case SLUICE_QUEUE:
+      return "NF_QUEUE";
+    case SLUICE_STOP:
+      return "NF_STOP";
+    case kBroute:
+      return "broute: PASS up the port";
+    default:
+      return "NF_STOLEN";
   }
 }
 

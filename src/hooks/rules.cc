@@ -659,10 +659,14 @@ bool key_matches(const AclRule& a, const Key& k, const Layout& L) {
 
 const char* rule_verdict_word(RuleVerdict v) {
   switch (v) {
-    case RuleVerdict::accept: return "rule: accept";
-    case RuleVerdict::drop: return "rule: drop";
-    case RuleVerdict::cont: return "rule: continue";
-    case RuleVerdict::queue: return "rule: queue";
+    case RuleVerdict::accept:
+      return "rule: accept";
+    case RuleVerdict::drop:
+      return "rule: drop";
+    case RuleVerdict::cont:
+      return "rule: continue";
+    case RuleVerdict::queue:
+      return "rule: queue";
   }
   return "rule";
 }
