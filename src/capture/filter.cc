@@ -39,9 +39,9 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
   return err;
 }
 
-// Two bugs of DPDK's BPF library (22.11, and upstream as of this writing)
+// Three bugs of DPDK's BPF library (22.11, and upstream as of this writing)
 // that would make libpcap's programs wrong or crash, repaired on the
-// converted program before it is loaded:
+// programs before they are loaded:
 //  1. rte_bpf_convert gives cBPF's indirect loads (`ldb [x + k]`, every
 //     access to a TCP/UDP field after a variable IPv4 header) src_reg 0
 //     (A) instead of X: the offset is then the last value loaded (the
@@ -53,6 +53,15 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
 //     (`tcp[13] & 2 != 0`). Fixed: JSET #k with a small k becomes
 //     `mov32 r8, #k; jset rA, r8` (r8 is the converter's scratch register,
 //     dead at a jump), jump offsets adjusted.
+//  3. the x86-64 JIT puts its epilogue at the first `exit` and turns every
+//     later `exit` (and the divide-by-zero and failed-load exits) into a
+//     jump back to it, choosing the 8-bit form from the distance measured
+//     before the jump instead of after it: a jump that lands 129 or 130
+//     bytes back is written as rel8 and wraps forward, past the code (a
+//     long `ether[78] % ...` chain, found by fuzz_filter). Jumps forward
+//     are sized correctly. Fixed (single_exit): every `exit` but the last
+//     instruction becomes a jump to it, so the epilogue is the code's end
+//     and every jump to it goes forward.
 constexpr uint8_t kEbpfRegX = 7, kEbpfRegTmp = 8;
 
 std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
@@ -92,6 +101,26 @@ std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
     out.push_back(x);
   }
   return out;
+}
+
+// Bug 3: every `exit` but the last instruction becomes `ja` to the last,
+// which is an `exit` (the converter's programs end with one; one is added
+// otherwise). A program too long for 16-bit jump offsets is left alone.
+std::vector<ebpf_insn> single_exit(std::vector<ebpf_insn> ins) {
+  const auto is_exit = [](const ebpf_insn& x) { return x.code == (BPF_JMP | EBPF_EXIT); };
+  if (ins.empty() || !is_exit(ins.back())) {
+    ebpf_insn x{};
+    x.code = BPF_JMP | EBPF_EXIT;
+    ins.push_back(x);
+  }
+  const size_t last = ins.size() - 1;
+  if (last > static_cast<size_t>(INT16_MAX)) return ins;
+  for (size_t i = 0; i < last; i++) {
+    if (!is_exit(ins[i])) continue;
+    ins[i].code = BPF_JMP | BPF_JA;
+    ins[i].off = static_cast<int16_t>(last - i - 1);
+  }
+  return ins;
 }
 
 // ---- the direct-load program --------------------------------------------------------------
@@ -293,7 +322,7 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
   pcap_freecode(&prog);
   if (prm == nullptr)
     return fail(std::string("cannot convert the filter to eBPF: ") + rte_strerror(rte_errno));
-  std::vector<ebpf_insn> ins = repair(prm->ins, prm->nb_ins);
+  std::vector<ebpf_insn> ins = single_exit(repair(prm->ins, prm->nb_ins));
   rte_bpf_prm fixed = *prm;
   fixed.ins = ins.data();
   fixed.nb_ins = static_cast<uint32_t>(ins.size());
@@ -308,6 +337,7 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
   // program the verifier refuses just leaves the full one alone).
   if (f->jit_ != nullptr) {
     std::vector<ebpf_insn> d = direct_loads(ins);
+    if (!d.empty()) d = single_exit(std::move(d));
     if (!d.empty()) {
       f->direct_bpf_ = load_jit(*prm, d, &f->direct_);
       if (f->direct_ == nullptr && f->direct_bpf_ != nullptr) {

@@ -164,6 +164,9 @@ FILTERS = [
     "len > 60", "ether broadcast", "ip6 and tcp", "udp dst port 9091", "icmp or icmp6",
     "udp or (vlan and tcp)", "ip[6:2] & 0x1fff != 0", "greater 100", "ether[12:2] = 0x8100",
     "not ip and not arp", "mpls", "pppoes", "vlan and vlan 20", "ip proto 47",
+    # A JIT jump back to the epilogue 129 bytes away (src/capture/filter.cc, bug 3).
+    "----------------------------------ether[78]%----------------------------ether[78]----"
+    "--------ether[78]----ether[78]= 1",
 ]
 
 
