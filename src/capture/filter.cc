@@ -39,7 +39,7 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
   return err;
 }
 
-// Three bugs of DPDK's BPF library (22.11, and upstream as of this writing)
+// Four bugs of DPDK's BPF library (22.11, and upstream as of this writing)
 // that would make libpcap's programs wrong or crash, repaired on the
 // programs before they are loaded:
 //  1. rte_bpf_convert gives cBPF's indirect loads (`ldb [x + k]`, every
@@ -62,24 +62,70 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
 //     are sized correctly. Fixed (single_exit): every `exit` but the last
 //     instruction becomes a jump to it, so the epilogue is the code's end
 //     and every jump to it goes forward.
+//  4. a packet load's offset (X + k, or k) goes to __rte_pktmbuf_read as
+//     32 bits, which checks `off + len > pkt_len` in 32 bits too: an offset
+//     near 2^32 (`ether[ether[0] - 1]` on a frame starting with 0) wraps
+//     past the check and the segment walk runs off the chain (SEGV, found
+//     by fuzz_filter). libpcap says such a load rejects the frame. Fixed:
+//     a load whose k exceeds kMaxLoadOffset returns 0, and every indirect
+//     load first returns 0 when X exceeds it; below it nothing can wrap
+//     (2 × 2^24 + 4 < 2^32) and no frame is that long.
 constexpr uint8_t kEbpfRegX = 7, kEbpfRegTmp = 8;
+constexpr uint32_t kMaxLoadOffset = 0x00ffffff;
 
 std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
   auto small_jset = [](const ebpf_insn& i) {
     return i.code == (BPF_JMP | BPF_JSET | BPF_K) && i.imm == static_cast<int8_t>(i.imm);
   };
+  auto load = [](const ebpf_insn& i) {
+    return BPF_CLASS(i.code) == BPF_LD &&
+           (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
+  };
+  auto far_load = [&](const ebpf_insn& i) {
+    return load(i) && static_cast<uint32_t>(i.imm) > kMaxLoadOffset;
+  };
+  // How many instructions each one becomes: bug 2's JSET two; bug 4's far
+  // load three (A = 0, a jump never taken, exit); an indirect load four
+  // (the check of X, A = 0, exit, the load).
+  auto width = [&](const ebpf_insn& i) -> uint32_t {
+    if (far_load(i)) return 3;
+    if (small_jset(i)) return 2;
+    if (load(i) && BPF_MODE(i.code) == BPF_IND) return 4;
+    return 1;
+  };
   std::vector<uint32_t> pos(n + 1);  // old index → new index
   uint32_t k = 0;
   for (uint32_t i = 0; i < n; i++) {
     pos[i] = k;
-    k += small_jset(in[i]) ? 2 : 1;
+    k += width(in[i]);
   }
   pos[n] = k;
   std::vector<ebpf_insn> out;
   out.reserve(k);
+  ebpf_insn zero_a{};  // A = 0 (the frame does not match)
+  zero_a.code = BPF_ALU | EBPF_MOV | BPF_K;
   for (uint32_t i = 0; i < n; i++) {
     ebpf_insn x = in[i];
-    if (BPF_CLASS(x.code) == BPF_LD && BPF_MODE(x.code) == BPF_IND) x.src_reg = kEbpfRegX;
+    if (far_load(x)) {
+      // A = 0 and exit; the jump that never goes keeps the rest reachable
+      // for the verifier, which refuses unreachable instructions.
+      ebpf_insn never{};
+      never.code = BPF_JMP | EBPF_JNE | BPF_K;
+      never.off = 1;
+      out.insert(out.end(), {zero_a, never});
+      x = ebpf_insn{};
+      x.code = BPF_JMP | EBPF_EXIT;
+    } else if (load(x) && BPF_MODE(x.code) == BPF_IND) {
+      x.src_reg = kEbpfRegX;
+      ebpf_insn near{};  // X within bounds: over the two that return 0
+      near.code = BPF_JMP | EBPF_JLE | BPF_K;
+      near.dst_reg = kEbpfRegX;
+      near.imm = static_cast<int32_t>(kMaxLoadOffset);
+      near.off = 2;
+      ebpf_insn exit{};
+      exit.code = BPF_JMP | EBPF_EXIT;
+      out.insert(out.end(), {near, zero_a, exit});
+    }
     if (small_jset(x)) {
       ebpf_insn mov{};
       mov.code = BPF_ALU | EBPF_MOV | BPF_K;
@@ -171,6 +217,12 @@ bool is_packet_load(const ebpf_insn& i) {
          (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
 }
 
+// repair()'s `if X <= kMaxLoadOffset skip 2` before an indirect load.
+bool is_x_check(const ebpf_insn& i) {
+  return i.code == (BPF_JMP | EBPF_JLE | BPF_K) && i.dst_reg == kEbpfRegX &&
+         i.imm == static_cast<int32_t>(kMaxLoadOffset) && i.off == 2;
+}
+
 // The rewritten program, or empty when this program does not fit the scheme
 // (then only the full program runs).
 std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
@@ -228,6 +280,13 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
   for (uint32_t i = 3; i < n; i++) {
     pos[i] = static_cast<uint32_t>(out.size());
     ebpf_insn x = in[i];
+    if (i + 3 < n && is_x_check(x) && is_packet_load(in[i + 3])) {
+      // repair()'s check of X before an indirect load (bug 4): the direct
+      // load below checks X tighter, so the three are left out.
+      pos[i + 1] = pos[i + 2] = pos[i];
+      i += 2;
+      continue;
+    }
     if (is_packet_load(x)) {
       const uint32_t size = load_size(x.code);
       const uint8_t sz = static_cast<uint8_t>(BPF_SIZE(x.code));

@@ -10,10 +10,13 @@
 //         (kFlagVlan, TCI from the first two frame bytes), the path of a
 //         tag that sluice holds in the metadata (PacketFilter::match_tagged)
 // Checks, besides the sanitizers: the JIT and rte_bpf's interpreter agree
-// on every frame (the repair of DPDK's converter and JIT is in question);
+// on every frame (the repair of DPDK's converter and JIT is in question),
+// and both agree with libpcap's own bpf_filter on the frame's bytes (the
+// reference: what tcpdump with the same expression would keep);
 // filter_check (libpcap only, what `sluiced --check` says) accepts exactly
 // the expressions that compile unless the conversion or the verifier
 // refused them.
+#include <pcap/pcap.h>
 #include <rte_mbuf.h>
 
 #include <cstdint>
@@ -35,8 +38,18 @@ namespace {
 rte_mempool* g_pool = nullptr;
 
 // Compiled filters by expression (libFuzzer mutates frames far more often
-// than it finds a new expression): at most a few hundred kept.
-std::map<std::string, std::unique_ptr<PacketFilter>> g_cache;
+// than it finds a new expression), each with libpcap's program: at most a
+// few hundred kept.
+struct Compiled {
+  std::unique_ptr<PacketFilter> filter;
+  bpf_program ref{};
+  Compiled() = default;
+  Compiled(const Compiled&) = delete;
+  Compiled& operator=(const Compiled&) = delete;
+  ~Compiled() { pcap_freecode(&ref); }
+};
+std::map<std::string, std::unique_ptr<Compiled>> g_cache;
+pcap_t* g_dead = nullptr;
 
 rte_mbuf* make(const uint8_t* p, size_t len, bool two) {
   len = std::min<size_t>(len, 2 * RTE_MBUF_DEFAULT_DATAROOM);
@@ -64,11 +77,14 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   g_pool = rte_pktmbuf_pool_create("fuzz_filter", 255, 0, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    SOCKET_ID_ANY);
   if (g_pool == nullptr) abort();
+  g_dead = pcap_open_dead(DLT_EN10MB, 262144);  // filter.cc's snap length
+  if (g_dead == nullptr) abort();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const uint8_t* nul = static_cast<const uint8_t*>(std::memchr(data, 0, std::min<size_t>(size, 513)));
+  const uint8_t* nul =
+      static_cast<const uint8_t*>(std::memchr(data, 0, std::min<size_t>(size, 513)));
   if (nul == nullptr && size > 512) return 0;
   size_t elen = nul ? static_cast<size_t>(nul - data) : size;
   std::string expr(reinterpret_cast<const char*>(data), elen);
@@ -81,9 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rlen--;
   }
 
-  PacketFilter* f = nullptr;
+  Compiled* c = nullptr;
   if (auto it = g_cache.find(expr); it != g_cache.end()) {
-    f = it->second.get();
+    c = it->second.get();
   } else {
     std::string err;
     auto pf = PacketFilter::compile(expr, &err);
@@ -99,10 +115,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       abort();
     }
     if (pf == nullptr) return 0;
+    auto nc = std::make_unique<Compiled>();
+    if (pcap_compile(g_dead, &nc->ref, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) abort();
+    nc->filter = std::move(pf);
     if (g_cache.size() >= 256) g_cache.clear();
-    f = pf.get();
-    g_cache.emplace(expr, std::move(pf));
+    c = nc.get();
+    g_cache.emplace(expr, std::move(nc));
   }
+  PacketFilter* f = c->filter.get();
 
   rte_mbuf* m = make(rest, rlen, ctl & 1);
   if ((ctl & 2) && rlen >= 2) {
@@ -115,8 +135,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!(ctl & 2) && f->jitted()) {
     const bool interp = f->run_interpreter(m) != 0;
     if (jit != interp) {
-      fprintf(stderr, "fuzz_filter: '%s': the JIT says %d, the interpreter %d (%u bytes, %u segs)\n",
+      fprintf(stderr,
+              "fuzz_filter: '%s': the JIT says %d, the interpreter %d (%u bytes, %u segs)\n",
               expr.c_str(), jit, interp, m->pkt_len, m->nb_segs);
+      abort();
+    }
+  }
+  if (!(ctl & 2)) {
+    const u_int len = m->pkt_len;  // the bytes make() put in the mbuf
+    const bool ref = bpf_filter(c->ref.bf_insns, rest, len, len) != 0;
+    if (jit != ref) {
+      fprintf(stderr, "fuzz_filter: '%s': sluice says %d, libpcap %d (%u bytes, %u segs)\n",
+              expr.c_str(), jit, ref, m->pkt_len, m->nb_segs);
       abort();
     }
   }

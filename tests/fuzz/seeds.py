@@ -167,6 +167,8 @@ FILTERS = [
     # A JIT jump back to the epilogue 129 bytes away (src/capture/filter.cc, bug 3).
     "----------------------------------ether[78]%----------------------------ether[78]----"
     "--------ether[78]----ether[78]= 1",
+    # Load offsets that wrap 32 bits (filter.cc, bug 4).
+    "ether[ether[0] - 1] = 1", "ether[4294967295] = 0", "ether[ether[0] + 2147483648:2] = 0",
 ]
 
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <pcap/pcap.h>
 #include <rte_mbuf.h>
 
 #include "capture/filter.hh"
@@ -429,6 +430,51 @@ TEST_F(Filter, DivisionByZeroAndEveryExitDistance) {
       }
     }
   }
+}
+
+// Loads whose offset wraps 32 bits: `ether[ether[0] - 1]` with ether[0] = 0
+// makes X + k = 0xffffffff, and 0xffffffff + 1 passes DPDK's
+// __rte_pktmbuf_read bound check (off + len > pkt_len, in 32 bits) and
+// walks past the last segment (SEGV, found by fuzz_filter). libpcap says
+// such a load rejects the frame; every program must say so too. The
+// oracle is libpcap's own bpf_filter on the same bytes.
+TEST_F(Filter, LoadsWhoseOffsetWrapsRejectTheFrame) {
+  const std::vector<std::string> exprs = {"ether[ether[0] - 1] = 1",
+                                          "ether[ether[0] - 2:2] = 1",
+                                          "ether[ether[0] - 4:4] = 1",
+                                          "ether[ether[0] + 4294967295] = 0",
+                                          "ether[ether[0] + 4294967294:2] = 0",
+                                          "ether[4294967295] = 0",
+                                          "ether[4294967294:2] = 0",
+                                          "ether[4294967292:4] = 0",
+                                          "ether[2147483648] = 0",
+                                          "ether[ether[0] + 2147483648] = 0",
+                                          "ether[ether[0] * 16777216 + 4278190080] = 0",
+                                          "not ether[ether[0] - 1] = 1",
+                                          "ether[ether[1] - 1] = 0 or ether[0] = 0"};
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+  ASSERT_NE(dead, nullptr);
+  for (const std::string& e : exprs) {
+    auto ff = f(e);
+    ASSERT_NE(ff, nullptr) << e;
+    bpf_program prog{};
+    ASSERT_EQ(pcap_compile(dead, &prog, e.c_str(), 1, PCAP_NETMASK_UNKNOWN), 0) << e;
+    for (size_t len : {1, 14, 60, 100}) {
+      for (uint8_t first : {0, 1, 2, 5}) {
+        std::vector<uint8_t> b(len, 0);
+        b[0] = first;
+        const bool want = bpf_filter(prog.bf_insns, b.data(), static_cast<u_int>(len),
+                                     static_cast<u_int>(len)) != 0;
+        rte_mbuf* m = mbuf(b);
+        EXPECT_EQ(ff->match(m), want) << e << " len " << len << " first " << int(first);
+        EXPECT_EQ(ff->run_full_program(m) != 0, want) << e << " len " << len;
+        EXPECT_EQ(ff->run_interpreter(m) != 0, want) << e << " len " << len;
+        rte_pktmbuf_free(m);
+      }
+    }
+    pcap_freecode(&prog);
+  }
+  pcap_close(dead);
 }
 
 }  // namespace
