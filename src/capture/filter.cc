@@ -277,7 +277,21 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
     emit(insn(BPF_JMP | EBPF_JLT | BPF_K, kRegLen, 0, 0, static_cast<int32_t>(span)), To::slow);
   emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, 0));      // A = 0
   emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, kDirX, 0, 0, 0));  // X = 0
+  // The slow exit (r0 = kNeedsFullRun) goes before the program's last
+  // `ret #k` when it ends with one (libpcap puts `ret #0` last): the frames
+  // that do not match then fall into the epilogue without a jump.
+  const auto is_ret = [](const ebpf_insn& x) {
+    return (x.code == (BPF_ALU | EBPF_MOV | BPF_K) || x.code == (EBPF_ALU64 | EBPF_MOV | BPF_K)) &&
+           x.dst_reg == 0;
+  };
+  const bool slow_inside = n >= 5 && is_ret(in[n - 2]) && in[n - 1].code == (BPF_JMP | EBPF_EXIT);
+  uint32_t slow = 0;
   for (uint32_t i = 3; i < n; i++) {
+    if (slow_inside && i == n - 2) {
+      slow = static_cast<uint32_t>(out.size());
+      emit(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, -1));
+      emit(insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), To::old, n - 1);
+    }
     pos[i] = static_cast<uint32_t>(out.size());
     ebpf_insn x = in[i];
     if (i + 3 < n && is_x_check(x) && is_packet_load(in[i + 3])) {
@@ -326,7 +340,7 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
     }
   }
   pos[n] = static_cast<uint32_t>(out.size());
-  const uint32_t slow = pos[n];
+  if (!slow_inside) slow = pos[n];
   std::vector<ebpf_insn> res;
   res.reserve(out.size() + 2);
   for (uint32_t j = 0; j < out.size(); j++) {
@@ -339,9 +353,10 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
     }
     res.push_back(x);
   }
-  // slow: r0 = kNeedsFullRun (all ones: a cBPF program returns 32 bits).
-  res.push_back(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, -1));
-  res.push_back(insn(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0));
+  if (!slow_inside) {  // slow: r0 = kNeedsFullRun (all ones: a cBPF program returns 32 bits)
+    res.push_back(insn(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 0, 0, -1));
+    res.push_back(insn(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0));
+  }
   return res;
 }
 

@@ -24,7 +24,7 @@ inline constexpr uint16_t kMbufPrivSize = 64;  // one cache line, also what rte_
 inline constexpr unsigned kRoundLimit = 8;     // rounds of __netif_receive_skb_core per packet
 
 enum MetaFlag : uint8_t {
-  kFlagPtPrev = 1 << 0,    // a tap ran in this round and nothing flushed it (Linux pt_prev)
+  kFlagPtPrev = 1 << 0,    // pt_prev of a mixed vector (netif.cc PtPrev::flagged)
   kFlagExact = 1 << 1,     // deliver_exact: an rx_handler returned EXACT
   kFlagVlan = 1 << 2,      // an 802.1Q/802.1ad tag is held in vlan_tci/vlan_proto
   kFlagTrace = 1 << 3,     // packet trace requested

@@ -26,6 +26,13 @@ constexpr uint16_t kEthP8023 = 0x0001;  // raw 802.3 (Novell)
 constexpr uint16_t kEthP8022 = 0x0004;  // 802.2 LLC
 constexpr uint16_t kEthP8023Min = 0x0600;
 
+// Linux's pt_prev for the packets of a round: a tap ran and nothing has
+// flushed it (an ingress action, a VLAN tag, the rx_handler) — for every
+// packet of the vector, for none, or (a vector of tagged and untagged
+// packets) for those carrying kFlagPtPrev. Held per vector so that a tap
+// costs no write to every packet's metadata.
+enum class PtPrev : uint8_t { none, all, flagged };
+
 inline bool is_vlan_proto(uint16_t p) {
   return p == kEthP8021Q || p == kEthP8021AD;
 }
@@ -114,8 +121,8 @@ bool vlan_do_receive(Worker& w, rte_mbuf* m, Device& sub) {
 // Step 12: protocol delivery of packets on `dev` with the same protocol and
 // the same deliver_exact. Ordered as Linux walks its lists: ptype_base
 // (skipped when exact), orig_dev's bound handlers, then dev's if different.
-void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t proto,
-                   bool exact) {
+void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t proto, bool exact,
+                   PtPrev pt_prev) {
   constexpr unsigned kMaxHandlers = 16;
   const PacketType* hs[kMaxHandlers];
   unsigned nh = 0;
@@ -140,7 +147,7 @@ void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t
     DevCounters& c = w.c(dev.index);
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = pkts[i];
-      if (meta(m).flags & kFlagPtPrev) {
+      if (pt_prev == PtPrev::all || (pt_prev == PtPrev::flagged && (meta(m).flags & kFlagPtPrev))) {
         SLUICE_TRACE_FATE(w, m, TraceFate::delivered, dev.index, "deliver_skb",
                           "to the last tap (pt_prev)");
         w.free_later(m);  // the last tap was pt_prev: the frame counts as delivered (C-2)
@@ -167,7 +174,7 @@ void deliver_group(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, uint16_t
 }
 
 // Steps 11–13 for packets whose round ended on `dev` without a new device.
-void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again) {
+void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again, PtPrev pt_prev) {
   StageScope scope(w.runtime, stage::deliver, n);
   // Step 11: residual VLAN tag.
   uint16_t k = 0;
@@ -224,7 +231,7 @@ void deliver(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n, Regroup& again
       }
     }
     done += g;
-    deliver_group(w, dev, grp, g, proto, exact);
+    deliver_group(w, dev, grp, g, proto, exact, pt_prev);
   }
 }
 
@@ -303,7 +310,7 @@ void round(Worker& w, Vec& v) {
     }
   }
   if (n == 0) return;
-  bool plain = true;   // no tap or ingress action ran
+  PtPrev pt_prev = PtPrev::none;
   bool acted = false;  // an ingress action ran
 
   // Step 5: taps, namespace-wide then the device's own, newest first.
@@ -315,16 +322,14 @@ void round(Worker& w, Vec& v) {
       for (const Tap& t : gt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
     if (dt)
       for (const Tap& t : dt->taps) t.fn(w, *dev, t.ctx, pkts, n, Direction::ingress);
-    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags |= kFlagPtPrev;
-    plain = false;
+    pt_prev = PtPrev::all;
   }
 
   // Step 6: ingress actions (tc ingress / mirred). They flush pt_prev.
   if (const ActionList* al = dev->ingress.load(std::memory_order_acquire)) {
     StageScope as(w.runtime, stage::tc_ingress, n);
-    plain = false;
+    pt_prev = PtPrev::none;
     acted = true;
-    for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
     for (const Action& a : al->actions) {
       ActVerdict verdict[kBurst];
       a.fn(w, *dev, a.ctx, pkts, n, verdict);
@@ -347,14 +352,21 @@ void round(Worker& w, Vec& v) {
   const bool any_vlan = acted || (seen & kFlagVlan);
   const bool any_trace = acted || (seen & kFlagTrace);
 
-  // Step 9: VLAN demux for packets holding a tag.
+  // Step 9: VLAN demux for packets holding a tag. A tag flushes pt_prev
+  // (with or without a VLAN device): the packets without one keep it, each
+  // flagged, when the vector is mixed.
   uint16_t k = 0;
   if (any_vlan) {
+    const bool mark = pt_prev == PtPrev::all;
+    bool flushed = false;
     for (uint16_t i = 0; i < n; i++) {
       rte_mbuf* m = pkts[i];
       PktMeta& md = meta(m);
-      if (md.flags & kFlagVlan) {
+      if (!(md.flags & kFlagVlan)) {
+        if (mark) md.flags |= kFlagPtPrev;
+      } else {
         md.flags &= static_cast<uint8_t>(~kFlagPtPrev);
+        flushed = true;
         uint16_t sub = dev->vlan_dev(md.vlan_proto, md.vlan_tci & 0xfff);
         if (sub != 0xffff) {
           if (Device* s = w.net.dev(sub)) {
@@ -366,13 +378,13 @@ void round(Worker& w, Vec& v) {
       pkts[k++] = m;
     }
     n = k;
+    if (mark && flushed) pt_prev = PtPrev::flagged;
   }
 
-  // Step 10: rx_handler.
+  // Step 10: rx_handler (it flushes pt_prev).
   if (n != 0) {
     if (RxHandlerFn fn = dev->rx_handler.load(std::memory_order_acquire)) {
-      if (!plain)
-        for (uint16_t i = 0; i < n; i++) meta(pkts[i]).flags &= static_cast<uint8_t>(~kFlagPtPrev);
+      pt_prev = PtPrev::none;
       if (any_trace)
         for (uint16_t i = 0; i < n; i++)
           SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, dev->rx_handler_owner);
@@ -419,7 +431,7 @@ void round(Worker& w, Vec& v) {
   }
 
   // Steps 11–13.
-  if (n != 0) deliver(w, *dev, pkts, n, again);
+  if (n != 0) deliver(w, *dev, pkts, n, again, pt_prev);
 
   // Next rounds.
   regroup_run(w, again);
@@ -527,7 +539,7 @@ void netif_receive_pass(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
   Regroup again;
   rte_mbuf* v[kBurst];
   std::memcpy(v, pkts, n * sizeof(rte_mbuf*));
-  deliver(w, dev, v, n, again);
+  deliver(w, dev, v, n, again, PtPrev::none);
   regroup_run(w, again);
   w.flush_free();
 }

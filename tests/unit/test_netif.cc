@@ -191,6 +191,29 @@ TEST_F(Netif, TapSuppressesUnhandledDropC2) {
   EXPECT_EQ(c(p1).rx_dropped, 0u);
 }
 
+// One burst, a tap, a protocol nobody handles: the untagged frame was
+// delivered to the tap (pt_prev); the frame with a tag but no VLAN device
+// flushed pt_prev at the VLAN step (§1.2 step 9), so it counts rx_dropped.
+// Interleaved, so the mixed vector keeps each packet's own answer.
+TEST_F(Netif, TagFlushesPtPrevInAMixedBurst) {
+  Probe* tap = probe("tap");
+  net.add_tap(p0, probe_tap, tap);
+  FrameSpec plain;
+  plain.type = 0x88b5;
+  FrameSpec tagged = plain;
+  tagged.tags = {0x81000064};  // VID 100, no p0.100
+  rx(p0, std::vector<rte_mbuf*>{frame(plain), frame(tagged), frame(plain), frame(tagged),
+                                frame(tagged), frame(plain)});
+  EXPECT_EQ(rec.of("tap").size(), 6u);
+  EXPECT_EQ(c(p0).rx_dropped, 3u);
+  EXPECT_EQ(drops(p0, DropReason::unhandled_proto), 3u);
+  // All untagged: none dropped; all tagged: every one.
+  rx(p0, std::vector<rte_mbuf*>{frame(plain), frame(plain)});
+  EXPECT_EQ(c(p0).rx_dropped, 3u);
+  rx(p0, std::vector<rte_mbuf*>{frame(tagged), frame(tagged)});
+  EXPECT_EQ(c(p0).rx_dropped, 5u);
+}
+
 TEST_F(Netif, HandlersRunInLinuxOrderAndShareThePacket) {
   Probe* a = probe("base-old");
   Probe* b = probe("base-new");
