@@ -1,9 +1,9 @@
 // ip_forward (net/ipv4/ip_forward.c) and ip_error (route.c) on the worker:
 // one FIB lookup for the burst; no route → ICMP net unreachable; pkt_type
-// HOST only; TTL ≤ 1 → ICMP time exceeded; DF and larger than the egress MTU
-// → ICMP frag needed; the TTL decremented with an incremental checksum;
-// [ipv4/forward]; ip_forward_finish (ForwDatagrams) → ip_output.
-// Spec: ../shared/spec/linux-rx.md §6.3 (FWD-01..05).
+// HOST only; TTL ≤ 1 → ICMP time exceeded; ForwDatagrams; DF and larger
+// than the egress MTU → ICMP frag needed; the TTL decremented with an
+// incremental checksum; [ipv4/forward]; ip_forward_finish → ip_output.
+// Spec: ../shared/spec/linux-rx.md §6.3 (FWD-01..06).
 #include <rte_byteorder.h>
 #include <rte_fib.h>
 
@@ -39,6 +39,9 @@ const StageId kStForward = stage_register("ip-forward", 450);
     w.drop(m, dev, DropReason::ip_inhdr);
     return false;
   }
+  // Counted here, as ip_forward does in 6.x: before the DF/MTU check and
+  // the FORWARD hook, so a packet either refuses still counts (FWD-06).
+  mib[Mib::ForwDatagrams]++;
   const Device* od = w.net.dev(c.s->nh[nh].dev);
   uint16_t tot = rte_be_to_cpu_16(ip->total_length);
   if (od != nullptr && tot > od->mtu && (rte_be_to_cpu_16(ip->fragment_offset) & kIpDf)) {
@@ -91,17 +94,18 @@ void ip_forward(Ctx4& c, uint16_t dev, FwdBurst& f, Out4& out, PktVec& gen) {
     fo.target[fo.n] = h.gw != 0 ? h.gw : f.dst[i];
     fo.dev[fo.n++] = h.dev;
   }
-  // [ipv4/forward] NF_INET_FORWARD (in = dev, out = the route's device),
-  // then ip_forward_finish (ForwDatagrams) and ip_output ([post_routing]).
+  // [ipv4/forward] NF_INET_FORWARD (in = dev, out = the route's device;
+  // ForwDatagrams was counted before it, in ip_forward_one), then
+  // ip_forward_finish and ip_output ([post_routing]).
   uint16_t idx[kBurst];
   const uint16_t kept = run_hook(c, SLUICE_IPV4_FORWARD, dev, fo.pkts, fo.n, fo.dev, idx);
-  mib[Mib::ForwDatagrams] += kept;
   for (uint16_t i = 0; i < kept; i++)
     ip_output(c, out, fo.pkts[i], fo.target[idx[i]], fo.dev[idx[i]]);
 }
 
-// ip_forward_finish for packets a queue consumer accepted at [ipv4/forward]:
-// ForwDatagrams, ip_output (and post_routing) on the route of now.
+// ip_forward_finish for packets a queue consumer accepted at [ipv4/forward]
+// (ForwDatagrams was counted before the hook): ip_output (and
+// post_routing) on the route of now.
 void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, void* l3) {
   Ctx4 c = ctx4(w, *static_cast<L3*>(l3));
   Out4 out;
@@ -113,7 +117,6 @@ void ok_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n, 
       w.drop(pkts[i], st.in, DropReason::ip_outnoroutes);
       continue;
     }
-    c.ws.m(st.in)[Mib::ForwDatagrams]++;
     ip_output(c, out, pkts[i], target, dev);
   }
   neigh_output(c, out);

@@ -1,8 +1,8 @@
 // ip6_forward (net/ipv6/ip6_output.c) on the worker: one rte_fib6 lookup for
 // the burst; no route → ICMPv6 no route (Ip6InNoRoutes); pkt_type HOST
-// only; hop limit ≤ 1 → time exceeded; larger than the egress MTU → packet
-// too big (Ip6InTooBigErrors); hop limit − 1; [ipv6/forward];
-// Ip6OutForwDatagrams → neigh_output.
+// only; hop limit ≤ 1 → time exceeded; Ip6OutForwDatagrams; larger than
+// the egress MTU → packet too big (Ip6InTooBigErrors); hop limit − 1;
+// [ipv6/forward] → neigh_output.
 #include <arpa/inet.h>
 
 #include <rte_fib6.h>
@@ -36,6 +36,9 @@ namespace {
     w.drop(m, dev, DropReason::ip_inhdr);
     return false;
   }
+  // Counted here, as ip6_forward does in 6.x: before the MTU check and
+  // the FORWARD hook, so a packet either refuses is forwarded for the MIB.
+  mib[Mib::Ip6OutForwDatagrams]++;
   const Device* od = w.net.dev(c.s->nh6[nh].dev);
   if (od != nullptr && m->pkt_len - sizeof(rte_ether_hdr) > od->mtu) {
     mib[Mib::Ip6InTooBigErrors]++;
@@ -60,7 +63,8 @@ void ip6_forward(Ctx& c, uint16_t dev, Fwd6Burst& f, Out6& out) {
       if (k == 0 || k >= c.s->nh6.size()) {
         trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "no route");
       } else if (is_zero6(c.s->nh6[k].gw)) {
-        trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "route", c.s->nh6[k].dev, "directly connected");
+        trace_rec(c.w, f.pkts[i], "fib6_lookup", dev, "route", c.s->nh6[k].dev,
+                  "directly connected");
       } else {
         char a[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, c.s->nh6[k].gw, a, sizeof a);
@@ -73,13 +77,12 @@ void ip6_forward(Ctx& c, uint16_t dev, Fwd6Burst& f, Out6& out) {
     std::memcpy(fo.target[fo.n].data(), is_zero6(h.gw) ? f.dst[i] : h.gw, 16);
     fo.dev[fo.n++] = h.dev;
   }
-  // [ipv6/forward] NF_INET_FORWARD (in = dev, out = the route's device).
+  // [ipv6/forward] NF_INET_FORWARD (in = dev, out = the route's device);
+  // Ip6OutForwDatagrams was counted before it (ip6_forward_one).
   uint16_t idx[kBurst];
   const uint16_t kept = run_hook(c, SLUICE_IPV6_FORWARD, dev, fo.pkts, fo.n, fo.dev, idx);
-  for (uint16_t i = 0; i < kept; i++) {
-    mib[Mib::Ip6OutForwDatagrams]++;
+  for (uint16_t i = 0; i < kept; i++)
     out_push(c, out, fo.pkts[i], fo.target[idx[i]], fo.dev[idx[i]]);
-  }
 }
 
 // ip6_forward_finish for packets a queue consumer accepted at
@@ -94,8 +97,7 @@ void ok6_forward(Worker& w, const hooks::State& st, rte_mbuf** pkts, uint16_t n,
       w.drop(pkts[i], st.in, DropReason::ip_outnoroutes);
       continue;
     }
-    c.ws.m(st.in)[Mib::Ip6OutForwDatagrams]++;
-    out_push(c, out, pkts[i], target, dev);
+    out_push(c, out, pkts[i], target, dev);  // Ip6OutForwDatagrams: before the hook
   }
   neigh_output(c, out);
 }

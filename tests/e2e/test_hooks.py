@@ -4,7 +4,8 @@
 net_af_packet, with a forward rule list that drops TCP to port 9091 and the
 example plugin (examples/plugins/nfqlo.cc) at ipv4/pre_routing and
 ipv4/local_out. Asserts: SYNs to 9091 never reach B, other ports connect,
-the rule's counter equals the number of blocked SYNs, `show hooks` lists the
+the rule's counter equals the number of blocked SYNs, ForwDatagrams counts
+them (FWD-06: before the hook), `show hooks` lists the
 entries in run order, the plugin logged the 9091 packets with their device,
 and `hooks reload` swaps the rules while traffic flows."""
 import os
@@ -84,6 +85,7 @@ def test_forward_rule_blocks_9091_and_counts_syns():
                                  stderr=subprocess.DEVNULL, text=True)
         time.sleep(1)
         n_syn = 7
+        forw0 = lab.ctl("show", "ip", "stats", "p1")["p1"]["ForwDatagrams"]
         lab.scapy(a, 'sendp([Ether(dst="%s", src="%s")/IP(src="10.0.1.2", dst="10.0.2.2")/'
                      'TCP(sport=40000+i, dport=9091, flags="S") for i in range(%d)], iface="eth0")'
                   % (P1_MAC, A_MAC, n_syn))
@@ -96,6 +98,10 @@ def test_forward_rule_blocks_9091_and_counts_syns():
         out, _ = sniff.communicate(timeout=20)
         assert "9091" not in out, out  # nothing reached B
         assert lab.ctl("show", "drops")["p1"]["netfilter_drop"] == n_syn
+        # FWD-06: ForwDatagrams is counted before the FORWARD hook, as in
+        # Linux 6.x (ip_forward), so the dropped SYNs count.
+        forw = lab.ctl("show", "ip", "stats", "p1")["p1"]["ForwDatagrams"]
+        assert forw - forw0 == n_syn, (forw0, forw)
         # Other ports pass; 9091 does not (with a listener on both).
         assert connects(lab, a, 9092)
         assert not connects(lab, a, 9091)

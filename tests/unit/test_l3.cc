@@ -319,6 +319,9 @@ TEST_F(L3Test, DfTooBigFragNeededElseFragmented) {
   EXPECT_EQ(o[0].l4()[6] << 8 | o[0].l4()[7], 1000);  // next-hop MTU
   EXPECT_EQ(mib(p0, Mib::FragFails), 1u);
   EXPECT_EQ(drops(p0, DropReason::pkt_too_big), 1u);
+  // ip_forward counts ForwDatagrams before the MTU check (Linux 6.18
+  // does: FragFails +1 and ForwDatagrams +1 for the refused packet).
+  EXPECT_EQ(mib(p0, Mib::ForwDatagrams), 1u);
   // Without DF: fragments.
   big.frag = 0;
   rx(p0, ip_bytes(big));
@@ -856,6 +859,23 @@ TEST_F(L3v6Test, ForwardResolvesWithNsAndDecrementsHopLimit) {
   EXPECT_EQ(o[1].ip()[40], 1);
   EXPECT_EQ(mib(p0, Mib::Ip6InHdrErrors), 1u);
   EXPECT_EQ(mib(p0, Mib::Ip6InNoRoutes), 1u);
+  EXPECT_EQ(mib(p0, Mib::Ip6OutForwDatagrams), 1u);  // neither was forwarded
+  // Larger than p1's MTU: packet too big back to the source, and (as
+  // ip6_forward counts it before the MTU check, Linux 6.18 does)
+  // Ip6OutForwDatagrams +1 with Ip6InTooBigErrors +1.
+  p1->mtu = 1280;
+  tick(now + 5000);              // past the ICMPv6 rate limit of the two errors above
+  std::vector<uint8_t> big = e;  // an echo request (an ICMPv6 error gets no error)
+  big.resize(1300, 0);
+  rx(p0, ip6_icmp("2001:db8:1::2", "2001:db8:2::7", 64, big), nullptr, 0x86dd);
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].dev, p0->index);
+  EXPECT_EQ(o[0].ip()[40], 2);
+  EXPECT_EQ(mib(p0, Mib::Ip6InTooBigErrors), 1u);
+  EXPECT_EQ(mib(p0, Mib::Ip6OutForwDatagrams), 2u);
+  EXPECT_EQ(drops(p0, DropReason::pkt_too_big), 1u);
+  p1->mtu = 1500;
   // A static route through 2001:db8:2::7 (resolved above); then deleted again.
   EXPECT_NE(l3->add_route("2001:db8:99::/48", "2001:db8:5::1", ""), "");  // off-link
   ASSERT_EQ(l3->add_route("2001:db8:99::/48", "2001:db8:2::7", ""), "");
