@@ -88,6 +88,7 @@ struct CaptureInfo {
   uint64_t count = 0;
   uint32_t snaplen = 0;
   std::string filter;
+  std::string filter_engine;  // "jit" | "rte_bpf" | "libpcap" (PacketFilter::on_libpcap), "" = none
   uint64_t seconds = 0;
   uint64_t accepted = 0, filtered = 0, nombuf = 0, ringfull = 0, written = 0;
   bool running = false;

@@ -6,7 +6,8 @@
 //   capture stop [ID]          (no ID: every running capture)
 //   show captures              (--json: [{"id", "dev", "direction", "filter", "file",
 //                               "accepted", "filtered", "nombuf", "ringfull", "written",
-//                               "count", "seconds", "snaplen", "running", "error"}])
+//                               "count", "seconds", "snaplen", "running", "error",
+//                               "filter_engine": "jit"|"rte_bpf"|"libpcap"|null}])
 // PATH is opened by sluiced, so a relative path is relative to the daemon's
 // working directory.
 #include <charconv>
@@ -118,20 +119,30 @@ CmdResult show_captures(Dataplane& dp, const std::vector<std::string>& args) {
   CaptureManager* mgr = dp.find_feature<CaptureManager>();
   std::vector<CaptureInfo> caps = mgr ? mgr->list() : std::vector<CaptureInfo>{};
   for (const CaptureInfo& c : caps) {
-    nlohmann::json j = {
-        {"id", c.id},         {"dev", c.dev},           {"direction", direction_name(c.dir)},
-        {"filter", c.filter}, {"file", c.file},         {"accepted", c.accepted},
-        {"filtered", c.filtered}, {"nombuf", c.nombuf}, {"ringfull", c.ringfull},
-        {"written", c.written}, {"count", c.count},     {"seconds", c.seconds},
-        {"snaplen", c.snaplen}, {"running", c.running}};
+    nlohmann::json j = {{"id", c.id},
+                        {"dev", c.dev},
+                        {"direction", direction_name(c.dir)},
+                        {"filter", c.filter},
+                        {"file", c.file},
+                        {"accepted", c.accepted},
+                        {"filtered", c.filtered},
+                        {"nombuf", c.nombuf},
+                        {"ringfull", c.ringfull},
+                        {"written", c.written},
+                        {"count", c.count},
+                        {"seconds", c.seconds},
+                        {"snaplen", c.snaplen},
+                        {"running", c.running}};
+    j["filter_engine"] =
+        c.filter_engine.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.filter_engine);
     j["error"] = c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error);
     r.json.push_back(std::move(j));
     std::string state = c.running ? "running" : "finished";
     if (!c.error.empty()) state = "error: " + c.error;
     t.add({std::to_string(c.id), c.dev, direction_name(c.dir), c.filter.empty() ? "-" : c.filter,
-           c.file, std::to_string(c.accepted),
-           std::to_string(c.filtered), std::to_string(c.nombuf), std::to_string(c.ringfull),
-           std::to_string(c.written), c.count != 0 ? std::to_string(c.count) : "-", state});
+           c.file, std::to_string(c.accepted), std::to_string(c.filtered), std::to_string(c.nombuf),
+           std::to_string(c.ringfull), std::to_string(c.written),
+           c.count != 0 ? std::to_string(c.count) : "-", state});
   }
   r.text = caps.empty() ? "no captures\n" : t.str();
   return r;

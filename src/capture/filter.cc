@@ -392,6 +392,13 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
   std::unique_ptr<PacketFilter> f(new PacketFilter());
   f->expr_ = expr;
   f->cbpf_insns_ = prog.bf_len;
+  if (prog.bf_len > kMaxVerifiedInsns) {  // libpcap's interpreter (filter.hh)
+    static_assert(sizeof(bpf_insn) == sizeof(uint64_t));
+    f->cbpf_.resize(prog.bf_len);
+    std::memcpy(f->cbpf_.data(), prog.bf_insns, prog.bf_len * sizeof(bpf_insn));
+    pcap_freecode(&prog);
+    return f;
+  }
   rte_bpf_prm* prm = rte_bpf_convert(&prog);
   pcap_freecode(&prog);
   if (prm == nullptr)
@@ -434,12 +441,29 @@ uint64_t PacketFilter::run_full_program(const rte_mbuf* m) const {
 }
 
 uint64_t PacketFilter::run_interpreter(const rte_mbuf* m) const {
+  if (bpf_ == nullptr) return run_libpcap(m);
   return rte_bpf_exec(bpf_, const_cast<rte_mbuf*>(m));
 }
 
 uint64_t PacketFilter::run(const rte_mbuf* m) const {
   void* ctx = const_cast<rte_mbuf*>(m);
-  return jit_ != nullptr ? jit_(ctx) : rte_bpf_exec(bpf_, ctx);
+  if (jit_ != nullptr) return jit_(ctx);
+  if (bpf_ != nullptr) return rte_bpf_exec(bpf_, ctx);
+  return run_libpcap(m);
+}
+
+// bpf_filter reads one buffer: the first segment when it is the whole
+// frame, else a copy of the frame's first 64 KiB in a per-thread buffer
+// (a load beyond what it holds rejects the frame, as past its end).
+uint64_t PacketFilter::run_libpcap(const rte_mbuf* m) const {
+  const auto* insns = reinterpret_cast<const bpf_insn*>(cbpf_.data());
+  if (m->nb_segs == 1 || m->next == nullptr)
+    return bpf_filter(insns, rte_pktmbuf_mtod(m, const u_char*), m->pkt_len, m->data_len);
+  thread_local std::vector<uint8_t> flat(1u << 16);
+  const uint32_t len = std::min<uint32_t>(m->pkt_len, static_cast<uint32_t>(flat.size()));
+  const void* p = rte_pktmbuf_read(m, 0, len, flat.data());
+  if (p == nullptr) return 0;
+  return bpf_filter(insns, static_cast<const u_char*>(p), m->pkt_len, len);
 }
 
 // The frame with its metadata tag back after the MAC addresses, without

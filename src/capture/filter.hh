@@ -19,11 +19,18 @@
 // full program only for what it cannot decide (a load past the first
 // segment); a tagged frame adds a copy of its first 128 bytes into a stack
 // buffer. No allocation, no lock.
+//
+// A program of more than kMaxVerifiedInsns cBPF instructions is not given
+// to DPDK's verifier, whose time grows steeply with such programs (seconds,
+// then far longer, for a few hundred instructions of some shapes: found by
+// fuzz_filter); it runs on libpcap's own interpreter (bpf_filter), on the
+// frame's first segment or, for a chain, on a per-thread copy of it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <rte_mbuf.h>
 
@@ -80,8 +87,13 @@ class PacketFilter {
 
   const std::string& expr() const { return expr_; }
   bool jitted() const { return jit_ != nullptr; }
+  // Whether the program runs on libpcap's interpreter (too long for DPDK's
+  // verifier) instead of rte_bpf.
+  bool on_libpcap() const { return bpf_ == nullptr; }
+  static constexpr unsigned kMaxVerifiedInsns = 200;
   unsigned cbpf_insns() const { return cbpf_insns_; }
-  // The same program on rte_bpf's interpreter (tests compare it with the JIT).
+  // The same program on rte_bpf's interpreter (tests compare it with the
+  // JIT); libpcap's for a program on_libpcap().
   uint64_t run_interpreter(const rte_mbuf* m) const;
   // Whether the direct-load program exists (a program with packet loads
   // that the rewrite takes), and the two programs on their own (tests):
@@ -101,8 +113,11 @@ class PacketFilter {
     return r;
   }
   bool match_tagged(const rte_mbuf* m) const;
+  uint64_t run_libpcap(const rte_mbuf* m) const;
 
   std::string expr_;
+  std::vector<uint64_t>
+      cbpf_;  // libpcap's program (struct bpf_insn, 8 bytes each) when on_libpcap()
   rte_bpf* bpf_ = nullptr;
   uint64_t (*jit_)(void*) = nullptr;
   rte_bpf* direct_bpf_ = nullptr;

@@ -514,6 +514,7 @@ TEST_F(CaptureTest, Commands) {
   ASSERT_EQ(r.json.size(), 1u);  // the finished one is forgotten
   EXPECT_EQ(r.json[0]["dev"], "any");
   EXPECT_EQ(r.json[0]["direction"], "both");
+  EXPECT_TRUE(r.json[0]["filter_engine"].is_null());  // no filter
   EXPECT_EQ(cli({"capture", "stop", std::to_string(id2)}).status, 0);
 
   // A filter: the words before `file`, shown in the list.
@@ -532,6 +533,7 @@ TEST_F(CaptureTest, Commands) {
   EXPECT_EQ(r.json[0]["seconds"], 100);
   EXPECT_EQ(r.json[0]["accepted"], 2);
   EXPECT_EQ(r.json[0]["filtered"], 3);
+  EXPECT_EQ(r.json[0]["filter_engine"], "jit");
   EXPECT_NE(r.text.find("ether dst 02:00:00:00:00:01"), std::string::npos) << r.text;
   EXPECT_EQ(cli({"capture", "stop", std::to_string(id3)}).status, 0);
 }
