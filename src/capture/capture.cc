@@ -424,8 +424,7 @@ bool CaptureManager::info(uint32_t id, CaptureInfo* out) const {
     i.count = c->opt.count;
     i.snaplen = c->snaplen;
     i.filter = c->opt.filter;
-    if (const PacketFilter* f = c->filter.get())
-      i.filter_engine = f->on_libpcap() ? "libpcap" : f->jitted() ? "jit" : "rte_bpf";
+    if (const PacketFilter* f = c->filter.get()) i.filter_engine = f->engine();
     i.seconds = c->opt.seconds;
     Totals t = c->totals();
     i.accepted = t.accepted;

@@ -90,6 +90,8 @@ class PacketFilter {
   // Whether the program runs on libpcap's interpreter (too long for DPDK's
   // verifier) instead of rte_bpf.
   bool on_libpcap() const { return bpf_ == nullptr; }
+  // What runs it: "jit", "rte_bpf" (the interpreter) or "libpcap".
+  const char* engine() const { return on_libpcap() ? "libpcap" : jitted() ? "jit" : "rte_bpf"; }
   static constexpr unsigned kMaxVerifiedInsns = 200;
   unsigned cbpf_insns() const { return cbpf_insns_; }
   // The same program on rte_bpf's interpreter (tests compare it with the

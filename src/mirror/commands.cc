@@ -3,7 +3,8 @@
 //                         destination, sample, snaplen and the counters
 //   --json: {"m0": {"source", "direction", "action", "filter", "to", "sample",
 //            "snaplen", "hits", "bytes", "copies", "copies_failed", "sampled_out",
-//            "skipped", "drops": {REASON: N}, "written" (pcapng)}}
+//            "skipped", "drops": {REASON: N}, "written" (pcapng),
+//            "filter_engine": "jit"|"rte_bpf"|"libpcap"|null}}
 #include <string>
 #include <vector>
 
@@ -81,6 +82,7 @@ CmdResult show_mirrors(Dataplane& dp, const std::vector<std::string>& args) {
                           {"sampled_out", k.sampled_out},
                           {"skipped", k.skipped},
                           {"drops", drops}};
+      j["filter_engine"] = m.filter ? nlohmann::json(m.filter->engine()) : nlohmann::json(nullptr);
       if (c.to == config::MirrorTarget::pcapng) {
         CaptureInfo ci;
         if (auto* cm = dp.find_feature<CaptureManager>(); cm && cm->info(m.sink_id, &ci)) {
@@ -92,10 +94,9 @@ CmdResult show_mirrors(Dataplane& dp, const std::vector<std::string>& args) {
       j["copies_failed"] = failed;
       r.json[c.name] = std::move(j);
       t.add({c.name, c.source + " " + direction_name(static_cast<Direction>(c.direction)),
-             c.redirect ? "redirect" : "mirror", c.filter.empty() ? "-" : c.filter,
-             destination(c), std::to_string(k.hits), std::to_string(k.bytes),
-             std::to_string(k.copies), std::to_string(failed), std::to_string(k.sampled_out),
-             std::to_string(ndrops)});
+             c.redirect ? "redirect" : "mirror", c.filter.empty() ? "-" : c.filter, destination(c),
+             std::to_string(k.hits), std::to_string(k.bytes), std::to_string(k.copies),
+             std::to_string(failed), std::to_string(k.sampled_out), std::to_string(ndrops)});
     }
   }
   if (!args.empty() && !any) return CmdResult::error("no mirror '" + args[0] + "'");

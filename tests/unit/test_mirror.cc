@@ -677,6 +677,7 @@ TEST_F(MirrorRun, ShowMirrors) {
   EXPECT_EQ(j["direction"], "egress");
   EXPECT_EQ(j["action"], "mirror");
   EXPECT_EQ(j["filter"], "udp");
+  EXPECT_EQ(j["filter_engine"], "jit");
   EXPECT_EQ(j["to"], "p1 egress");
   EXPECT_EQ(j["hits"], 2);
   EXPECT_EQ(j["copies"], 2);
