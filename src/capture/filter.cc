@@ -73,16 +73,38 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
 constexpr uint8_t kEbpfRegX = 7, kEbpfRegTmp = 8;
 constexpr uint32_t kMaxLoadOffset = 0x00ffffff;
 
+ebpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  ebpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst;
+  i.src_reg = src;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+uint32_t load_size(uint8_t code) {
+  switch (BPF_SIZE(code)) {
+    case BPF_W:
+      return 4;
+    case BPF_H:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+bool is_packet_load(const ebpf_insn& i) {
+  return BPF_CLASS(i.code) == BPF_LD &&
+         (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
+}
+
 std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
   auto small_jset = [](const ebpf_insn& i) {
     return i.code == (BPF_JMP | BPF_JSET | BPF_K) && i.imm == static_cast<int8_t>(i.imm);
   };
-  auto load = [](const ebpf_insn& i) {
-    return BPF_CLASS(i.code) == BPF_LD &&
-           (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
-  };
-  auto far_load = [&](const ebpf_insn& i) {
-    return load(i) && static_cast<uint32_t>(i.imm) > kMaxLoadOffset;
+  auto far_load = [](const ebpf_insn& i) {
+    return is_packet_load(i) && static_cast<uint32_t>(i.imm) > kMaxLoadOffset;
   };
   // How many instructions each one becomes: bug 2's JSET two; bug 4's far
   // load three (A = 0, a jump never taken, exit); an indirect load four
@@ -90,7 +112,7 @@ std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
   auto width = [&](const ebpf_insn& i) -> uint32_t {
     if (far_load(i)) return 3;
     if (small_jset(i)) return 2;
-    if (load(i) && BPF_MODE(i.code) == BPF_IND) return 4;
+    if (is_packet_load(i) && BPF_MODE(i.code) == BPF_IND) return 4;
     return 1;
   };
   std::vector<uint32_t> pos(n + 1);  // old index → new index
@@ -102,36 +124,25 @@ std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
   pos[n] = k;
   std::vector<ebpf_insn> out;
   out.reserve(k);
-  ebpf_insn zero_a{};  // A = 0 (the frame does not match)
-  zero_a.code = BPF_ALU | EBPF_MOV | BPF_K;
+  const ebpf_insn zero_a =
+      insn(BPF_ALU | EBPF_MOV | BPF_K, 0, 0, 0, 0);  // the frame does not match
+  const ebpf_insn exit = insn(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0);
   for (uint32_t i = 0; i < n; i++) {
     ebpf_insn x = in[i];
     if (far_load(x)) {
       // A = 0 and exit; the jump that never goes keeps the rest reachable
       // for the verifier, which refuses unreachable instructions.
-      ebpf_insn never{};
-      never.code = BPF_JMP | EBPF_JNE | BPF_K;
-      never.off = 1;
-      out.insert(out.end(), {zero_a, never});
-      x = ebpf_insn{};
-      x.code = BPF_JMP | EBPF_EXIT;
-    } else if (load(x) && BPF_MODE(x.code) == BPF_IND) {
+      out.insert(out.end(), {zero_a, insn(BPF_JMP | EBPF_JNE | BPF_K, 0, 0, 1, 0)});
+      x = exit;
+    } else if (is_packet_load(x) && BPF_MODE(x.code) == BPF_IND) {
       x.src_reg = kEbpfRegX;
-      ebpf_insn near{};  // X within bounds: over the two that return 0
-      near.code = BPF_JMP | EBPF_JLE | BPF_K;
-      near.dst_reg = kEbpfRegX;
-      near.imm = static_cast<int32_t>(kMaxLoadOffset);
-      near.off = 2;
-      ebpf_insn exit{};
-      exit.code = BPF_JMP | EBPF_EXIT;
+      // X within bounds: over the two that return 0.
+      const ebpf_insn near =
+          insn(BPF_JMP | EBPF_JLE | BPF_K, kEbpfRegX, 0, 2, static_cast<int32_t>(kMaxLoadOffset));
       out.insert(out.end(), {near, zero_a, exit});
     }
     if (small_jset(x)) {
-      ebpf_insn mov{};
-      mov.code = BPF_ALU | EBPF_MOV | BPF_K;
-      mov.dst_reg = kEbpfRegTmp;
-      mov.imm = x.imm;
-      out.push_back(mov);
+      out.push_back(insn(BPF_ALU | EBPF_MOV | BPF_K, kEbpfRegTmp, 0, 0, x.imm));
       x.code = BPF_JMP | BPF_JSET | BPF_X;
       x.src_reg = kEbpfRegTmp;
       x.imm = 0;
@@ -154,11 +165,7 @@ std::vector<ebpf_insn> repair(const ebpf_insn* in, uint32_t n) {
 // otherwise). A program too long for 16-bit jump offsets is left alone.
 std::vector<ebpf_insn> single_exit(std::vector<ebpf_insn> ins) {
   const auto is_exit = [](const ebpf_insn& x) { return x.code == (BPF_JMP | EBPF_EXIT); };
-  if (ins.empty() || !is_exit(ins.back())) {
-    ebpf_insn x{};
-    x.code = BPF_JMP | EBPF_EXIT;
-    ins.push_back(x);
-  }
+  if (ins.empty() || !is_exit(ins.back())) ins.push_back(insn(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0));
   const size_t last = ins.size() - 1;
   if (last > static_cast<size_t>(INT16_MAX)) return ins;
   for (size_t i = 0; i < last; i++) {
@@ -190,32 +197,6 @@ constexpr uint8_t kRegCtx = 6;
 constexpr uint8_t kDirX = 1, kDirTmp = 4, kRegData = 2, kRegLen = 3, kRegTmp2 = 5;
 constexpr uint32_t kPrologueSpan = 60;
 constexpr int32_t kMaxIndOffset = 0x7fff;  // X is capped at this (else: full run)
-
-ebpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-  ebpf_insn i{};
-  i.code = code;
-  i.dst_reg = dst;
-  i.src_reg = src;
-  i.off = off;
-  i.imm = imm;
-  return i;
-}
-
-uint32_t load_size(uint8_t code) {
-  switch (BPF_SIZE(code)) {
-    case BPF_W:
-      return 4;
-    case BPF_H:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
-bool is_packet_load(const ebpf_insn& i) {
-  return BPF_CLASS(i.code) == BPF_LD &&
-         (BPF_MODE(i.code) == BPF_ABS || BPF_MODE(i.code) == BPF_IND);
-}
 
 // repair()'s `if X <= kMaxLoadOffset skip 2` before an indirect load.
 bool is_x_check(const ebpf_insn& i) {
