@@ -87,6 +87,28 @@ rte_mbuf* mbuf(const std::vector<uint8_t>& b) {
   return m;
 }
 
+// The frame in two segments, the second from byte `at` on; nullptr if the
+// chain could not be made.
+rte_mbuf* chained(const std::vector<uint8_t>& b, uint16_t at) {
+  rte_mbuf* m1 = rte_pktmbuf_alloc(test::pool());
+  rte_mbuf* m2 = rte_pktmbuf_alloc(test::pool());
+  if (m1 == nullptr || m2 == nullptr) {
+    rte_pktmbuf_free(m1);  // (null is fine)
+    rte_pktmbuf_free(m2);
+    return nullptr;
+  }
+  std::memcpy(rte_pktmbuf_append(m1, at), b.data(), at);
+  std::memcpy(rte_pktmbuf_append(m2, static_cast<uint16_t>(b.size() - at)), b.data() + at,
+              b.size() - at);
+  std::memset(rte_mbuf_to_priv(m1), 0, sizeof(PktMeta));
+  if (rte_pktmbuf_chain(m1, m2) != 0) {
+    rte_pktmbuf_free(m1);
+    rte_pktmbuf_free(m2);
+    return nullptr;
+  }
+  return m1;
+}
+
 // The same frame with its tag held in the metadata (what vlan_untag leaves).
 rte_mbuf* untagged_meta(Pkt p, uint16_t vid) {
   p.tag = -1;
@@ -223,15 +245,9 @@ TEST_F(Filter, TaggedFrameLongerThanTheCopiedHead) {
 
 TEST_F(Filter, MultiSegmentFrames) {
   Pkt p;
-  auto b = bytes(p);
   // Split after 20 bytes: the IPv4 header and the ports are in segment 2.
-  rte_mbuf* m1 = rte_pktmbuf_alloc(test::pool());
-  rte_mbuf* m2 = rte_pktmbuf_alloc(test::pool());
-  std::memcpy(rte_pktmbuf_append(m1, 20), b.data(), 20);
-  std::memcpy(rte_pktmbuf_append(m2, static_cast<uint16_t>(b.size() - 20)), b.data() + 20,
-              b.size() - 20);
-  std::memset(rte_mbuf_to_priv(m1), 0, sizeof(PktMeta));
-  ASSERT_EQ(rte_pktmbuf_chain(m1, m2), 0);
+  rte_mbuf* m1 = chained(bytes(p), 20);
+  ASSERT_NE(m1, nullptr);
   auto ff = f("tcp dst port 9091 and host 10.0.2.2");
   EXPECT_TRUE(ff->match(m1));
   // Tagged in the metadata and segmented.
@@ -483,7 +499,8 @@ TEST_F(Filter, LoadsWhoseOffsetWrapsRejectTheFrame) {
 // find: 453 instructions that kept rte_bpf_load busy for 18 s.
 TEST_F(Filter, LongProgramsRunOnLibpcapsInterpreter) {
   std::string hosts;
-  for (int i = 1; i <= 120; i++) hosts += (i > 1 ? " or host 10.0.9." : "host 10.0.9.") + std::to_string(i);
+  for (int i = 1; i <= 120; i++)
+    hosts += (i > 1 ? " or host 10.0.9." : "host 10.0.9.") + std::to_string(i);
   auto longf = f("(" + hosts + " or host 10.0.2.2) and tcp dst port 9091");
   ASSERT_NE(longf, nullptr);
   EXPECT_GT(longf->cbpf_insns(), PacketFilter::kMaxVerifiedInsns);
@@ -496,14 +513,8 @@ TEST_F(Filter, LongProgramsRunOnLibpcapsInterpreter) {
   EXPECT_FALSE(longf->match(o));
   rte_pktmbuf_free(o);
   // A chain: the IPv4 header and the ports in the second segment.
-  auto b = bytes(Pkt{});
-  rte_mbuf* m1 = rte_pktmbuf_alloc(test::pool());
-  rte_mbuf* m2 = rte_pktmbuf_alloc(test::pool());
-  std::memcpy(rte_pktmbuf_append(m1, 20), b.data(), 20);
-  std::memcpy(rte_pktmbuf_append(m2, static_cast<uint16_t>(b.size() - 20)), b.data() + 20,
-              b.size() - 20);
-  std::memset(rte_mbuf_to_priv(m1), 0, sizeof(PktMeta));
-  ASSERT_EQ(rte_pktmbuf_chain(m1, m2), 0);
+  rte_mbuf* m1 = chained(bytes(Pkt{}), 20);
+  ASSERT_NE(m1, nullptr);
   EXPECT_TRUE(longf->match(m1));
   EXPECT_EQ(longf->run_interpreter(m1), longf->run_full_program(m1));
   // Tagged in the metadata: `vlan 7` in a long program sees the tag.

@@ -205,10 +205,14 @@ config::Mirror mk_remote(const std::string& name, const std::string& src, uint8_
 TEST(MirrorLoops, TableOfTopologies) {
   using G = mirror::GraphDevice;
   std::vector<G> devs = {
-      G{"lo", "", {}, true, {}},     G{"eth0", "", {}, false, {}},
-      G{"eth1", "", {}, false, {}},  G{"eth2", "", {}, false, {}},
-      G{"eth0.100", "eth0", {}, false, {}}, G{"br0", "", {"eth1", "eth2"}, false, {}},
-      G{"eth3", "", {}, false, {}},  G{"eth4", "", {}, false, {}},
+      G{"lo", "", {}, true, {}},
+      G{"eth0", "", {}, false, {}},
+      G{"eth1", "", {}, false, {}},
+      G{"eth2", "", {}, false, {}},
+      G{"eth0.100", "eth0", {}, false, {}},
+      G{"br0", "", {"eth1", "eth2"}, false, {}},
+      G{"eth3", "", {}, false, {}},
+      G{"eth4", "", {}, false, {}},
       G{"bond0", "", {}, false, {"eth3", "eth4"}},
   };
   constexpr uint8_t in = 1, eg = 2, both = 3;
@@ -225,7 +229,9 @@ TEST(MirrorLoops, TableOfTopologies) {
       {"mirror to itself: its copies are flagged (MIR-04a)",
        {mk("m0", "eth0", eg, false, "eth0")},
        ""},
-      {"redirect to itself", {mk("r0", "eth0", eg, true, "eth0")}, "eth0 egress -(r0)-> eth0 egress"},
+      {"redirect to itself",
+       {mk("r0", "eth0", eg, true, "eth0")},
+       "eth0 egress -(r0)-> eth0 egress"},
       {"mirror to lo: lo's egress comes back at its ingress, nothing there",
        {mk("m0", "eth0", eg, false, "lo")},
        ""},
@@ -271,7 +277,8 @@ TEST(MirrorLoops, TableOfTopologies) {
        {mk("a", "bond0", in, true, "eth4", true)},
        "bond0 ingress -(a)-> eth4 ingress -> bond0 ingress"},
       {"bond to another port: no loop", {mk("a", "bond0", both, false, "eth0")}, ""},
-      {"pcapng is a sink", {[] {
+      {"pcapng is a sink",
+       {[] {
          config::Mirror m = mk("p", "eth0", both, true, "");
          m.to = config::MirrorTarget::pcapng;
          return m;
@@ -360,9 +367,9 @@ rte_mbuf* udp_frame(uint16_t dport, uint8_t marker = 0, const char* dst = "02:00
   size_t tot = 20 + 8 + payload;
   b[2] = static_cast<uint8_t>(tot >> 8);
   b[3] = static_cast<uint8_t>(tot);
-  b.insert(b.end(), {0x9c, 0x40, static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport),
-                     static_cast<uint8_t>((8 + payload) >> 8), static_cast<uint8_t>(8 + payload), 0,
-                     0});
+  b.insert(b.end(),
+           {0x9c, 0x40, static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport),
+            static_cast<uint8_t>((8 + payload) >> 8), static_cast<uint8_t>(8 + payload), 0, 0});
   for (size_t i = 0; i < payload; i++) b.push_back(static_cast<uint8_t>(marker + i));
   f.payload = b;
   return test::frame(f);
@@ -643,8 +650,8 @@ TEST_F(MirrorRun, SamplingAndSnaplen) {
   auto orig = sent_on("p0");
   for (size_t k = 0; k < 3; k++) {
     ASSERT_EQ(copies[k].bytes.size(), 30u);
-    EXPECT_TRUE(std::equal(copies[k].bytes.begin(), copies[k].bytes.end(),
-                           orig[k * 4].bytes.begin()));
+    EXPECT_TRUE(
+        std::equal(copies[k].bytes.begin(), copies[k].bytes.end(), orig[k * 4].bytes.begin()));
   }
 }
 
@@ -789,13 +796,13 @@ TEST_F(Encap, GreWithKeyAndErspanWithTheTagAndSequence) {
   EXPECT_EQ(be16(b, 36), 0x88be);
   EXPECT_EQ(be32(b, 38), 77u);  // the sequence number
   uint32_t w0 = be32(b, 42);
-  EXPECT_EQ(w0 >> 28, 1u);           // version 1: type II
+  EXPECT_EQ(w0 >> 28, 1u);              // version 1: type II
   EXPECT_EQ((w0 >> 16) & 0xfff, 100u);  // VLAN
-  EXPECT_EQ((w0 >> 13) & 7, 5u);     // COS
-  EXPECT_EQ((w0 >> 11) & 3, 3u);     // En: the tag is in the frame
-  EXPECT_EQ((w0 >> 10) & 1, 1u);     // T: truncated
-  EXPECT_EQ(w0 & 0x3ff, 7u);         // session
-  EXPECT_EQ(be32(b, 46), 3u);        // index
+  EXPECT_EQ((w0 >> 13) & 7, 5u);        // COS
+  EXPECT_EQ((w0 >> 11) & 3, 3u);        // En: the tag is in the frame
+  EXPECT_EQ((w0 >> 10) & 1, 1u);        // T: truncated
+  EXPECT_EQ(w0 & 0x3ff, 7u);            // session
+  EXPECT_EQ(be32(b, 46), 3u);           // index
   // The inner frame carries the tag: 12 bytes of MACs, 0x8100, the TCI.
   EXPECT_EQ(be16(b, 50 + 12), 0x8100);
   EXPECT_EQ(be16(b, 50 + 14), 5 << 13 | 100);
