@@ -231,6 +231,16 @@ def run_testpmd(ctx, a, lcores: str, workers: int, wcpu: int, run_dir: str, name
     return out
 
 
+def topology(sc, ctx, lcores: str, hugepages: bool, prefix: str, sock: str) -> dict:
+    """The scenario's topology body with the harness's eal, control and logging."""
+    topo = {"eal": {"lcores": lcores, "hugepages": hugepages, "memory_mb": MEMORY_MB,
+                    "file_prefix": prefix}}
+    topo.update(sc.topology(ctx))
+    topo["control"] = {"socket": sock, "telemetry": False}
+    topo["logging"] = {"level": "info", "file": ""}
+    return topo
+
+
 def run_scenario(sc, a, build: Build, run_dir: str, mode: str) -> dict:
     res = {"scenario": sc.name, "description": sc.description, "status": "ok", "traffic_mode": mode,
            "workers": a.workers, "started": datetime.datetime.now().isoformat(timespec="seconds")}
@@ -253,14 +263,8 @@ def run_scenario(sc, a, build: Build, run_dir: str, mode: str) -> dict:
     ctx = scenarios.Ctx(pcap, sc.traffic, wl, tmp, INGRESS_MAC, pcaps)
     prefix = f"sluice-bench-{os.getpid()}"
     sock = f"/run/sluice/bench-{os.getpid()}.sock"
-    body = sc.topology(ctx)
-    topo = {"eal": {"lcores": lcores, "hugepages": not a.no_huge, "memory_mb": MEMORY_MB,
-                    "file_prefix": prefix}}
-    topo.update(body)
-    topo["control"] = {"socket": sock, "telemetry": False}
-    topo["logging"] = {"level": "info", "file": ""}
     topo_path = os.path.join(tmp, "topology.yaml")
-    write_topology(topo_path, topo)
+    write_topology(topo_path, topology(sc, ctx, lcores, not a.no_huge, prefix, sock))
     res["topology"] = topo_path
     # sluiced sizes its pool for the infinite_rx preload too (src/pmd_glue/pmd.cc).
 
