@@ -416,7 +416,7 @@ void register_observers(Dataplane& dp, BondSys& sys);
 void unregister_observers(BondSys& sys);
 
 // The rx_handler and xmit (bond_input.cc).
-void bond_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
+uint16_t bond_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
                        RxResult* res);
 void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 

@@ -11,6 +11,7 @@
 #include <rte_ring.h>
 
 #include "bond/bond.hh"
+#include "bond/hash_fast.hh"
 #include "bond/tlb.hh"
 #include "core/meta.hh"
 #include "core/netif.hh"
@@ -160,24 +161,44 @@ struct Staged {
   }
 };
 
-// bond_3ad_xor_xmit for a burst (n <= kBurst, n_usable != 0): every
-// frame's hash first, then usable[hash % count] and its member's vector.
-void xor_xmit(Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
-  uint32_t h[kBurst];
-  xmit_hash_burst(b.policy, pkts, n, h);
+// bond_3ad_xor_xmit for a burst (n <= kBurst, n_usable != 0): each frame's
+// hash, then usable[hash % count] and its member's vector, in one pass —
+// the plain IPv4 TCP/UDP frame of layer2+3 / layer3+4 inline, any other
+// frame or policy through the general xmit_hash.
+template <int Policy>  // 34: layer3+4, 23: layer2+3, 0: any other policy
+void xor_place(HashPolicy p, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   for (unsigned pos = 0; pos < v.n; pos++) st.n[pos] = 0;
-  uint32_t touched = 0;
   uint8_t flags = 0;
   const uint64_t mod = v.usable_mod;
   const uint32_t cnt = v.n_usable;
   for (uint16_t i = 0; i < n; i++) {
-    const uint8_t pos = v.usable[fastmod(h[i], mod, cnt)];
-    touched |= 1u << pos;
-    flags |= meta(pkts[i]).flags;
-    st.pkts[pos][st.n[pos]++] = pkts[i];
+    rte_mbuf* m = pkts[i];
+    uint32_t h;
+    if constexpr (Policy != 0) {
+      const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+      h = plain_ip4_l4(m, d) ? plain_ip4_hash<Policy == 34>(d) : xmit_hash(p, m);
+    } else {
+      h = xmit_hash(p, m);
+    }
+    const uint8_t pos = v.usable[fastmod(h, mod, cnt)];
+    flags |= meta(m).flags;
+    st.pkts[pos][st.n[pos]++] = m;
   }
+  uint32_t touched = 0;
+  for (unsigned pos = 0; pos < v.n; pos++) touched |= uint32_t(st.n[pos] != 0) << pos;
   st.touched = touched;
   st.flags = flags;
+}
+
+void xor_xmit(Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
+  switch (b.policy) {
+    case HashPolicy::layer34:
+      return xor_place<34>(b.policy, v, pkts, n, st);
+    case HashPolicy::layer23:
+      return xor_place<23>(b.policy, v, pkts, n, st);
+    default:
+      return xor_place<0>(b.policy, v, pkts, n, st);
+  }
 }
 
 // bond_tx_drop: counted against the bond (dev_core_stats_tx_dropped_inc).
@@ -212,19 +233,19 @@ inline uint32_t rr_gen(uint32_t& counter, unsigned packets_per_slave) {
 
 }  // namespace
 
-void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res) {
+uint16_t bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t n,
+                           RxResult* res) {
   Member& mb = *static_cast<Member*>(ctx);
   Bond& b = *mb.bond;
-  if (b.mode == Mode::balance_alb) return alb_handle_frame(w, mb, pkts, n, res);  // alb.cc
+  if (b.mode == Mode::balance_alb) {
+    alb_handle_frame(w, mb, pkts, n, res);  // alb.cc
+    return kNoDev;
+  }
   const uint16_t bond_dev = b.dev->index;
   const bool inactive = mb.inactive.load(std::memory_order_relaxed);
-  if (!b.lacp_probe && !b.arp_probe && !inactive) {  // no recv_probe, an active member
-    for (uint16_t i = 0; i < n; i++) {
-      meta(pkts[i]).dev = bond_dev;
-      res[i] = RxResult::another;
-    }
-    return;
-  }
+  // No recv_probe, an active member: the whole burst ANOTHER to the bond,
+  // which the round takes as it is (nothing written per packet).
+  if (!b.lacp_probe && !b.arp_probe && !inactive) return bond_dev;
   WorkerState& ws = *b.sys->workers[w.id];
   uint64_t now = 0;
   bool active = true;
@@ -253,6 +274,7 @@ void bond_handle_frame(Worker& w, Device&, void* ctx, rte_mbuf** pkts, uint16_t 
     md.dev = bond_dev;
     res[i] = RxResult::another;
   }
+  return kNoDev;
 }
 
 namespace {

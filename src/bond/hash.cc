@@ -11,10 +11,10 @@
 //   layer3+4     (ports or ICMP {type, code, id}) ^ daddr ^ saddr, folded, >>1
 //   encap2+3/3+4 the same mixing over the flow dissector's innermost headers
 //   vlan+srcmac  TCI ^ srcmac[0..2] ^ srcmac[3..5]
-#include <bit>
 #include <cstring>
 
 #include "bond/bond.hh"
+#include "bond/hash_fast.hh"
 #include "core/meta.hh"
 
 namespace sluice::bond {
@@ -321,43 +321,14 @@ uint32_t xmit_hash(HashPolicy p, const rte_mbuf* m) {
                    md.vlan_tci);
 }
 
-// The common case inline: an unfragmented IPv4 header without options
-// carrying TCP or UDP, for layer2+3 and layer3+4 — the same formulas as
-// above without the general dissection (a unit test compares both). Every
-// other frame goes the general way. The test is a few word loads and one
-// branch per frame; the policy is decided once per burst.
 namespace {
-
-inline uint32_t ld32(const uint8_t* p) {  // the bytes as a little-endian CPU loads them (le32)
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
-  return v;
-}
-
-// Ethertype 0x0800, version 4 with IHL 5, no MF and offset 0, TCP or UDP.
-inline bool plain_ip4_l4(const rte_mbuf* m, const uint8_t* d) {
-  const uint32_t a = ld32(d + 12);  // type hi, type lo, ver/ihl, tos
-  const uint32_t b = ld32(d + 20);  // flags/frag hi, frag lo, ttl, protocol
-  const uint32_t proto = b >> 24;
-  return (m->data_len >= 14 + 20 + 4) & ((a & 0x00ffffffu) == 0x00450008u) &
-         ((b & 0x0000ff3fu) == 0) & ((proto == kProtoTcp) | (proto == kProtoUdp));
-}
 
 template <bool L34>
 void hash_burst_ip(HashPolicy p, rte_mbuf* const* pkts, uint16_t n, uint32_t* out) {
   for (uint16_t i = 0; i < n; i++) {
     const rte_mbuf* m = pkts[i];
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (plain_ip4_l4(m, d)) [[likely]] {
-      uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
-      h ^= ld32(d + 26) ^ ld32(d + 30);
-      h ^= h >> 16;
-      h ^= h >> 8;
-      out[i] = L34 ? h >> 1 : h;
-    } else {
-      out[i] = xmit_hash(p, m);
-    }
+    out[i] = plain_ip4_l4(m, d) ? plain_ip4_hash<L34>(d) : xmit_hash(p, m);
   }
 }
 

@@ -510,8 +510,8 @@ uint16_t local_in(Worker& w, Bridge& br, uint16_t port, rte_mbuf** pkts, uint16_
 
 }  // namespace
 
-void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
-                     RxResult* res) {
+uint16_t br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
+                         RxResult* res) {
   BridgePort& p = *static_cast<BridgePort*>(ctx);
   Bridge& br = *p.br;
   BridgeSys& sys = *br.sys;
@@ -562,7 +562,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
   }
 
   if (nll != 0) link_local_in(w, ws, bc, br, p, ll, nll, res, now);
-  if (nd == 0) return;
+  if (nd == 0) return kNoDev;
 
   // bridge/pre_routing (nf_hook_bridge_pre; broute: PASS up the port's own stack).
   if (sys.hooks.list(SLUICE_BRIDGE_PRE_ROUTING) != nullptr) {
@@ -570,7 +570,7 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
     nd = sys.hooks.run(w, hook_state(w, SLUICE_BRIDGE_PRE_ROUTING, dev.index, kNoDev), data, nd,
                        dev.index, nullptr, &brouted);
     for (uint16_t i = 0; i < brouted.n; i++) res[meta(brouted.pkts[i]).user[0]] = RxResult::pass;
-    if (nd == 0) return;
+    if (nd == 0) return kNoDev;
   }
 
   rte_mbuf* local[kBurst];
@@ -578,9 +578,10 @@ void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_
   br_handle_frame_finish(w, ws, bc, br, p, state, data, nd, local, &nlocal, now);
   // Forwarded copies leave first, local delivery comes last.
   flush_egress(w, ws, br, &dev, false);
-  if (nlocal == 0) return;
+  if (nlocal == 0) return kNoDev;
   nlocal = local_in(w, br, dev.index, local, nlocal);
   for (uint16_t i = 0; i < nlocal; i++) res[meta(local[i]).user[0]] = RxResult::another;
+  return kNoDev;
 }
 
 void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {

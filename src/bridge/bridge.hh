@@ -344,7 +344,8 @@ void setup(Dataplane& dp);
 std::string reload(Dataplane& dp, const config::Topology& next, bool apply);
 
 // The rx_handler and xmit (br_input.cc).
-void br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res);
+uint16_t br_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
+                         RxResult* res);
 void br_dev_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 // The LLC handler bound to each port when STP is on: BPDUs to the control thread.
 void br_stp_rcv(Worker& w, void* ctx, rte_mbuf** pkts, uint16_t n);

@@ -33,10 +33,14 @@ enum class RxResult : uint8_t { consumed = 0, another = 1, exact = 2, pass = 3 }
 enum class Direction : uint8_t { ingress = 1, egress = 2, both = 3 };
 
 // An rx_handler sees a burst of packets that are all on `dev`. It writes one
-// result per packet; for ANOTHER it has set meta(m).dev to the new device.
-// CONSUMED packets belong to the handler (it freed, queued or sent them).
-using RxHandlerFn = void (*)(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
-                             RxResult* res);
+// result per packet and returns kNoDev; for ANOTHER it has set meta(m).dev
+// to the new device. CONSUMED packets belong to the handler (it freed,
+// queued or sent them). When every packet of the burst is ANOTHER to one
+// device, frames and metadata otherwise untouched (a bond's active member),
+// it may instead write nothing and return that device: the vector makes its
+// next round there as it is, without a result to read per packet.
+using RxHandlerFn = uint16_t (*)(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
+                                 RxResult* res);
 
 // Transmit a burst on dev. Owns the packets.
 using XmitFn = void (*)(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);

@@ -60,7 +60,16 @@ struct Regroup {
   unsigned ng = 0;
 };
 
-void round(Worker& w, Vec& v);
+// What a round knows of its vector when the previous round's rx_handler
+// passed the whole of it on (RxHandlerFn returning a device): no tag held,
+// no ingress action ran, pt_prev flushed — only the per-round bookkeeping
+// is left to do. `seen` ORs the packets' flags, `rmax` their rounds.
+struct Carry {
+  uint8_t seen;
+  uint8_t rmax;
+};
+
+void round(Worker& w, Vec& v, const Carry* carry = nullptr);
 
 void regroup_push(Worker& w, Regroup& r, rte_mbuf* m) {
   uint16_t dev = meta(m).dev;
@@ -249,19 +258,7 @@ const char* rx_result_name(RxResult r) {
   return "?";
 }
 
-// Every result ANOTHER, to one device. A packet's metadata is read only
-// once its result says it is still ours.
-inline bool all_another(rte_mbuf* const* pkts, uint16_t n, const RxResult* res) {
-  bool another = true;
-  for (uint16_t i = 0; i < n; i++) another &= res[i] == RxResult::another;
-  if (!another) return false;
-  const uint16_t dev = meta(pkts[0]).dev;
-  bool same = true;
-  for (uint16_t i = 1; i < n; i++) same &= meta(pkts[i]).dev == dev;
-  return same;
-}
-
-void round(Worker& w, Vec& v) {
+void round(Worker& w, Vec& v, const Carry* carry) {
   Device* dev = w.net.dev(v.dev);
   rte_mbuf** pkts = v.pkts;
   uint16_t n = 0;
@@ -277,18 +274,31 @@ void round(Worker& w, Vec& v) {
   // saw the vector). The bookkeeping of every packet first; a packet over
   // the round limit, with an in-band tag or traced sends the vector through
   // the per-packet pass (drop, untag, trace record).
+  // A carried vector (the rx_handler passed it on whole) needs only the
+  // round's own fields: its flags, tags and rounds are known.
   uint8_t seen = 0, rmax = 0;
   bool vlan_proto = false;  // an in-band tag (or a tagged frame holding one out of band)
-  for (uint16_t i = 0; i < v.n; i++) {
-    PktMeta& md = meta(pkts[i]);
-    const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
-    const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
-    md.rounds = r;
-    md.skb_iif = v.dev;
-    md.flags = f;
-    rmax = std::max(rmax, r);
-    vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
-    seen |= f;
+  if (carry != nullptr) {
+    seen = carry->seen;
+    rmax = static_cast<uint8_t>(carry->rmax + 1);
+    for (uint16_t i = 0; i < v.n; i++) {
+      PktMeta& md = meta(pkts[i]);
+      md.dev = v.dev;
+      md.skb_iif = v.dev;
+      md.rounds++;
+    }
+  } else {
+    for (uint16_t i = 0; i < v.n; i++) {
+      PktMeta& md = meta(pkts[i]);
+      const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
+      const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+      md.rounds = r;
+      md.skb_iif = v.dev;
+      md.flags = f;
+      rmax = std::max(rmax, r);
+      vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+      seen |= f;
+    }
   }
   n = v.n;
   if ((rmax > kRoundLimit) | vlan_proto | ((seen & kFlagTrace) != 0)) [[unlikely]] {
@@ -389,24 +399,36 @@ void round(Worker& w, Vec& v) {
         for (uint16_t i = 0; i < n; i++)
           SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, dev->rx_handler_owner);
       RxResult res[kBurst];
+      uint16_t to;
       {
         StageScope hs(w.runtime, dev->rx_handler_stage, n);
-        fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
+        to = fn(w, *dev, dev->rx_handler_ctx.load(std::memory_order_relaxed), pkts, n, res);
       }
-      // The whole vector ANOTHER to one device (a bond's member) with nothing
-      // else regrouped: it makes its next round as it is.
-      if (again.ng == 0 && all_another(pkts, n, res)) {
+      if (to != kNoDev) {  // the whole vector ANOTHER to `to` (a bond's member)
         if (any_trace)
           for (uint16_t i = 0; i < n; i++)
-            SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, "RX_HANDLER_ANOTHER",
-                         meta(pkts[i]).dev, "%s", dev->rx_handler_owner);
-        v.dev = meta(pkts[0]).dev;
-        v.n = n;
-        round(w, v);
-        return;
+            SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, "RX_HANDLER_ANOTHER", to, "%s",
+                         dev->rx_handler_owner);
+        if (again.ng == 0) {  // nothing else regrouped: it makes its next round as it is
+          v.dev = to;
+          v.n = n;
+          if (!any_vlan) {
+            const Carry c{seen, rmax};
+            round(w, v, &c);
+          } else {
+            for (uint16_t i = 0; i < n; i++) meta(pkts[i]).dev = to;
+            round(w, v);
+          }
+          return;
+        }
+        for (uint16_t i = 0; i < n; i++) {
+          meta(pkts[i]).dev = to;
+          regroup_push(w, again, pkts[i]);
+        }
+        n = 0;
       }
       k = 0;
-      for (uint16_t i = 0; i < n; i++) {
+      for (uint16_t i = 0; i < n; i++) {                // (n == 0 when passed on whole)
         if (any_trace && res[i] != RxResult::consumed)  // a consumed packet is no longer ours
           SLUICE_TRACE(w, pkts[i], "rx_handler", dev->index, rx_result_name(res[i]),
                        res[i] == RxResult::another ? meta(pkts[i]).dev : kNoDev, "%s",

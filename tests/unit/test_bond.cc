@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -373,6 +374,20 @@ TEST_F(BondTest, XorMemberChoiceFollowsTheHash) {
       }
       xmit({m});
       EXPECT_EQ(outs(), V{p[hc.hash[pi] % 3]->name});
+    }
+    {  // the whole table as one burst (hash and member choice in one pass)
+      std::vector<rte_mbuf*> burst;
+      std::multiset<std::pair<std::vector<uint8_t>, std::string>> want, got;
+      for (const HashCase& hc : kHashCases) {
+        if (hc.tci >= 0) continue;
+        burst.push_back(mbuf_of(unhex(hc.frame)));
+        want.emplace(unhex(hc.frame), p[hc.hash[pi] % 3]->name);
+      }
+      xmit(burst);
+      for (size_t i = 0; i < sink.frames.size(); i++)
+        got.emplace(sink.frames[i], dp->net.dev(sink.devs[i])->name);
+      outs();
+      EXPECT_EQ(got, want);
     }
     p[1]->admin_up.store(false);  // set link p1 down: the monitor rebuilds the usable array
     tick();
@@ -853,8 +868,8 @@ TEST_F(BondTest, TlbDynamicRebalance) {
   EXPECT_GE(assigned, 1u);
   // Every flow now follows its bucket's member.
   for (auto& f : flows) {
-    const uint32_t h = bond::xmit_hash(HashPolicy::layer34, f.data(),
-                                       static_cast<uint32_t>(f.size()), false, 0);
+    const uint32_t h =
+        bond::xmit_hash(HashPolicy::layer34, f.data(), static_cast<uint32_t>(f.size()), false, 0);
     xmit({mbuf_of(f)});
     EXPECT_EQ(outs(), V{p[b->tlb_map[h & 0xff]]->name});
   }
@@ -982,15 +997,18 @@ TEST(BondConfig, DefaultsAndErrors) {
             std::string::npos);
   // balance-tlb and tlb_dynamic_lb: accepted there, refused elsewhere with line:col.
   auto tl = config::load_string(
-      ports + "bonds:\n  - {name: bond0, mode: balance-tlb, members: [a, b], tlb_dynamic_lb: false}\n",
+      ports +
+          "bonds:\n  - {name: bond0, mode: balance-tlb, members: [a, b], tlb_dynamic_lb: false}\n",
       "t.yaml");
   EXPECT_FALSE(tl.get<bond::Config>().bonds[0].tlb_dynamic_lb);
-  EXPECT_NE(error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
-                .find("t.yaml:5:"),
-            std::string::npos);
-  EXPECT_NE(error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
-                .find("tlb_dynamic_lb is not used in mode balance-xor"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
+          .find("t.yaml:5:"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of("bonds:\n  - {name: bond0, mode: balance-xor, members: [a], tlb_dynamic_lb: true}\n")
+          .find("tlb_dynamic_lb is not used in mode balance-xor"),
+      std::string::npos);
   // A VLAN sub-device on a bond is accepted; one on a bridge is not.
   auto v = config::load_string(ports +
                                    "bonds:\n  - {name: bond0, members: [a, b]}\nvlans:\n  - {name: "

@@ -308,8 +308,9 @@ void serve_while(ControlServer& server, const std::function<void()>& body) {
   t.join();
 }
 
-void noop_rx_handler(Worker&, Device&, void*, rte_mbuf**, uint16_t n, RxResult* res) {
+uint16_t noop_rx_handler(Worker&, Device&, void*, rte_mbuf**, uint16_t n, RxResult* res) {
   for (uint16_t i = 0; i < n; i++) res[i] = RxResult::pass;
+  return kNoDev;
 }
 
 class Server : public ::testing::Test {

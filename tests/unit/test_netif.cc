@@ -273,20 +273,23 @@ struct HandlerCtl {
   RxResult result = RxResult::pass;
   uint16_t to = kNoDev;           // for ANOTHER
   std::vector<RxResult> per_pkt;  // overrides result when non-empty
+  bool whole = false;             // ANOTHER for all: return `to`, write nothing per packet
   unsigned calls = 0;
   std::vector<uint16_t> burst_sizes;
 };
 
-void test_handler(Worker&, Device&, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res) {
+uint16_t test_handler(Worker&, Device&, void* ctx, rte_mbuf** pkts, uint16_t n, RxResult* res) {
   auto* h = static_cast<HandlerCtl*>(ctx);
   h->calls++;
   h->burst_sizes.push_back(n);
+  if (h->whole) return h->to;
   for (uint16_t i = 0; i < n; i++) {
     RxResult r = h->per_pkt.empty() ? h->result : h->per_pkt[i % h->per_pkt.size()];
     res[i] = r;
     if (r == RxResult::consumed) rte_pktmbuf_free(pkts[i]);
     if (r == RxResult::another) meta(pkts[i]).dev = h->to;
   }
+  return kNoDev;
 }
 
 TEST_F(Netif, RxHandlerConsumed) {
@@ -318,6 +321,75 @@ TEST_F(Netif, RxHandlerAnotherMakesNewRoundOnUpperDevice) {
   EXPECT_EQ(ip[0].dev, bond->index);
   EXPECT_EQ(ip[0].orig_dev, p0->index);  // orig_dev never changes
   EXPECT_EQ(ip[0].rounds, 2);
+}
+
+// A handler that passes the whole burst on by returning the device (and
+// writes nothing per packet): the same round on the upper device as
+// per-packet ANOTHER — taps there, dev set, rounds counted, orig_dev kept.
+TEST_F(Netif, RxHandlerWholeBurstAnotherMakesTheSameNewRound) {
+  Device* bond = add_dev("bond0", "02:00:00:00:00:01", DevKind::bond);
+  HandlerCtl h{RxResult::another, bond->index};
+  h.whole = true;
+  net.set_rx_handler(*p0, test_handler, &h, "bond");
+  net.add_tap(p0, probe_tap, probe("tap-p0"));  // flushed by the rx_handler
+  net.add_ptype(0x0800, nullptr, probe_proto, probe("ip"), "ip");
+  FrameSpec arp;
+  arp.type = 0x0806;  // no handler: counted on the bond, the last round's device
+  std::vector<rte_mbuf*> v;
+  for (int i = 0; i < 32; i++) v.push_back(frame(i % 4 == 3 ? arp : FrameSpec{}));
+  rx(p0, v);
+  EXPECT_EQ(h.burst_sizes, std::vector<uint16_t>{32});
+  EXPECT_EQ(rec.of("tap-p0").size(), 32u);
+  auto ip = rec.of("ip");
+  ASSERT_EQ(ip.size(), 24u);
+  for (const Seen& s : ip) {
+    EXPECT_EQ(s.dev, bond->index);
+    EXPECT_EQ(s.orig_dev, p0->index);
+    EXPECT_EQ(s.rounds, 2);
+  }
+  EXPECT_EQ(c(bond).rx_dropped, 8u);
+  EXPECT_EQ(drops(bond, DropReason::unhandled_proto), 8u);
+  EXPECT_EQ(c(p0).rx_dropped, 0u);
+}
+
+// The carried round still counts rounds per packet: a device that passes
+// everything back to itself stops at the round limit.
+TEST_F(Netif, RxHandlerWholeBurstLoopStopsAtTheRoundLimit) {
+  HandlerCtl h{RxResult::another, p0->index};
+  h.whole = true;
+  net.set_rx_handler(*p0, test_handler, &h, "loop");
+  net.add_tap(p0, probe_tap, probe("tap"));
+  rx(p0, std::vector<rte_mbuf*>{frame(FrameSpec{}), frame(FrameSpec{})});
+  EXPECT_EQ(rec.of("tap").size(), 2u * kRoundLimit);
+  EXPECT_EQ(drops(p0, DropReason::round_limit), 2u);
+}
+
+// A tagged frame passed on whole: its tag (held since round 1, no VLAN
+// device on the member) goes to the upper device's VLAN demux (CORE-07).
+TEST_F(Netif, RxHandlerWholeBurstKeepsAHeldTagForTheUpperDevice) {
+  Device* bond = add_dev("bond0", "02:00:00:00:00:01", DevKind::bond);
+  std::string err;
+  Device* v100 = net.add_vlan(*bond, "bond0.100", 100, 0x8100, &err);
+  ASSERT_NE(v100, nullptr) << err;
+  HandlerCtl h{RxResult::another, bond->index};
+  h.whole = true;
+  net.set_rx_handler(*p0, test_handler, &h, "bond");
+  net.add_tap(bond, probe_tap, probe("tap-bond"));
+  net.add_ptype(0x0800, nullptr, probe_proto, probe("ip"), "ip");
+  FrameSpec f;
+  f.tags = {0x81000064};
+  rx(p0, std::vector<rte_mbuf*>{frame(f), frame(FrameSpec{})});
+  auto tb = rec.of("tap-bond");
+  ASSERT_EQ(tb.size(), 2u);
+  EXPECT_TRUE(tb[0].vlan);
+  EXPECT_EQ(tb[1].dev, bond->index);  // the tap runs after the round's bookkeeping
+  auto ip = rec.of("ip");
+  ASSERT_EQ(ip.size(), 2u);
+  EXPECT_EQ(ip[0].dev, bond->index);  // delivered on the bond's round
+  EXPECT_EQ(ip[0].rounds, 2);
+  EXPECT_EQ(ip[1].dev, v100->index);  // the VLAN device's round comes after it
+  EXPECT_EQ(ip[1].rounds, 3);
+  EXPECT_EQ(c(v100).rx_packets, 1u);
 }
 
 TEST_F(Netif, UnhandledAfterAnotherCountsOnLastRoundDevice) {

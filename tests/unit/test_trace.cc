@@ -70,7 +70,7 @@ TEST_F(Trace, MarksTheNextNPacketsAndRecordsTheirPathAndDrop) {
   EXPECT_TRUE(net.trace.armed());
   EXPECT_EQ(net.trace.remaining(), 2u);
   for (int i = 0; i < 3; i++) rx(p0, "02:00:00:00:00:01");  // IPv4, no handler: unhandled_proto
-  EXPECT_EQ(net.trace.used(), 2u);                           // the third was not marked
+  EXPECT_EQ(net.trace.used(), 2u);                          // the third was not marked
   EXPECT_FALSE(net.trace.armed());
   for (uint32_t k = 1; k <= 2; k++) {
     const TracePacket& p = pkt(k);
@@ -103,6 +103,34 @@ TEST_F(Trace, OnlyTheArmedDeviceAndWhatTheFilterAccepts) {
   rx(p0, "02:00:00:00:00:01");
   EXPECT_EQ(net.trace.used(), 0u);
   EXPECT_EQ(net.trace.remaining(), 5u);
+}
+
+// An rx_handler that passes every packet of the burst on to the device in
+// ctx by returning it (a bond's active member).
+uint16_t pass_on_whole(Worker&, Device&, void* ctx, rte_mbuf**, uint16_t, RxResult*) {
+  return static_cast<Device*>(ctx)->index;
+}
+
+TEST_F(Trace, AWholeBurstPassedOnIsRecordedAsAnotherAndItsNextRound) {
+  Device* bond = add_dev("bond0", "02:00:00:00:00:01");
+  ASSERT_TRUE(net.set_rx_handler(*p0, pass_on_whole, bond, "bond"));
+  net.trace.arm(1, kNoDev, nullptr, nullptr);
+  rx(p0, "02:00:00:00:00:01");
+  const TracePacket& p = pkt(1);
+  ASSERT_EQ(p.nrec.load(), 4u);
+  EXPECT_STREQ(p.rec[0].stage, "netif_receive_skb");
+  EXPECT_EQ(p.rec[0].dev, p0->index);
+  EXPECT_STREQ(p.rec[1].stage, "rx_handler");
+  EXPECT_STREQ(p.rec[2].stage, "rx_handler");
+  EXPECT_STREQ(p.rec[2].what, "RX_HANDLER_ANOTHER");
+  EXPECT_EQ(p.rec[2].dev2, bond->index);
+  EXPECT_STREQ(p.rec[3].stage, "netif_receive_skb");
+  EXPECT_EQ(p.rec[3].dev, bond->index);
+  EXPECT_STREQ(p.rec[3].detail, "round 2");
+  EXPECT_EQ(p.fate.load(), TraceFate::dropped);  // no protocol handler: on the bond
+  EXPECT_EQ(p.reason, DropReason::unhandled_proto);
+  EXPECT_EQ(p.fate_dev, bond->index);
+  net.clear_rx_handler(*p0);
 }
 
 TEST_F(Trace, FatesCopiesAndClear) {

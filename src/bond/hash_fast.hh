@@ -1,0 +1,43 @@
+// The common case of bond_xmit_hash inline (hash.cc has the general one):
+// an unfragmented IPv4 header without options carrying TCP or UDP, for
+// layer2+3 and layer3+4 — the same formulas without the flow dissection
+// (unit test BondHash.* compares both on every kind of frame). Included by
+// the transmit path so the hash and the member choice are one loop.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include <rte_mbuf.h>
+
+namespace sluice::bond {
+
+// The four bytes as a little-endian CPU loads them (hash.cc's le32).
+inline uint32_t ld32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+  return v;
+}
+
+// Ethertype 0x0800, version 4 with IHL 5, no MF and offset 0, TCP or UDP.
+inline bool plain_ip4_l4(const rte_mbuf* m, const uint8_t* d) {
+  const uint32_t a = ld32(d + 12);  // type hi, type lo, ver/ihl, tos
+  const uint32_t b = ld32(d + 20);  // flags/frag hi, frag lo, ttl, protocol
+  const uint32_t proto = b >> 24;
+  return (m->data_len >= 14 + 20 + 4) & ((a & 0x00ffffffu) == 0x00450008u) &
+         ((b & 0x0000ff3fu) == 0) & ((proto == 6) | (proto == 17));
+}
+
+// bond_xmit_hash of such a frame: layer3+4 (L34) or layer2+3.
+template <bool L34>
+inline uint32_t plain_ip4_hash(const uint8_t* d) {
+  uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
+  h ^= ld32(d + 26) ^ ld32(d + 30);
+  h ^= h >> 16;
+  h ^= h >> 8;
+  return L34 ? h >> 1 : h;
+}
+
+}  // namespace sluice::bond
