@@ -5,6 +5,7 @@
 // choice reads one RCU-published TxView per burst; the round-robin counter
 // is the worker's own (Linux's is per CPU).
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include <rte_random.h>
@@ -162,39 +163,100 @@ struct Staged {
 };
 
 // bond_3ad_xor_xmit for a burst (n <= kBurst, n_usable != 0): each frame's
-// hash, then usable[hash % count] and its member's vector, in one pass —
-// the plain IPv4 TCP/UDP frame of layer2+3 / layer3+4 inline, any other
-// frame or policy through the general xmit_hash.
+// hash and usable[hash % count] first, then the members' vectors. The plain
+// IPv4 TCP/UDP frame of layer2+3 / layer3+4 is hashed inline; any other
+// frame or policy is marked and goes through the general xmit_hash after
+// the loop, so the loop holds no call and keeps its values in registers.
+// With a few members each vector is one compacting pass over the choices
+// (its length stays in a register): a scatter that counts in memory would
+// make every packet wait for the previous one's store of the same count.
 template <int Policy>  // 34: layer3+4, 23: layer2+3, 0: any other policy
 void xor_place(HashPolicy p, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
-  for (unsigned pos = 0; pos < v.n; pos++) st.n[pos] = 0;
+  static_assert(kBurst <= 32, "one bit per packet");
+  uint8_t where[kBurst];
   uint8_t flags = 0;
+  uint32_t touched = 0;
+  uint32_t general = Policy != 0 ? 0 : (n == 32 ? ~0u : (1u << n) - 1);
   const uint64_t mod = v.usable_mod;
   const uint32_t cnt = v.n_usable;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
-    uint32_t h;
+    flags |= meta(m).flags;
     if constexpr (Policy != 0) {
       const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-      h = plain_ip4_l4(m, d) ? plain_ip4_hash<Policy == 34>(d) : xmit_hash(p, m);
-    } else {
-      h = xmit_hash(p, m);
+      if (plain_ip4_l4(m, d)) [[likely]] {
+        const uint8_t pos = v.usable[fastmod(plain_ip4_hash<Policy == 34>(d), mod, cnt)];
+        where[i] = pos;
+        touched |= 1u << pos;
+      } else {
+        general |= 1u << i;
+      }
     }
-    const uint8_t pos = v.usable[fastmod(h, mod, cnt)];
-    flags |= meta(m).flags;
-    st.pkts[pos][st.n[pos]++] = m;
   }
-  uint32_t touched = 0;
-  for (unsigned pos = 0; pos < v.n; pos++) touched |= uint32_t(st.n[pos] != 0) << pos;
+  for (; general != 0; general &= general - 1) {
+    const unsigned i = static_cast<unsigned>(std::countr_zero(general));
+    const uint8_t pos = v.usable[fastmod(xmit_hash(p, pkts[i]), mod, cnt)];
+    where[i] = pos;
+    touched |= 1u << pos;
+  }
   st.touched = touched;
   st.flags = flags;
+  if (std::popcount(touched) <= 4) {
+    for (uint32_t t = touched; t != 0; t &= t - 1) {
+      const unsigned pos = static_cast<unsigned>(std::countr_zero(t));
+      rte_mbuf** out = st.pkts[pos];
+      uint16_t k = 0;
+      for (uint16_t i = 0; i < n; i++) {
+        out[k] = pkts[i];
+        k = static_cast<uint16_t>(k + (where[i] == pos));
+      }
+      st.n[pos] = k;
+    }
+    return;
+  }
+  for (uint32_t t = touched; t != 0; t &= t - 1) st.n[std::countr_zero(t)] = 0;
+  for (uint16_t i = 0; i < n; i++) st.pkts[where[i]][st.n[where[i]]++] = pkts[i];
+}
+
+// The common bond of two usable members under layer2+3 / layer3+4 when
+// every frame of the burst is plain IPv4 TCP/UDP: hash % 2 is the hash's
+// low bit, and each frame is written to both vectors while only the chosen
+// one's length advances (no branch, no count in memory). False, with
+// nothing staged, at the first other frame: the caller starts over with
+// xor_place, which keeps the burst's order on each member.
+template <int Policy>
+bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
+  const uint8_t p0 = v.usable[0], p1 = v.usable[1];
+  rte_mbuf** o0 = st.pkts[p0];
+  rte_mbuf** o1 = st.pkts[p1];
+  uint16_t k0 = 0, k1 = 0;
+  uint8_t flags = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (!plain_ip4_l4(m, d)) [[unlikely]]
+      return false;
+    const uint16_t odd = static_cast<uint16_t>(plain_ip4_hash<Policy == 34>(d) & 1u);
+    o0[k0] = m;
+    o1[k1] = m;
+    k0 = static_cast<uint16_t>(k0 + (odd ^ 1u));
+    k1 = static_cast<uint16_t>(k1 + odd);
+    flags |= meta(m).flags;
+  }
+  st.n[p0] = k0;
+  st.n[p1] = k1;
+  st.touched = (k0 != 0 ? 1u << p0 : 0u) | (k1 != 0 ? 1u << p1 : 0u);
+  st.flags = flags;
+  return true;
 }
 
 void xor_xmit(Bond& b, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   switch (b.policy) {
     case HashPolicy::layer34:
+      if (v.n_usable == 2 && xor_place_pair<34>(v, pkts, n, st)) return;
       return xor_place<34>(b.policy, v, pkts, n, st);
     case HashPolicy::layer23:
+      if (v.n_usable == 2 && xor_place_pair<23>(v, pkts, n, st)) return;
       return xor_place<23>(b.policy, v, pkts, n, st);
     default:
       return xor_place<0>(b.policy, v, pkts, n, st);

@@ -397,6 +397,36 @@ TEST_F(BondTest, XorMemberChoiceFollowsTheHash) {
       xmit({mbuf_of(unhex(hc.frame))});
       EXPECT_EQ(outs(), V{hc.hash[pi] % 2 == 0 ? "p0" : "p2"}) << hc.name;
     }
+    // Two usable members, as bursts: the whole table, then only its plain
+    // IPv4 TCP/UDP frames (the two-member pass). Each member gets its
+    // frames in the burst's order.
+    for (bool plain_only : {false, true}) {
+      SCOPED_TRACE(plain_only ? "plain IPv4 TCP/UDP burst" : "whole-table burst");
+      std::vector<rte_mbuf*> burst;
+      std::map<std::string, std::vector<std::vector<uint8_t>>> want, got;
+      for (const HashCase& hc : kHashCases) {
+        const std::vector<uint8_t> f = unhex(hc.frame);
+        const bool plain = f.size() >= 38 && f[12] == 0x08 && f[13] == 0 && f[14] == 0x45 &&
+                           (f[20] & 0x3f) == 0 && f[21] == 0 && (f[23] == 6 || f[23] == 17);
+        if (hc.tci >= 0 || (plain_only && !plain)) continue;
+        burst.push_back(mbuf_of(f));
+        want[hc.hash[pi] % 2 == 0 ? "p0" : "p2"].push_back(f);
+        if (!plain_only || hc.hash[pi] == 0) continue;
+        for (uint8_t port = 1; port <= 8; port++) {  // more flows, the general hash as reference
+          std::vector<uint8_t> g = f;
+          g[29] = static_cast<uint8_t>(g[29] ^ port);  // the source address's last byte
+          rte_mbuf* m = mbuf_of(g);
+          want[bond::xmit_hash(kPolicies[pi], m) % 2 == 0 ? "p0" : "p2"].push_back(g);
+          burst.push_back(m);
+        }
+      }
+      if (plain_only) EXPECT_EQ(want.size(), 2u);  // the burst spreads over both
+      xmit(burst);
+      for (size_t i = 0; i < sink.frames.size(); i++)
+        got[dp->net.dev(sink.devs[i])->name].push_back(sink.frames[i]);
+      outs();
+      EXPECT_EQ(got, want);
+    }
     TearDown();
   }
   SetUp();  // for the fixture's own TearDown
