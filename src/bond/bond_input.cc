@@ -229,22 +229,22 @@ bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   const uint8_t p0 = v.usable[0], p1 = v.usable[1];
   rte_mbuf** o0 = st.pkts[p0];
   rte_mbuf** o1 = st.pkts[p1];
-  uint16_t k0 = 0, k1 = 0;
+  size_t k0 = 0, k1 = 0;
   uint8_t flags = 0;
-  for (uint16_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
     if (!plain_ip4_l4(m, d)) [[unlikely]]
       return false;
-    const uint16_t odd = static_cast<uint16_t>(plain_ip4_hash<Policy == 34>(d) & 1u);
+    const size_t odd = plain_ip4_hash_odd<Policy == 34>(d);
     o0[k0] = m;
     o1[k1] = m;
-    k0 = static_cast<uint16_t>(k0 + (odd ^ 1u));
-    k1 = static_cast<uint16_t>(k1 + odd);
+    k0 += odd ^ 1u;
+    k1 += odd;
     flags |= meta(m).flags;
   }
-  st.n[p0] = k0;
-  st.n[p1] = k1;
+  st.n[p0] = static_cast<uint16_t>(k0);
+  st.n[p1] = static_cast<uint16_t>(k1);
   st.touched = (k0 != 0 ? 1u << p0 : 0u) | (k1 != 0 ? 1u << p1 : 0u);
   st.flags = flags;
   return true;

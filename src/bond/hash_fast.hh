@@ -40,4 +40,14 @@ inline uint32_t plain_ip4_hash(const uint8_t* d) {
   return L34 ? h >> 1 : h;
 }
 
+// plain_ip4_hash % 2, what a bond of two chooses by: the two folds XOR the
+// bytes together, so bit 0 of the result is the parity of bit 0 (layer2+3)
+// or bit 1 (layer3+4, which shifts once more) of the four unfolded bytes.
+template <bool L34>
+inline uint32_t plain_ip4_hash_odd(const uint8_t* d) {
+  uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
+  h ^= ld32(d + 26) ^ ld32(d + 30);
+  return static_cast<uint32_t>(std::popcount(h & (L34 ? 0x02020202u : 0x01010101u))) & 1u;
+}
+
 }  // namespace sluice::bond
