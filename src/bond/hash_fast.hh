@@ -26,8 +26,8 @@ inline bool plain_ip4_l4(const rte_mbuf* m, const uint8_t* d) {
   const uint32_t a = ld32(d + 12);  // type hi, type lo, ver/ihl, tos
   const uint32_t b = ld32(d + 20);  // flags/frag hi, frag lo, ttl, protocol
   const uint32_t proto = b >> 24;
-  return (m->data_len >= 14 + 20 + 4) & ((a & 0x00ffffffu) == 0x00450008u) &
-         ((b & 0x0000ff3fu) == 0) & ((proto == 6) | (proto == 17));
+  return m->data_len >= 14 + 20 + 4 && (a & 0x00ffffffu) == 0x00450008u && (b & 0x0000ff3fu) == 0 &&
+         (proto == 6 || proto == 17);
 }
 
 // bond_xmit_hash of such a frame: layer3+4 (L34) or layer2+3.
