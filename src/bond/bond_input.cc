@@ -133,8 +133,9 @@ inline bool is_igmp(const rte_mbuf* m) {
 }
 
 // Per-member output vectors of one xmit call. `flags` ORs the packets'
-// metadata flags, so the per-packet trace records are skipped when no
-// packet of the call is traced.
+// metadata flags (add()), so the per-packet trace records are skipped when
+// no packet of the call is traced; the xor choice sets kFlagTrace without
+// looking, and send() then tests the trace store's live flag once.
 struct Staged {
   uint16_t n[kMaxMembers];
   uint32_t touched = 0;
@@ -152,7 +153,7 @@ struct Staged {
     while (touched != 0) {
       unsigned pos = __builtin_ctz(touched);
       touched &= touched - 1;
-      if (flags & kFlagTrace) [[unlikely]]
+      if ((flags & kFlagTrace) && SLUICE_TRACE_LIVE(w)) [[unlikely]]
         for (uint16_t i = 0; i < n[pos]; i++)
           SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
                        v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
@@ -174,15 +175,13 @@ template <int Policy>  // 34: layer3+4, 23: layer2+3, 0: any other policy
 void xor_place(HashPolicy p, const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   static_assert(kBurst <= 32, "one bit per packet");
   uint8_t where[kBurst];
-  uint8_t flags = 0;
   uint32_t touched = 0;
   uint32_t general = Policy != 0 ? 0 : (n == 32 ? ~0u : (1u << n) - 1);
   const uint64_t mod = v.usable_mod;
   const uint32_t cnt = v.n_usable;
-  for (uint16_t i = 0; i < n; i++) {
-    rte_mbuf* m = pkts[i];
-    flags |= meta(m).flags;
-    if constexpr (Policy != 0) {
+  if constexpr (Policy != 0) {
+    for (uint16_t i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
       const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
       if (plain_ip4_l4(m, d)) [[likely]] {
         const uint8_t pos = v.usable[fastmod(plain_ip4_hash<Policy == 34>(d), mod, cnt)];
@@ -200,7 +199,7 @@ void xor_place(HashPolicy p, const TxView& v, rte_mbuf** pkts, uint16_t n, Stage
     touched |= 1u << pos;
   }
   st.touched = touched;
-  st.flags = flags;
+  st.flags = kFlagTrace;  // not ORed per packet: send() tests the trace store's live flag
   if (std::popcount(touched) <= 4) {
     for (uint32_t t = touched; t != 0; t &= t - 1) {
       const unsigned pos = static_cast<unsigned>(std::countr_zero(t));
@@ -230,7 +229,6 @@ bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   rte_mbuf** o0 = st.pkts[p0];
   rte_mbuf** o1 = st.pkts[p1];
   size_t k0 = 0, k1 = 0;
-  uint8_t flags = 0;
   for (size_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -241,12 +239,11 @@ bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
     o1[k1] = m;
     k0 += odd ^ 1u;
     k1 += odd;
-    flags |= meta(m).flags;
   }
   st.n[p0] = static_cast<uint16_t>(k0);
   st.n[p1] = static_cast<uint16_t>(k1);
   st.touched = (k0 != 0 ? 1u << p0 : 0u) | (k1 != 0 ? 1u << p1 : 0u);
-  st.flags = flags;
+  st.flags = kFlagTrace;  // not ORed per packet: send() tests the trace store's live flag
   return true;
 }
 

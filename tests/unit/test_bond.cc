@@ -27,6 +27,7 @@
 #include "control/metrics.hh"
 #include "core/dataplane.hh"
 #include "core/netif.hh"
+#include "core/trace.hh"
 #include "l3/config.hh"
 #include "support/frames.hh"
 
@@ -448,6 +449,49 @@ TEST_F(BondTest, XorMemberChoiceFollowsTheHash) {
     TearDown();
   }
   SetUp();  // for the fixture's own TearDown
+}
+
+// A traced frame sent through a balance-xor bond gets a "member chosen"
+// record naming its member, on the two-member pass (a burst of plain IPv4
+// TCP/UDP) and on the general one (a fragment in the burst).
+TEST_F(BondTest, TracedFramesRecordTheMemberChosen) {
+  config::Bond c = cfg("balance-xor", {"p0", "p1"});
+  c.xmit_hash_policy = "layer3+4";
+  build(c);
+  for (bool with_fragment : {false, true}) {
+    SCOPED_TRACE(with_fragment ? "general pass" : "two-member pass");
+    std::vector<rte_mbuf*> burst;
+    std::vector<uint16_t> want;
+    for (uint8_t i = 0; i < 8; i++) {
+      std::vector<uint8_t> f = unhex(kHashCases[0].frame);  // UDP
+      f[29] = static_cast<uint8_t>(f[29] ^ i);
+      if (with_fragment && i == 5) f[20] = 0x20;  // MF
+      rte_mbuf* m = mbuf_of(f);
+      want.push_back(p[bond::xmit_hash(HashPolicy::layer34, m) % 2]->index);
+      burst.push_back(m);
+    }
+    dp->net.trace.clear();
+    dp->net.trace.arm(8, kNoDev, nullptr, nullptr);
+    dp->net.trace.mark(0, bond0->index, burst.data(), 8);
+    xmit(burst);
+    EXPECT_EQ(outs().size(), 8u);
+    std::set<uint16_t> members;
+    for (uint32_t k = 1; k <= 8; k++) {
+      const TracePacket* tp = dp->net.trace.packet(k);
+      ASSERT_NE(tp, nullptr) << k;
+      int chosen = -1;
+      for (uint16_t r = 0; r < tp->nrec.load(); r++)
+        if (std::string(tp->rec[r].stage) == "bond_start_xmit" &&
+            std::string(tp->rec[r].what) == "member chosen") {
+          EXPECT_EQ(tp->rec[r].dev, bond0->index);
+          chosen = tp->rec[r].dev2;
+        }
+      EXPECT_EQ(chosen, want[k - 1]) << "packet " << k;
+      members.insert(want[k - 1]);
+    }
+    EXPECT_EQ(members.size(), 2u);  // both members, both vectors traced
+  }
+  dp->net.trace.clear();
 }
 
 // balance-rr: a per-worker pre-incremented counter, so the first packet goes
