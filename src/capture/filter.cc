@@ -70,6 +70,16 @@ std::string pcap_build(const std::string& expr, bpf_program* prog) {
 //     a load whose k exceeds kMaxLoadOffset returns 0, and every indirect
 //     load first returns 0 when X exceeds it; below it nothing can wrap
 //     (2 × 2^24 + 4 < 2^32) and no frame is that long.
+//  5. the x86-64 JIT sizes its jumps in dry runs and stops when the code's
+//     total size repeats, not when every instruction's offset does: a jump
+//     that changes between rel8 and rel32 while another moves the other way
+//     leaves the final code with jumps to the old offsets — mid-instruction,
+//     or onto the jump itself (`jmp .`, a worker spinning forever; found by
+//     fuzz_filter: `vlan 00 and tcp port 13100 and --------ether[78]----
+//     ether[78]= 1`). Not repairable on the program: jit_is_sound() decodes
+//     the generated code and refuses it unless every jump goes forward to
+//     the start of an instruction; a refused program runs on rte_bpf's
+//     interpreter (the full one) or not at all (the direct one).
 constexpr uint8_t kEbpfRegX = 7, kEbpfRegTmp = 8;
 constexpr uint32_t kMaxLoadOffset = 0x00ffffff;
 
@@ -341,6 +351,140 @@ std::vector<ebpf_insn> direct_loads(const std::vector<ebpf_insn>& in) {
   return res;
 }
 
+// Bug 5: whether the JIT's code can be trusted to end. The code is decoded
+// with the instruction forms rte_bpf's x86-64 JIT writes (prefixes 66, F0
+// and REX; ALU, mov, test, cmp, xchg with a ModRM; immediates of 8, 16, 32
+// or 64 bits; movzx, cmov, bswap; jcc/jmp rel8/rel32; call through a
+// register; ret); anything else refuses the code. Sound: every jump goes
+// forward and lands on the first byte of an instruction, so every run ends
+// (the programs here have no loops: cBPF jumps only forward).
+bool jit_is_sound(const uint8_t* code, size_t sz) {
+  if (code == nullptr || sz == 0) return false;
+  std::vector<uint8_t> start(sz, 0);
+  std::vector<std::pair<size_t, size_t>> jumps;  // (instruction, target)
+  size_t i = 0;
+  while (i < sz) {
+    const size_t at = i;
+    start[at] = 1;
+    bool p66 = false, rex_w = false;
+    for (;;) {  // prefixes
+      if (i >= sz) return false;
+      const uint8_t b = code[i];
+      if (b == 0x66) {
+        p66 = true;
+      } else if (b == 0xf0) {
+      } else if ((b & 0xf0) == 0x40) {
+        rex_w = (b & 0x08) != 0;
+      } else {
+        break;
+      }
+      i++;
+    }
+    // ModRM with its SIB and displacement; false when past the end.
+    auto modrm = [&](uint8_t* reg = nullptr) {
+      if (i >= sz) return false;
+      const uint8_t m = code[i++];
+      const uint8_t mod = m >> 6, rm = m & 7;
+      if (reg != nullptr) *reg = (m >> 3) & 7;
+      if (mod != 3 && rm == 4) {
+        if (i >= sz) return false;
+        const uint8_t sib = code[i++];
+        if (mod == 0 && (sib & 7) == 5) i += 4;
+      }
+      if (mod == 1) i += 1;
+      if (mod == 2 || (mod == 0 && rm == 5)) i += 4;
+      return i <= sz;
+    };
+    auto rel = [&](size_t n) {  // a jump with an n-byte displacement
+      if (i + n > sz) return false;
+      int32_t d = 0;
+      if (n == 1) {
+        d = static_cast<int8_t>(code[i]);
+      } else {
+        std::memcpy(&d, code + i, 4);
+      }
+      i += n;
+      if (d < 0) return false;  // backward, or onto itself
+      jumps.emplace_back(at, i + static_cast<size_t>(d));
+      return true;
+    };
+    const uint8_t op = code[i++];
+    bool ok = true;
+    switch (op) {
+      case 0x01:
+      case 0x09:
+      case 0x21:
+      case 0x29:
+      case 0x31:
+      case 0x39:
+      case 0x85:
+      case 0x87:
+      case 0x88:
+      case 0x89:
+      case 0x8b:
+      case 0xd3:
+        ok = modrm();
+        break;
+      case 0x81:
+        ok = modrm();
+        i += 4;
+        break;
+      case 0x83:
+      case 0xc1:
+      case 0xc6:
+        ok = modrm();
+        i += 1;
+        break;
+      case 0xc7:
+        ok = modrm();
+        i += p66 ? 2 : 4;
+        break;
+      case 0xf7: {  // test imm32 (/0), neg, mul, div
+        uint8_t reg = 0;
+        ok = modrm(&reg);
+        if (reg == 0) i += 4;
+        break;
+      }
+      case 0xff: {  // call *%reg (/2) only
+        uint8_t reg = 0;
+        ok = modrm(&reg) && reg == 2;
+        break;
+      }
+      case 0xc3:
+        break;
+      case 0xeb:
+        ok = rel(1);
+        break;
+      case 0xe9:
+        ok = rel(4);
+        break;
+      case 0x0f: {
+        if (i >= sz) return false;
+        const uint8_t op2 = code[i++];
+        if (op2 >= 0x80 && op2 <= 0x8f)
+          ok = rel(4);
+        else if (op2 == 0xb6 || op2 == 0xb7 || (op2 >= 0x40 && op2 <= 0x4f))
+          ok = modrm();
+        else
+          ok = op2 >= 0xc8 && op2 <= 0xcf;  // bswap
+        break;
+      }
+      default:
+        if (op >= 0x70 && op <= 0x7f) {
+          ok = rel(1);
+        } else if (op >= 0xb8 && op <= 0xbf) {
+          i += rex_w ? 8 : 4;
+        } else {
+          return false;
+        }
+    }
+    if (!ok || i > sz) return false;
+  }
+  for (const auto& [from, to] : jumps)
+    if (to >= sz || to <= from || !start[to]) return false;
+  return true;
+}
+
 rte_bpf* load_jit(const rte_bpf_prm& base, const std::vector<ebpf_insn>& ins,
                   uint64_t (**fn)(void*)) {
   rte_bpf_prm p = base;
@@ -350,7 +494,9 @@ rte_bpf* load_jit(const rte_bpf_prm& base, const std::vector<ebpf_insn>& ins,
   rte_bpf* b = rte_bpf_load(&p);     // copies the instructions
   if (b == nullptr) return nullptr;
   rte_bpf_jit jit{};
-  if (rte_bpf_get_jit(b, &jit) == 0 && jit.func != nullptr) *fn = jit.func;
+  if (rte_bpf_get_jit(b, &jit) == 0 && jit.func != nullptr &&
+      jit_is_sound(reinterpret_cast<const uint8_t*>(jit.func), jit.sz))
+    *fn = jit.func;
   return b;
 }
 
@@ -394,7 +540,9 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
     return fail(std::string("the eBPF verifier refused the filter: ") + rte_strerror(rte_errno));
   }
   rte_bpf_jit jit{};
-  if (rte_bpf_get_jit(f->bpf_, &jit) == 0 && jit.func != nullptr) f->jit_ = jit.func;
+  if (rte_bpf_get_jit(f->bpf_, &jit) == 0 && jit.func != nullptr &&
+      jit_is_sound(reinterpret_cast<const uint8_t*>(jit.func), jit.sz))
+    f->jit_ = jit.func;  // else rte_bpf's interpreter (bug 5)
   // The direct-load program beside it, only when JIT-compiled too (a
   // program the verifier refuses just leaves the full one alone).
   if (f->jit_ != nullptr) {
