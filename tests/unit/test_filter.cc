@@ -313,6 +313,7 @@ TEST_F(Filter, JitAgreesWithTheInterpreterAndTheFrames) {
   for (const char* e : exprs) {
     auto ff = f(e);
     ASSERT_NE(ff, nullptr) << e;
+    EXPECT_TRUE(ff->jitted()) << e << ": the JIT's code was refused (jit_is_sound)";
     for (const Pkt& p : pkts) {
       for (bool df : {false, true}) {
         auto b = bytes(p);
@@ -435,6 +436,7 @@ TEST_F(Filter, DivisionByZeroAndEveryExitDistance) {
   for (const std::string& e : exprs) {
     auto ff = f(e);
     ASSERT_NE(ff, nullptr) << e;
+    EXPECT_TRUE(ff->jitted()) << e;  // division, modulo, every exit distance: decoded and kept
     for (size_t len : {60, 79, 100}) {
       for (uint8_t fill : {0, 3}) {
         std::vector<uint8_t> b(len, fill);
