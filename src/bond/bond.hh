@@ -417,7 +417,7 @@ void unregister_observers(BondSys& sys);
 
 // The rx_handler and xmit (bond_input.cc).
 uint16_t bond_handle_frame(Worker& w, Device& dev, void* ctx, rte_mbuf** pkts, uint16_t n,
-                       RxResult* res);
+                           RxResult* res);
 void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 
 }  // namespace sluice::bond

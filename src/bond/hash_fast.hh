@@ -30,11 +30,18 @@ inline bool plain_ip4_l4(const rte_mbuf* m, const uint8_t* d) {
          (proto == 6 || proto == 17);
 }
 
+// The hash of such a frame before its two folds: (ports for layer3+4, the
+// MACs' last bytes ^ ethertype for layer2+3) ^ saddr ^ daddr.
+template <bool L34>
+inline uint32_t plain_ip4_unfolded(const uint8_t* d) {
+  const uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
+  return h ^ ld32(d + 26) ^ ld32(d + 30);
+}
+
 // bond_xmit_hash of such a frame: layer3+4 (L34) or layer2+3.
 template <bool L34>
 inline uint32_t plain_ip4_hash(const uint8_t* d) {
-  uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
-  h ^= ld32(d + 26) ^ ld32(d + 30);
+  uint32_t h = plain_ip4_unfolded<L34>(d);
   h ^= h >> 16;
   h ^= h >> 8;
   return L34 ? h >> 1 : h;
@@ -45,8 +52,7 @@ inline uint32_t plain_ip4_hash(const uint8_t* d) {
 // or bit 1 (layer3+4, which shifts once more) of the four unfolded bytes.
 template <bool L34>
 inline uint32_t plain_ip4_hash_odd(const uint8_t* d) {
-  uint32_t h = L34 ? ld32(d + 34) : (uint32_t(d[5] ^ d[11]) ^ 0x0800u);
-  h ^= ld32(d + 26) ^ ld32(d + 30);
+  const uint32_t h = plain_ip4_unfolded<L34>(d);
   return static_cast<uint32_t>(std::popcount(h & (L34 ? 0x02020202u : 0x01010101u))) & 1u;
 }
 

@@ -485,6 +485,15 @@ bool jit_is_sound(const uint8_t* code, size_t sz) {
   return true;
 }
 
+// The JIT-compiled function of a loaded program, or nullptr when there is
+// none or its code is not sound (bug 5: the program then runs on rte_bpf's
+// interpreter, or not at all for the direct one).
+uint64_t (*sound_jit(const rte_bpf* b))(void*) {
+  rte_bpf_jit jit{};
+  if (rte_bpf_get_jit(b, &jit) != 0 || jit.func == nullptr) return nullptr;
+  return jit_is_sound(reinterpret_cast<const uint8_t*>(jit.func), jit.sz) ? jit.func : nullptr;
+}
+
 rte_bpf* load_jit(const rte_bpf_prm& base, const std::vector<ebpf_insn>& ins,
                   uint64_t (**fn)(void*)) {
   rte_bpf_prm p = base;
@@ -493,10 +502,7 @@ rte_bpf* load_jit(const rte_bpf_prm& base, const std::vector<ebpf_insn>& ins,
   p.prog_arg.buf_size = UINT16_MAX;  // what the verifier lets buf_addr + data_off reach
   rte_bpf* b = rte_bpf_load(&p);     // copies the instructions
   if (b == nullptr) return nullptr;
-  rte_bpf_jit jit{};
-  if (rte_bpf_get_jit(b, &jit) == 0 && jit.func != nullptr &&
-      jit_is_sound(reinterpret_cast<const uint8_t*>(jit.func), jit.sz))
-    *fn = jit.func;
+  *fn = sound_jit(b);
   return b;
 }
 
@@ -539,10 +545,7 @@ std::unique_ptr<PacketFilter> PacketFilter::compile(const std::string& expr, std
     rte_free(prm);
     return fail(std::string("the eBPF verifier refused the filter: ") + rte_strerror(rte_errno));
   }
-  rte_bpf_jit jit{};
-  if (rte_bpf_get_jit(f->bpf_, &jit) == 0 && jit.func != nullptr &&
-      jit_is_sound(reinterpret_cast<const uint8_t*>(jit.func), jit.sz))
-    f->jit_ = jit.func;  // else rte_bpf's interpreter (bug 5)
+  f->jit_ = sound_jit(f->bpf_);  // nullptr: rte_bpf's interpreter
   // The direct-load program beside it, only when JIT-compiled too (a
   // program the verifier refuses just leaves the full one alone).
   if (f->jit_ != nullptr) {

@@ -439,7 +439,9 @@ TEST_F(BondTest, XorMemberChoiceFollowsTheHash) {
           burst.push_back(m);
         }
       }
-      if (plain_only) EXPECT_EQ(want.size(), 2u);  // the burst spreads over both
+      if (plain_only) {
+        EXPECT_EQ(want.size(), 2u);  // the burst spreads over both
+      }
       xmit(burst);
       for (size_t i = 0; i < sink.frames.size(); i++)
         got[dp->net.dev(sink.devs[i])->name].push_back(sink.frames[i]);
