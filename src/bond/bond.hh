@@ -275,14 +275,25 @@ inline void set_backup(Member& m, bool backup, uint64_t now) {
   if (m.backup != backup) m.last_change_ms = now;
   m.backup = backup;
 }
+// The member's Device::rx_through: the bond while bond_handle_frame passes
+// every burst on whole (an active member, no recv_probe, not alb), once the
+// handler is registered. Called wherever `inactive` changes.
+inline void publish_through(const Bond& b, Member& m) {
+  if (m.dev->rx_handler_ctx.load(std::memory_order_relaxed) != &m) return;
+  const bool whole = b.mode != Mode::balance_alb && !b.lacp_probe && !b.arp_probe &&
+                     !m.inactive.load(std::memory_order_relaxed);
+  m.dev->rx_through.store(whole ? b.dev->index : kNoDev, std::memory_order_relaxed);
+}
 inline void set_inactive_flags(Bond& b, Member& m, uint64_t now) {
   const bool lb = b.mode == Mode::balance_tlb || b.mode == Mode::balance_alb;
   if (!lb) set_backup(m, true, now);
   m.inactive.store(true, std::memory_order_relaxed);
+  publish_through(b, m);
 }
 inline void set_active_flags(Member& m, uint64_t now) {
   set_backup(m, false, now);
   m.inactive.store(false, std::memory_order_relaxed);
+  publish_through(*m.bond, m);
 }
 
 // What one worker owns for bonding (cache-line aligned, never shared).

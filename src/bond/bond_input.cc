@@ -158,7 +158,7 @@ struct Staged {
           SLUICE_TRACE(w, pkts[pos][i], "bond_start_xmit",
                        v.dev[pos]->master.load(std::memory_order_relaxed), "member chosen",
                        v.dev[pos]->index);
-      dev_queue_xmit(w, *v.dev[pos], pkts[pos], n[pos]);
+      dev_queue_xmit_sorted(w, *v.dev[pos], pkts[pos], n[pos]);
     }
   }
 };
@@ -465,7 +465,7 @@ void bond_start_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
     if (!choose(w, dev, b, v, pkts, n, st, &all)) return;
   }
   if (all != kNoMember)
-    dev_queue_xmit(w, *v.dev[all], pkts, n);
+    dev_queue_xmit_sorted(w, *v.dev[all], pkts, n);
   else
     st.send(w, v);
 }

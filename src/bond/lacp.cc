@@ -30,7 +30,6 @@ const char* const kChurnNames[] = {"monitor", "churn", "no_churn"};
 
 constexpr uint16_t kDuplexKeyMask = 0x1, kSpeedKeyMask = 0x3e;
 
-
 // __ad_timer_to_ticks.
 constexpr uint16_t ticks(unsigned seconds) {
   return static_cast<uint16_t>(seconds * kAdTicksPerSec);
@@ -257,12 +256,14 @@ void BondSys::ad_enable_port(Member& m) {
     if (m.backup || m.inactive.load()) m.last_change_ms = now_ms_;
     m.backup = false;
     m.inactive.store(false, std::memory_order_relaxed);
+    publish_through(*m.bond, m);
   }
 }
 void BondSys::ad_disable_port(Member& m) {
   if (!m.backup || !m.inactive.load()) m.last_change_ms = now_ms_;
   m.backup = true;
   m.inactive.store(true, std::memory_order_relaxed);
+  publish_through(*m.bond, m);
 }
 
 AdAggregator* BondSys::ad_active_agg(Bond& b) const {

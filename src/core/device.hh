@@ -122,6 +122,12 @@ struct Device {
   std::atomic<void*> rx_handler_ctx{nullptr};
   const char* rx_handler_owner = nullptr;
   StageId rx_handler_stage = kStageNone;  // show runtime: "rx_handler/OWNER"
+  // Set by the rx_handler's owner while its handler would return this device
+  // for any burst, without looking at it (a bond's active member with no
+  // recv_probe): a round with nothing else to do on this device — no tap,
+  // no ingress action, no tag, no trace — goes straight on to that device's
+  // round (netif.cc). kNoDev otherwise; clear_rx_handler resets it.
+  std::atomic<uint16_t> rx_through{0xffff};
 
   XmitFn xmit = nullptr;
   void* xmit_ctx = nullptr;

@@ -113,6 +113,7 @@ bool Net::set_rx_handler(Device& d, RxHandlerFn fn, void* ctx, const char* owner
 
 void Net::clear_rx_handler(Device& d) {
   std::lock_guard lk(mu_);
+  d.rx_through.store(0xffff, std::memory_order_relaxed);
   d.rx_handler.store(nullptr, std::memory_order_release);
   rcu_.synchronize();  // no worker is still inside the old handler
   d.rx_handler_ctx.store(nullptr);

@@ -288,16 +288,65 @@ void round(Worker& w, Vec& v, const Carry* carry) {
       md.rounds++;
     }
   } else {
-    for (uint16_t i = 0; i < v.n; i++) {
-      PktMeta& md = meta(pkts[i]);
-      const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
-      const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
-      md.rounds = r;
-      md.skb_iif = v.dev;
-      md.flags = f;
-      rmax = std::max(rmax, r);
-      vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
-      seen |= f;
+    // A device whose rx_handler passes every burst on whole (Device::
+    // rx_through) and which nothing else would see this round — no tap, no
+    // ingress action, no trace: this loop makes the packets' two rounds at
+    // once, and the round goes on as the next device's. A tag or a traced
+    // packet among them (found by the loop) undoes it: the vector makes
+    // both rounds one after the other, as below.
+    uint16_t through = dev->rx_through.load(std::memory_order_relaxed);
+    if (through != kNoDev) [[likely]] {
+      if (w.net.taps() != nullptr || dev->taps.load(std::memory_order_relaxed) != nullptr ||
+          dev->ingress.load(std::memory_order_relaxed) != nullptr ||
+          dev->rx_handler.load(std::memory_order_relaxed) == nullptr
+#ifndef SLUICE_NO_TRACE
+          || w.net.trace.armed()
+#endif
+      )
+        through = kNoDev;
+    }
+    if (through != kNoDev) {
+      for (uint16_t i = 0; i < v.n; i++) {
+        PktMeta& md = meta(pkts[i]);
+        const uint8_t r = static_cast<uint8_t>(md.rounds + 2);
+        const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+        md.dev = through;
+        md.rounds = r;
+        md.skb_iif = through;
+        md.flags = f;
+        rmax = std::max(rmax, r);
+        vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+        seen |= f;
+      }
+      Device* next = w.net.dev(through);
+      if ((rmax > kRoundLimit) | vlan_proto | ((seen & (kFlagVlan | kFlagTrace)) != 0) |
+          (next == nullptr)) [[unlikely]] {
+        for (uint16_t i = 0; i < v.n; i++) {  // back to this device's round
+          PktMeta& md = meta(pkts[i]);
+          md.dev = v.dev;
+          md.rounds--;
+          md.skb_iif = v.dev;
+        }
+        rmax = static_cast<uint8_t>(rmax - 1);
+      } else {
+        // What this device's round would have counted: its rx_handler's call.
+        w.runtime.stats[dev->rx_handler_stage].calls++;
+        w.runtime.stats[dev->rx_handler_stage].packets += v.n;
+        v.dev = through;
+        dev = next;
+      }
+    } else {
+      for (uint16_t i = 0; i < v.n; i++) {
+        PktMeta& md = meta(pkts[i]);
+        const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
+        const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+        md.rounds = r;
+        md.skb_iif = v.dev;
+        md.flags = f;
+        rmax = std::max(rmax, r);
+        vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+        seen |= f;
+      }
     }
   }
   n = v.n;

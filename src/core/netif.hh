@@ -44,6 +44,21 @@ void port_receive(Worker& w, Device& port, rte_mbuf** pkts, uint16_t n);
 // dev_queue_xmit: packets to leave through dev (any kind). Owns the packets.
 void dev_queue_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);
 
+// dev_queue_xmit with its common case inline, for a caller that hands over
+// a burst it has just sorted (a bond's members): a device that is up, with
+// no egress action or tap and no trace live, goes straight to its xmit,
+// counted as the dev_queue_xmit call it is. Anything else: dev_queue_xmit.
+inline void dev_queue_xmit_sorted(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n) {
+  if (n - 1u < kBurst && dev.up() && dev.egress.load(std::memory_order_acquire) == nullptr &&
+      dev.taps.load(std::memory_order_acquire) == nullptr && w.net.taps() == nullptr &&
+      !SLUICE_TRACE_LIVE(w)) [[likely]] {
+    StageScope scope(w.runtime, stage::xmit, n);
+    dev.xmit(w, dev, pkts, n);
+    return;
+  }
+  dev_queue_xmit(w, dev, pkts, n);
+}
+
 // The xmit of a port device: VLAN tag from metadata into the frame, then the
 // worker's TX buffer of that port (flushed by Worker::flush_tx).
 void port_xmit(Worker& w, Device& dev, rte_mbuf** pkts, uint16_t n);

@@ -664,6 +664,100 @@ TEST_F(BondTest, ActiveBackupReceive) {
             dp->counters(p[0]->index).rx_packets + dp->counters(p[1]->index).rx_packets);
 }
 
+// An active member with nothing of its own to do (no tap, no ingress
+// action, no tag, no trace) makes its round and the bond's in one pass
+// (Device::rx_through): the same packets, metadata and counters as two
+// rounds, one netif-receive call. Anything on the member, a tag or a
+// backup member makes both rounds.
+TEST_F(BondTest, ActiveMemberGoesStraightToTheBondRound) {
+  build(cfg("active-backup"));
+  EXPECT_EQ(p[0]->rx_through.load(), bond0->index);
+  EXPECT_EQ(p[1]->rx_through.load(), kNoDev);  // the backup: EXACT, looked at per frame
+  Probe* ip = probe("ip");
+  Probe* tb = probe("bond0");
+  dp->net.add_ptype(0x0800, nullptr, probe_proto, ip, "ip");
+  dp->net.add_tap(bond0, probe_tap, tb);
+  const StageStats* st = w->runtime.stats;
+  auto rounds_made = [&](const FrameSpec& f, int count) {
+    const uint64_t before = st[stage::netif_receive].calls;
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < count; i++) v.push_back(frame(f));
+    port_receive(*w, *p[0], v.data(), static_cast<uint16_t>(v.size()));
+    w->flush_free();
+    return st[stage::netif_receive].calls - before;
+  };
+  const uint64_t handler_calls = st[p[0]->rx_handler_stage].calls;
+  EXPECT_EQ(rounds_made(fr(BOND_MAC), 4), 1u);
+  EXPECT_EQ(st[p[0]->rx_handler_stage].calls, handler_calls + 1);  // show runtime still counts it
+  auto s = rec.of("ip");
+  ASSERT_EQ(s.size(), 4u);
+  for (const Seen& x : s) {
+    EXPECT_EQ(x.dev, bond0->index);
+    EXPECT_EQ(x.orig_dev, p[0]->index);
+    EXPECT_EQ(x.rounds, 2);
+    EXPECT_EQ(x.pkt_type, PktType::host);
+  }
+  EXPECT_EQ(rec.of("bond0").size(), 4u);  // the bond's own taps see its round
+
+  // A tap on the member: it sees the member's round, then the bond's.
+  rec.seen.clear();
+  Probe* t0 = probe("p0");
+  uint32_t tap = dp->net.add_tap(p[0], probe_tap, t0);
+  EXPECT_EQ(rounds_made(fr(BOND_MAC), 2), 2u);
+  ASSERT_EQ(rec.of("p0").size(), 2u);
+  EXPECT_EQ(rec.of("p0")[0].dev, p[0]->index);
+  EXPECT_EQ(rec.of("ip").size(), 2u);
+  EXPECT_EQ(rec.of("ip")[0].rounds, 2);
+  dp->net.remove_tap(tap);
+
+  // A tagged frame: the member's round untags it, then the bond's (no VLAN
+  // device: OTHERHOST, the tag cleared, as 6.x), as two rounds.
+  rec.seen.clear();
+  FrameSpec tagged = fr(BOND_MAC);
+  tagged.tags = {0x81000064};
+  EXPECT_EQ(rounds_made(tagged, 1), 2u);
+  s = rec.of("ip");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].dev, bond0->index);
+  EXPECT_EQ(s[0].rounds, 2);
+  EXPECT_EQ(s[0].protocol, 0x0800);
+  EXPECT_FALSE(s[0].vlan);
+  EXPECT_EQ(s[0].pkt_type, PktType::otherhost);
+
+  // Failover: the new active member goes straight on, the old one no more.
+  carrier(0, false);
+  for (int i = 0; i < 3 && active() != "p1"; i++) tick();
+  ASSERT_EQ(active(), "p1");
+  EXPECT_EQ(p[0]->rx_through.load(), kNoDev);
+  EXPECT_EQ(p[1]->rx_through.load(), bond0->index);
+  // The handler unregistered (bond_release): nothing to go straight on to.
+  dp->net.clear_rx_handler(*p[1]);
+  EXPECT_EQ(p[1]->rx_through.load(), kNoDev);
+}
+
+// With a recv_probe (802.3ad's LACPDUs, the ARP monitor) or alb's receive
+// load balancing, bond_handle_frame looks at every frame: no member goes
+// straight on.
+TEST_F(BondTest, ProbingBondsLookAtEveryFrame) {
+  for (const char* mode : {"802.3ad", "balance-alb", "balance-xor"}) {
+    SCOPED_TRACE(mode);
+    SetUp();
+    config::Bond c = cfg(mode);
+    const bool arp = std::string(mode) == "balance-xor";
+    if (arp) {
+      c.miimon_ms.reset();
+      c.arp_monitor.interval_ms = 100;
+      c.arp_monitor.targets = {"192.0.2.254"};
+    }
+    build(c);
+    for (int i = 0; i < 2; i++) EXPECT_EQ(p[i]->rx_through.load(), kNoDev) << i;
+    TearDown();
+  }
+  SetUp();
+  build(cfg("balance-xor"));  // the control: both members straight on
+  for (int i = 0; i < 2; i++) EXPECT_EQ(p[i]->rx_through.load(), bond0->index) << i;
+}
+
 // Trunk modes: every member receives for the bond; the inactive test never fires.
 TEST_F(BondTest, TrunkModesReceiveOnEveryMember) {
   for (const char* mode : {"balance-rr", "balance-xor", "broadcast"}) {
