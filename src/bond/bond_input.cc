@@ -220,28 +220,37 @@ void xor_place(HashPolicy p, const TxView& v, rte_mbuf** pkts, uint16_t n, Stage
 // The common bond of two usable members under layer2+3 / layer3+4 when
 // every frame of the burst is plain IPv4 TCP/UDP: hash % 2 is the hash's
 // low bit, and each frame is written to both vectors while only the chosen
-// one's length advances (no branch, no count in memory). False, with
-// nothing staged, at the first other frame: the caller starts over with
-// xor_place, which keeps the burst's order on each member.
+// one's end advances (no branch, no count in memory). Whether every frame
+// was plain is looked at once, after the loop. False, with nothing staged,
+// for a burst with another frame: the caller starts over with xor_place,
+// which keeps the burst's order on each member. Out of line: its loop then
+// has the registers to itself (inlined in bond_start_xmit, it reloaded
+// pkts from the stack on every frame).
 template <int Policy>
-bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
+[[gnu::noinline]] bool xor_place_pair(const TxView& v, rte_mbuf** pkts, uint16_t n, Staged& st) {
   const uint8_t p0 = v.usable[0], p1 = v.usable[1];
-  rte_mbuf** o0 = st.pkts[p0];
-  rte_mbuf** o1 = st.pkts[p1];
-  size_t k0 = 0, k1 = 0;
-  for (size_t i = 0; i < n; i++) {
+  rte_mbuf** const b0 = st.pkts[p0];
+  rte_mbuf** const b1 = st.pkts[p1];
+  rte_mbuf** o0 = b0;
+  rte_mbuf** o1 = b1;
+  uint32_t miss = 0;
+  for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
-    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (!plain_ip4_l4(m, d)) [[unlikely]]
+    if (m->data_len < 14 + 20 + 4) [[unlikely]]
       return false;
-    const size_t odd = plain_ip4_hash_odd<Policy == 34>(d);
-    o0[k0] = m;
-    o1[k1] = m;
-    k0 += odd ^ 1u;
-    k1 += odd;
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    miss |= plain_ip4_l4_miss(d);
+    const uint32_t odd = plain_ip4_hash_odd<Policy == 34>(d);
+    *o0 = m;
+    *o1 = m;
+    o0 += odd ^ 1u;
+    o1 += odd;
   }
-  st.n[p0] = static_cast<uint16_t>(k0);
-  st.n[p1] = static_cast<uint16_t>(k1);
+  if (miss != 0) [[unlikely]]
+    return false;
+  const auto k0 = static_cast<uint16_t>(o0 - b0), k1 = static_cast<uint16_t>(o1 - b1);
+  st.n[p0] = k0;
+  st.n[p1] = k1;
   st.touched = (k0 != 0 ? 1u << p0 : 0u) | (k1 != 0 ? 1u << p1 : 0u);
   st.flags = kFlagTrace;  // not ORed per packet: send() tests the trace store's live flag
   return true;
