@@ -216,6 +216,7 @@ TEST(BondHash, BurstPathAgrees) {
     if (f.size() >= 22) f[20] = f[21] = 0;
     rte_mbuf* m = mbuf_of(f);
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (m->data_len >= 38) EXPECT_EQ(bond::plain_ip4_l4_miss(d) == 0, bond::plain_ip4_l4(m, d));
     if (bond::plain_ip4_l4(m, d)) {
       plain++;
       EXPECT_EQ(bond::plain_ip4_hash_odd<true>(d), bond::xmit_hash(HashPolicy::layer34, m) % 2);
@@ -225,6 +226,27 @@ TEST(BondHash, BurstPathAgrees) {
   }
   EXPECT_GT(plain, 100u);
   for (rte_mbuf* m : v) rte_pktmbuf_free(m);
+  // The burst loop's branch-free test (plain_ip4_l4_miss) and plain_ip4_l4
+  // agree on every value of each byte they look at.
+  const auto tcp = unhex(kHashCases[2].frame);
+  unsigned agree_plain = 0;
+  for (int at : {12, 13, 14, 15, 20, 21, 22, 23}) {
+    for (int val = 0; val < 256; val++) {
+      auto f = tcp;
+      f[20] = f[21] = 0;
+      f[at] = static_cast<uint8_t>(val);
+      rte_mbuf* m = mbuf_of(f);
+      const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+      const bool is_plain = bond::plain_ip4_l4(m, d);
+      EXPECT_EQ(bond::plain_ip4_l4_miss(d) == 0, is_plain) << "byte " << at << " = " << val;
+      agree_plain += is_plain;
+      rte_pktmbuf_free(m);
+    }
+  }
+  // Plain for: the type (12, 13) and version/IHL (14) of one value, any tos
+  // (15), byte 20 without MF or offset bits (4 values: DF and the reserved
+  // bit do not matter), 21 zero, any ttl (22), protocol 6 or 17 (23).
+  EXPECT_EQ(agree_plain, 1u + 1u + 1u + 256u + 4u + 1u + 256u + 2u);
 }
 
 // A frame shorter than its headers: layer2 of what is there, never a read past the end.
