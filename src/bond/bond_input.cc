@@ -233,14 +233,14 @@ template <int Policy>
   rte_mbuf** const b1 = st.pkts[p1];
   rte_mbuf** o0 = b0;
   rte_mbuf** o1 = b1;
-  uint32_t miss = 0;
+  uint64_t miss = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     if (m->data_len < 14 + 20 + 4) [[unlikely]]
       return false;
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
     miss |= plain_ip4_l4_miss(d);
-    const uint32_t odd = plain_ip4_hash_odd<Policy == 34>(d);
+    const size_t odd = plain_ip4_hash_odd<Policy == 34>(d);
     *o0 = m;
     *o1 = m;
     o0 += odd ^ 1u;

@@ -22,15 +22,16 @@ inline uint32_t ld32(const uint8_t* p) {
 }
 
 // What plain_ip4_l4 tests in the frame's bytes, without a branch: 0 for
-// ethertype 0x0800, version 4 with IHL 5, no MF and offset 0, TCP or UDP
-// (the product is 0 only for protocol 6 or 17), not 0 otherwise. For a loop
-// that hashes a whole burst and looks at the verdict once, after it; the
-// caller has checked the length (38 bytes: the hash reads up to there).
-inline uint32_t plain_ip4_l4_miss(const uint8_t* d) {
-  const uint32_t a = ld32(d + 12);  // type hi, type lo, ver/ihl, tos
-  const uint32_t b = ld32(d + 20);  // flags/frag hi, frag lo, ttl, protocol
-  const uint32_t proto = b >> 24;
-  return ((a & 0x00ffffffu) ^ 0x00450008u) | (b & 0x0000ff3fu) | ((proto ^ 6u) * (proto ^ 17u));
+// ethertype 0x0800, version 4 with IHL 5, no MF and offset 0, TCP or UDP,
+// not 0 otherwise (the product is 0 only when the fragment bits are clear
+// and the protocol is 6 or 17: both factors are below 2^32, so a 64-bit
+// product does not wrap to 0). For a loop that hashes a whole burst and
+// looks at the verdict once, after it; the caller has checked the length
+// (38 bytes: the hash reads up to there).
+inline uint64_t plain_ip4_l4_miss(const uint8_t* d) {
+  const uint32_t a = ld32(d + 12);                // type hi, type lo, ver/ihl, tos
+  const uint64_t b = ld32(d + 20) & 0xff00ff3fu;  // frag bits and protocol (not the ttl)
+  return ((a & 0x00ffffffu) ^ 0x00450008u) | ((b ^ 0x06000000u) * (b ^ 0x11000000u));
 }
 
 // Ethertype 0x0800, version 4 with IHL 5, no MF and offset 0, TCP or UDP.
