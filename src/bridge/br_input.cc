@@ -364,8 +364,18 @@ inline void learn_source(WorkerState& ws, BrCounters& bc, const Bridge& br, cons
 // miss at another VID) → local delivery only; a remote one → that port if
 // should_deliver, else drop no_tx_target; a miss → flood, not local.
 // Returns true when m is to be passed up.
+// should_deliver's answer for the last (port, VID) of a burst: the frames of
+// a burst to one port are asked about once (port state, link, hairpin and
+// VLAN membership are the burst's snapshot, as RCU gives the FDB itself).
+struct DeliverMemo {
+  const BridgePort* to = nullptr;
+  uint16_t vid = 0xffff;  // no VID: the first lookup fills it
+  bool ok = false;
+};
+
 inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
-                            const BridgePort& p, rte_mbuf* m, uint16_t vid, FdbEntry* dst) {
+                            const BridgePort& p, rte_mbuf* m, uint16_t vid, FdbEntry* dst,
+                            DeliverMemo& memo) {
   const rte_ether_hdr* h = eth(m);
   if (dst == nullptr && vid != 0) {  // local entries also answer at VID 0
     FdbEntry* e0 = br.fdb->lookup(h->dst_addr, 0);
@@ -385,7 +395,9 @@ inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   if (traced(m)) [[unlikely]]
     trace_rec(w, m, "br_handle_frame_finish", br.dev->index, "fdb hit",
               to != nullptr ? to->dev->index : kNoDev, "vid %u", vid);
-  if (to != nullptr && should_deliver(br, *to, &p, vid)) {
+  if (to != memo.to || vid != memo.vid) [[unlikely]]
+    memo = DeliverMemo{to, vid, to != nullptr && should_deliver(br, *to, &p, vid)};
+  if (memo.ok) {
     if (to == &p) bc.hairpin++;
     egress_prepare(br, *to, m, vid);
     stage(ws, *to, m);
@@ -437,6 +449,7 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
   br.fdb->lookup_bulk(k.keys, k.hashes, k.nk, ents);
 
   DevCounters& brc = w.c(br.dev->index);
+  DeliverMemo memo;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const rte_ether_hdr* h = eth(m);
@@ -449,7 +462,7 @@ void br_handle_frame_finish(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& 
     }
     bool up;  // passed up to the bridge device (the bridge device is not promiscuous)
     if (!rte_is_multicast_ether_addr(&h->dst_addr)) {
-      up = forward_unicast(w, ws, bc, br, p, m, vid, ents[k.dkey[i]]);
+      up = forward_unicast(w, ws, bc, br, p, m, vid, ents[k.dkey[i]], memo);
     } else {  // no querier: flooded and passed up
       const bool bcast = rte_is_broadcast_ether_addr(&h->dst_addr);
       if (!bcast) brc.multicast++;

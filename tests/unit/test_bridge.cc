@@ -453,6 +453,25 @@ TEST_F(BridgeTest, Hairpin) {
   EXPECT_EQ(sys->counters(*br).hairpin, 1u);
   rx(p[1], fr(B0, "ff:ff:ff:ff:ff:ff"));  // floods include the hairpin ingress port
   EXPECT_EQ(outs(), (V{"p2", "p1", "p0"}));
+  // A burst asks should_deliver once per run of one (port, VID): each frame
+  // still gets its own port's answer, in either order.
+  std::vector<rte_mbuf*> burst;
+  for (int rep = 0; rep < 3; rep++) {
+    burst.push_back(frame(fr(B0, A0)));  // A0 behind p0 itself, no hairpin: dropped
+    burst.push_back(frame(fr(B0, A0)));
+    burst.push_back(frame(fr(B0, C0)));  // C0 behind p1: out of p1
+  }
+  rx(p[0], burst);
+  EXPECT_EQ(outs(), (V{"p1", "p1", "p1"}));
+  EXPECT_EQ(drops(p[0], DropReason::no_tx_target), 1u + 6u);
+  burst.clear();
+  for (int rep = 0; rep < 3; rep++) {
+    burst.push_back(frame(fr(B0, C0)));  // from p1 to C0 behind p1: hairpin, back out
+    burst.push_back(frame(fr(B0, A0)));  // A0 behind p0: out of p0
+  }
+  rx(p[1], burst);
+  EXPECT_EQ(outs(), (V{"p1", "p1", "p1", "p0", "p0", "p0"}));  // staged per port
+  EXPECT_EQ(sys->counters(*br).hairpin, 1u + 3u);
 }
 
 // Flood sets follow the per-port flood / mcast_flood / bcast_flood flags.
