@@ -360,10 +360,6 @@ inline void learn_source(WorkerState& ws, BrCounters& bc, const Bridge& br, cons
         src_key(src, vid), e->updated_ms.load(std::memory_order_relaxed), gen, in, br.idx};
 }
 
-// The FDB's answer for a unicast frame: a local entry (also at VID 0 for a
-// miss at another VID) → local delivery only; a remote one → that port if
-// should_deliver, else drop no_tx_target; a miss → flood, not local.
-// Returns true when m is to be passed up.
 // should_deliver's answer for the last (port, VID) of a burst: the frames of
 // a burst to one port are asked about once (port state, link, hairpin and
 // VLAN membership are the burst's snapshot, as RCU gives the FDB itself).
@@ -373,6 +369,10 @@ struct DeliverMemo {
   bool ok = false;
 };
 
+// The FDB's answer for a unicast frame: a local entry (also at VID 0 for a
+// miss at another VID) → local delivery only; a remote one → that port if
+// should_deliver, else drop no_tx_target; a miss → flood, not local.
+// Returns true when m is to be passed up.
 inline bool forward_unicast(Worker& w, WorkerState& ws, BrCounters& bc, Bridge& br,
                             const BridgePort& p, rte_mbuf* m, uint16_t vid, FdbEntry* dst,
                             DeliverMemo& memo) {
