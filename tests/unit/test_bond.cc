@@ -216,7 +216,9 @@ TEST(BondHash, BurstPathAgrees) {
     if (f.size() >= 22) f[20] = f[21] = 0;
     rte_mbuf* m = mbuf_of(f);
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (m->data_len >= 38) EXPECT_EQ(bond::plain_ip4_l4_miss(d) == 0, bond::plain_ip4_l4(m, d));
+    if (m->data_len >= 38) {
+      EXPECT_EQ(bond::plain_ip4_l4_miss(d) == 0, bond::plain_ip4_l4(m, d));
+    }
     if (bond::plain_ip4_l4(m, d)) {
       plain++;
       EXPECT_EQ(bond::plain_ip4_hash_odd<true>(d), bond::xmit_hash(HashPolicy::layer34, m) % 2);
