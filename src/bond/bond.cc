@@ -703,10 +703,11 @@ Bond* build_bond(Dataplane& dp, BondSys& sys, const config::Bond& cfg,
     dp.fold_counters(bdev->index, m->dev->index);
   }
   sys.publish(*bp);
-  for (auto& m : bp->members)
+  for (auto& m : bp->members) {
     if (!dp.net.set_rx_handler(*m->dev, bond_handle_frame, m.get(), "bond"))
       fail("cannot register the rx_handler on '" + m->dev->name + "'");
-  for (auto& m : bp->members) publish_through(*bp, *m);
+    publish_through(*bp, *m);
+  }
   if (bp->uses_primary()) sys.select_active(*bp);
   sys.set_carrier(*bp);
   sys.publish(*bp);

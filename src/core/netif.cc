@@ -71,6 +71,28 @@ struct Carry {
 
 void round(Worker& w, Vec& v, const Carry* carry = nullptr);
 
+// Step 1 for a vector that was not carried: each packet's round count,
+// skb_iif = `to` and its flags without pt_prev, with the vector's highest
+// round, whether a packet holds an in-band tag and the ORed flags. Through:
+// the packets make two rounds at once (the device's, passed on whole by
+// its rx_handler, and `to`'s), so their dev is `to` too.
+template <bool Through>
+[[gnu::always_inline]] inline void bookkeep(rte_mbuf** pkts, uint16_t n, uint16_t to, uint8_t& rmax,
+                                            bool& vlan_proto, uint8_t& seen) {
+  for (uint16_t i = 0; i < n; i++) {
+    PktMeta& md = meta(pkts[i]);
+    const uint8_t r = static_cast<uint8_t>(md.rounds + (Through ? 2 : 1));
+    const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
+    if constexpr (Through) md.dev = to;
+    md.rounds = r;
+    md.skb_iif = to;
+    md.flags = f;
+    rmax = std::max(rmax, r);
+    vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
+    seen |= f;
+  }
+}
+
 void regroup_push(Worker& w, Regroup& r, rte_mbuf* m) {
   uint16_t dev = meta(m).dev;
   for (unsigned i = 0; i < r.ng; i++) {
@@ -306,18 +328,7 @@ void round(Worker& w, Vec& v, const Carry* carry) {
         through = kNoDev;
     }
     if (through != kNoDev) {
-      for (uint16_t i = 0; i < v.n; i++) {
-        PktMeta& md = meta(pkts[i]);
-        const uint8_t r = static_cast<uint8_t>(md.rounds + 2);
-        const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
-        md.dev = through;
-        md.rounds = r;
-        md.skb_iif = through;
-        md.flags = f;
-        rmax = std::max(rmax, r);
-        vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
-        seen |= f;
-      }
+      bookkeep<true>(pkts, v.n, through, rmax, vlan_proto, seen);
       Device* next = w.net.dev(through);
       if ((rmax > kRoundLimit) | vlan_proto | ((seen & (kFlagVlan | kFlagTrace)) != 0) |
           (next == nullptr)) [[unlikely]] {
@@ -336,17 +347,7 @@ void round(Worker& w, Vec& v, const Carry* carry) {
         dev = next;
       }
     } else {
-      for (uint16_t i = 0; i < v.n; i++) {
-        PktMeta& md = meta(pkts[i]);
-        const uint8_t r = static_cast<uint8_t>(md.rounds + 1);
-        const uint8_t f = md.flags & static_cast<uint8_t>(~kFlagPtPrev);
-        md.rounds = r;
-        md.skb_iif = v.dev;
-        md.flags = f;
-        rmax = std::max(rmax, r);
-        vlan_proto |= (md.protocol == kEthP8021Q) | (md.protocol == kEthP8021AD);
-        seen |= f;
-      }
+      bookkeep<false>(pkts, v.n, v.dev, rmax, vlan_proto, seen);
     }
   }
   n = v.n;
